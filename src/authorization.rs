@@ -1,0 +1,167 @@
+//! The hot path: putting a valid token on an API request.
+//!
+//! The `Authorization` header value is built once per token; applying it clones a reference-
+//! counted `HeaderValue` and allocates nothing.
+
+use std::fmt;
+
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Request};
+
+use crate::headers;
+use crate::time::UnixTime;
+use crate::token_set::InvalidToken;
+
+/// Identifies one access token the session held, so an API `401` can say which token it refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenId(pub(crate) u64);
+
+/// A ready-to-use `Authorization: Bearer …` header, valid until [`usable_until`](Self::usable_until).
+///
+/// Cheap to clone (reference-counted), `Send + Sync`, so a transport can publish it for lock-free
+/// readers. `Debug` never shows the token.
+#[derive(Clone)]
+pub struct Authorization {
+    header: HeaderValue,
+    user_agent: HeaderValue,
+    usable_until: UnixTime,
+    token_id: TokenId,
+}
+
+/// Why a request could not be authorized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotAuthorized {
+    /// The session holds no usable access token: call [`Session::poll`](crate::Session::poll).
+    #[error("no usable access token; poll the session for one")]
+    NoToken,
+    /// The token has reached its expiry minus the leeway.
+    #[error("the access token has reached its expiry minus the leeway")]
+    Expired,
+}
+
+impl Authorization {
+    pub(crate) fn new(
+        access_token: &str,
+        user_agent: &HeaderValue,
+        usable_until: UnixTime,
+        token_id: TokenId,
+    ) -> Result<Self, InvalidToken> {
+        let mut value = String::with_capacity("Bearer ".len() + access_token.len());
+        value.push_str("Bearer ");
+        value.push_str(access_token);
+        let mut header = HeaderValue::try_from(value).map_err(|_| InvalidToken::BadByte(0))?;
+        header.set_sensitive(true);
+        Ok(Self {
+            header,
+            user_agent: user_agent.clone(),
+            usable_until,
+            token_id,
+        })
+    }
+
+    /// Whether the token may still be handed out at `now` (strictly before expiry − leeway).
+    #[must_use]
+    #[inline]
+    pub fn is_usable_at(&self, now: UnixTime) -> bool {
+        now < self.usable_until
+    }
+
+    /// The instant from which this token is no longer handed out (expiry − leeway).
+    #[must_use]
+    pub fn usable_until(&self) -> UnixTime {
+        self.usable_until
+    }
+
+    /// Which token this is.
+    #[must_use]
+    pub fn token_id(&self) -> TokenId {
+        self.token_id
+    }
+
+    /// The header value, marked sensitive so HTTP libraries keep it out of their logs.
+    /// It holds the access token: keep it out of yours.
+    #[must_use]
+    pub fn expose_header_value(&self) -> &HeaderValue {
+        &self.header
+    }
+
+    /// Sets `Authorization` on `request` and adds `Accept: application/json`,
+    /// `X-Requested-With: XMLHttpRequest` and the `User-Agent` where the caller set none.
+    ///
+    /// # Errors
+    /// [`NotAuthorized::Expired`] at or after [`usable_until`](Self::usable_until); the request
+    /// is left untouched.
+    #[inline]
+    pub fn apply<B>(
+        &self,
+        now: UnixTime,
+        request: &mut Request<B>,
+    ) -> Result<TokenId, NotAuthorized> {
+        self.apply_to_headers(now, request.headers_mut())
+    }
+
+    /// [`apply`](Self::apply) for a bare header map.
+    ///
+    /// # Errors
+    /// [`NotAuthorized::Expired`] at or after [`usable_until`](Self::usable_until).
+    #[inline]
+    pub fn apply_to_headers(
+        &self,
+        now: UnixTime,
+        headers: &mut HeaderMap,
+    ) -> Result<TokenId, NotAuthorized> {
+        if !self.is_usable_at(now) {
+            return Err(NotAuthorized::Expired);
+        }
+        headers.insert(AUTHORIZATION, self.header.clone());
+        headers::add_api_defaults(headers, &self.user_agent);
+        Ok(self.token_id)
+    }
+}
+
+impl fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authorization")
+            .field("header", &"Bearer [redacted]")
+            .field("usable_until", &self.usable_until)
+            .field("token_id", &self.token_id)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applies_a_sensitive_bearer_header_until_expiry_minus_leeway() {
+        let agent = HeaderValue::from_static("agent");
+        let auth = Authorization::new("tok", &agent, UnixTime::from_secs(100), TokenId(1)).unwrap();
+        let mut request = Request::new(());
+        request
+            .headers_mut()
+            .insert("accept", HeaderValue::from_static("text/csv"));
+        assert_eq!(
+            auth.apply(UnixTime::from_secs(99), &mut request),
+            Ok(TokenId(1))
+        );
+        let header = &request.headers()[AUTHORIZATION];
+        assert_eq!(header, "Bearer tok");
+        assert!(header.is_sensitive());
+        assert_eq!(
+            request.headers()["accept"],
+            "text/csv",
+            "a caller's own Accept is kept"
+        );
+        assert_eq!(request.headers()["x-requested-with"], "XMLHttpRequest");
+
+        let mut late = Request::new(());
+        assert_eq!(
+            auth.apply(UnixTime::from_secs(100), &mut late),
+            Err(NotAuthorized::Expired)
+        );
+        assert!(late.headers().is_empty());
+        assert!(!format!("{auth:?}").contains("tok\""));
+    }
+}

@@ -1,0 +1,509 @@
+//! Configuration: which server, which client, which account, and the timing policy.
+//!
+//! Everything is checked once, in [`ConfigBuilder::build`], so a bad URL or an empty client id is
+//! a typed error at start-up rather than a surprise on the first refresh.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::{HeaderValue, Method, Uri};
+
+use crate::secret::{ClientSecret, Password};
+
+/// Keliweb's hosting API token endpoint (the default).
+pub const KELIWEB_TOKEN_URL: &str = "https://apiv2.keliweb.it/oauth/token";
+/// Keliweb's e-invoicing API token endpoint (same parameters, another host).
+pub const KELIWEB_INVOICING_TOKEN_URL: &str = "https://fatture.keliweb.it/oauth/token";
+
+/// Default leeway: access tokens are refreshed this long before they expire.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// Keliweb's refresh-token lifetime (10 days); the server does not send it.
+pub const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 24 * 3600);
+/// Minimum pause after a failed token request before another is sent.
+pub const DEFAULT_MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Access-token lifetime assumed when a response omits `expires_in` (Keliweb's is 1 hour).
+pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The account the password grant logs in with.
+#[derive(Clone)]
+pub struct Credentials {
+    username: String,
+    password: Password,
+}
+
+impl Credentials {
+    /// The account e-mail and its password.
+    pub fn new(username: impl Into<String>, password: impl Into<Password>) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    /// The account name (an e-mail address for Keliweb).
+    #[must_use]
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The password.
+    #[must_use]
+    pub fn password(&self) -> &Password {
+        &self.password
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+/// Whether the session keeps the password in memory after a successful login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PasswordRetention {
+    /// Keep it, so a dead refresh token (expired, revoked, lost in a failed rotation) is
+    /// replaced by one automatic password login.
+    #[default]
+    KeepForRelogin,
+    /// Wipe it after the first successful login; a dead refresh token then yields
+    /// [`ErrorKind::LoginRequired`](crate::ErrorKind::LoginRequired) until the caller supplies
+    /// credentials again with [`Session::login`](crate::Session::login).
+    ForgetAfterLogin,
+}
+
+/// How tokens are revoked on the server. Keliweb has not published its revocation endpoint,
+/// so the style is the caller's choice; whatever the server answers, tokens are dropped locally.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Revocation {
+    /// Only forget the tokens locally (the default: stock Passport has no revocation endpoint
+    /// for API clients).
+    #[default]
+    LocalOnly,
+    /// RFC 7009: `POST url` with `token`, `token_type_hint` and the client credentials, once for
+    /// the refresh token and once for the access token.
+    Rfc7009 {
+        /// The revocation endpoint, e.g. `https://host/oauth/revoke`.
+        url: Uri,
+    },
+    /// A Bearer-authenticated logout call, e.g. `POST https://host/api/logout`.
+    BearerLogout {
+        /// The logout endpoint.
+        url: Uri,
+        /// The method to call it with (usually `POST`).
+        method: Method,
+    },
+}
+
+/// A checked configuration. Build it with [`Config::keliweb`] or [`Config::builder`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) token_url: Uri,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: ClientSecret,
+    pub(crate) leeway: Duration,
+    pub(crate) refresh_token_lifetime: Duration,
+    pub(crate) default_access_token_lifetime: Duration,
+    pub(crate) min_retry_delay: Duration,
+    pub(crate) user_agent: HeaderValue,
+    pub(crate) revocation: Revocation,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) password_retention: PasswordRetention,
+}
+
+impl Config {
+    /// A builder for Keliweb's hosting API (`apiv2.keliweb.it`); call
+    /// [`ConfigBuilder::invoicing_api`] for the e-invoicing host.
+    pub fn keliweb(
+        client_id: impl Into<String>,
+        client_secret: impl Into<ClientSecret>,
+    ) -> ConfigBuilder {
+        Self::builder(KELIWEB_TOKEN_URL, client_id, client_secret)
+    }
+
+    /// A builder for any Laravel Passport (or other RFC 6749) token endpoint.
+    pub fn builder(
+        token_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<ClientSecret>,
+    ) -> ConfigBuilder {
+        ConfigBuilder {
+            token_url: token_url.into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            leeway: DEFAULT_LEEWAY,
+            refresh_token_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
+            default_access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
+            min_retry_delay: DEFAULT_MIN_RETRY_DELAY,
+            user_agent: None,
+            revocation: RevocationSpec::LocalOnly,
+            credentials: None,
+            password_retention: PasswordRetention::default(),
+            allow_plain_http: false,
+        }
+    }
+
+    /// The token endpoint.
+    #[must_use]
+    pub fn token_url(&self) -> &Uri {
+        &self.token_url
+    }
+
+    /// The OAuth client id.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// How long before expiry an access token stops being handed out.
+    #[must_use]
+    pub fn leeway(&self) -> Duration {
+        self.leeway
+    }
+
+    /// The refresh-token lifetime the client assumes.
+    #[must_use]
+    pub fn refresh_token_lifetime(&self) -> Duration {
+        self.refresh_token_lifetime
+    }
+
+    /// The revocation style.
+    #[must_use]
+    pub fn revocation(&self) -> &Revocation {
+        &self.revocation
+    }
+
+    /// The minimum pause after a failed token request.
+    #[must_use]
+    pub fn min_retry_delay(&self) -> Duration {
+        self.min_retry_delay
+    }
+
+    /// The `User-Agent` sent with every request.
+    #[must_use]
+    pub fn user_agent(&self) -> &HeaderValue {
+        &self.user_agent
+    }
+}
+
+#[derive(Clone, Debug)]
+enum RevocationSpec {
+    LocalOnly,
+    Rfc7009(String),
+    BearerLogout(String, Method),
+}
+
+/// Collects settings; [`build`](ConfigBuilder::build) checks them all at once.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ConfigBuilder {
+    token_url: String,
+    client_id: String,
+    client_secret: ClientSecret,
+    leeway: Duration,
+    refresh_token_lifetime: Duration,
+    default_access_token_lifetime: Duration,
+    min_retry_delay: Duration,
+    user_agent: Option<String>,
+    revocation: RevocationSpec,
+    credentials: Option<Credentials>,
+    password_retention: PasswordRetention,
+    allow_plain_http: bool,
+}
+
+impl ConfigBuilder {
+    /// Uses Keliweb's e-invoicing token endpoint (`fatture.keliweb.it`).
+    pub fn invoicing_api(self) -> Self {
+        self.token_url(KELIWEB_INVOICING_TOKEN_URL)
+    }
+
+    /// Uses another token endpoint (an absolute `https` URL; `http` only to loopback).
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = url.into();
+        self
+    }
+
+    /// The account to log in with through the password grant.
+    pub fn credentials(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<Password>,
+    ) -> Self {
+        self.credentials = Some(Credentials::new(username, password));
+        self
+    }
+
+    /// Whether the password stays in memory for automatic re-login (default: it does).
+    pub fn password_retention(mut self, retention: PasswordRetention) -> Self {
+        self.password_retention = retention;
+        self
+    }
+
+    /// Refresh this long before the access token expires (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The refresh token's lifetime, which the server does not send (default 10 days).
+    pub fn refresh_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.refresh_token_lifetime = lifetime;
+        self
+    }
+
+    /// The access-token lifetime assumed when a response has no `expires_in` (default 1 hour).
+    pub fn default_access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_access_token_lifetime = lifetime;
+        self
+    }
+
+    /// After a failed token request (5xx, 429, transport, unexpected response), no new one is
+    /// sent for at least this long, or until `Retry-After` if later (default 1 s). Callers
+    /// asking meanwhile get the same error instead of each retrying. Zero disables it.
+    pub fn min_retry_delay(mut self, delay: Duration) -> Self {
+        self.min_retry_delay = delay;
+        self
+    }
+
+    /// Replaces the default `User-Agent` (`keliweb-oauth/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Revokes through an RFC 7009 endpoint.
+    pub fn revoke_rfc7009(mut self, url: impl Into<String>) -> Self {
+        self.revocation = RevocationSpec::Rfc7009(url.into());
+        self
+    }
+
+    /// Revokes through a Bearer-authenticated logout call.
+    pub fn revoke_bearer_logout(mut self, url: impl Into<String>, method: Method) -> Self {
+        self.revocation = RevocationSpec::BearerLogout(url.into(), method);
+        self
+    }
+
+    /// Only forgets tokens locally on revocation (the default).
+    pub fn revoke_locally_only(mut self) -> Self {
+        self.revocation = RevocationSpec::LocalOnly;
+        self
+    }
+
+    /// Allows plain `http://` to hosts that are not loopback. Tokens and the password then
+    /// cross the network unencrypted: only for a trusted network you control.
+    pub fn danger_allow_plain_http(mut self) -> Self {
+        self.allow_plain_http = true;
+        self
+    }
+
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first setting that is wrong.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::EmptyClientId);
+        }
+        if let Some(credentials) = &self.credentials
+            && credentials.username.trim().is_empty()
+        {
+            return Err(ConfigError::EmptyUsername);
+        }
+        let token_url = check_url("token URL", &self.token_url, self.allow_plain_http)?;
+        let revocation = match self.revocation {
+            RevocationSpec::LocalOnly => Revocation::LocalOnly,
+            RevocationSpec::Rfc7009(url) => Revocation::Rfc7009 {
+                url: check_url("revocation URL", &url, self.allow_plain_http)?,
+            },
+            RevocationSpec::BearerLogout(url, method) => Revocation::BearerLogout {
+                url: check_url("logout URL", &url, self.allow_plain_http)?,
+                method,
+            },
+        };
+        let user_agent = match self.user_agent {
+            None => HeaderValue::from_static(crate::headers::DEFAULT_USER_AGENT),
+            Some(agent) => {
+                HeaderValue::try_from(agent).map_err(|_| ConfigError::InvalidUserAgent)?
+            }
+        };
+        Ok(Config {
+            token_url,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            leeway: self.leeway,
+            refresh_token_lifetime: self.refresh_token_lifetime,
+            default_access_token_lifetime: self.default_access_token_lifetime,
+            min_retry_delay: self.min_retry_delay,
+            user_agent,
+            revocation,
+            credentials: self.credentials,
+            password_retention: self.password_retention,
+        })
+    }
+}
+
+/// A configuration setting that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The client id is empty.
+    #[error("the client id is empty")]
+    EmptyClientId,
+    /// The username is empty.
+    #[error("the username is empty")]
+    EmptyUsername,
+    /// A URL is not an absolute `http(s)` URL with a host.
+    #[error("the {which} is not an absolute http(s) URL: {reason}")]
+    InvalidUrl {
+        /// Which setting.
+        which: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A URL uses plain `http` to a host that is not loopback.
+    #[error(
+        "the {which} uses plain http to {host}, which is not loopback; use https \
+         (or opt in with `danger_allow_plain_http`)"
+    )]
+    PlainHttpToRemoteHost {
+        /// Which setting.
+        which: &'static str,
+        /// The host named.
+        host: String,
+    },
+    /// The custom `User-Agent` is not a valid header value.
+    #[error("the User-Agent is not a valid header value")]
+    InvalidUserAgent,
+}
+
+fn check_url(which: &'static str, url: &str, allow_plain_http: bool) -> Result<Uri, ConfigError> {
+    let invalid = |reason: &str| ConfigError::InvalidUrl {
+        which,
+        reason: reason.to_owned(),
+    };
+    let uri = Uri::try_from(url).map_err(|error| invalid(&error.to_string()))?;
+    let host = uri
+        .host()
+        .filter(|host| !host.is_empty())
+        .ok_or_else(|| invalid("it has no host"))?;
+    if uri
+        .authority()
+        .is_some_and(|authority| authority.as_str().contains('@'))
+    {
+        return Err(invalid(
+            "it carries user info; pass credentials through the config instead",
+        ));
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(uri),
+        Some("http") if allow_plain_http || is_loopback(host) => Ok(uri),
+        Some("http") => Err(ConfigError::PlainHttpToRemoteHost {
+            which,
+            host: host.to_owned(),
+        }),
+        _ => Err(invalid("the scheme must be http or https")),
+    }
+}
+
+/// `localhost`, `127.0.0.0/8` or `[::1]`.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(url: &str) -> Result<Config, ConfigError> {
+        Config::builder(url, "id", "secret").build()
+    }
+
+    #[test]
+    fn keliweb_preset_and_invoicing_host_are_one_call_apart() {
+        let hosting = Config::keliweb("id", "secret").build().unwrap();
+        assert_eq!(hosting.token_url().to_string(), KELIWEB_TOKEN_URL);
+        let invoicing = Config::keliweb("id", "secret")
+            .invoicing_api()
+            .build()
+            .unwrap();
+        assert_eq!(
+            invoicing.token_url().to_string(),
+            KELIWEB_INVOICING_TOKEN_URL
+        );
+        assert_eq!(hosting.leeway(), Duration::from_secs(60));
+        assert_eq!(
+            hosting.refresh_token_lifetime(),
+            Duration::from_secs(864_000)
+        );
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_loopback_or_opted_in() {
+        assert!(build("http://127.0.0.1:8080/oauth/token").is_ok());
+        assert!(build("http://127.1.2.3/oauth/token").is_ok());
+        assert!(build("http://localhost/oauth/token").is_ok());
+        assert!(build("http://[::1]:9/oauth/token").is_ok());
+        assert_eq!(
+            build("http://example.com/oauth/token").unwrap_err(),
+            ConfigError::PlainHttpToRemoteHost {
+                which: "token URL",
+                host: "example.com".into()
+            }
+        );
+        let opted_in = Config::builder("http://example.com/t", "id", "s")
+            .danger_allow_plain_http()
+            .build();
+        assert!(opted_in.is_ok());
+    }
+
+    #[test]
+    fn malformed_urls_and_empty_ids_are_typed_errors() {
+        for url in [
+            "",
+            "/oauth/token",
+            "ftp://example.com/x",
+            "not a url",
+            "https://user:pw@example.com/t",
+        ] {
+            assert!(
+                matches!(build(url), Err(ConfigError::InvalidUrl { .. })),
+                "{url:?} was accepted"
+            );
+        }
+        let empty_id = Config::builder(KELIWEB_TOKEN_URL, "  ", "s").build();
+        assert_eq!(empty_id.unwrap_err(), ConfigError::EmptyClientId);
+        let empty_user = Config::keliweb("id", "s").credentials("", "pw").build();
+        assert_eq!(empty_user.unwrap_err(), ConfigError::EmptyUsername);
+        let bad_agent = Config::keliweb("id", "s")
+            .user_agent("bad\r\nagent")
+            .build();
+        assert_eq!(bad_agent.unwrap_err(), ConfigError::InvalidUserAgent);
+    }
+
+    #[test]
+    fn revocation_urls_are_checked_like_the_token_url() {
+        let refused = Config::keliweb("id", "s")
+            .revoke_rfc7009("http://example.com/oauth/revoke")
+            .build();
+        assert!(matches!(
+            refused,
+            Err(ConfigError::PlainHttpToRemoteHost {
+                which: "revocation URL",
+                ..
+            })
+        ));
+        let logout = Config::keliweb("id", "s")
+            .revoke_bearer_logout("https://apiv2.keliweb.it/api/logout", Method::POST)
+            .build()
+            .unwrap();
+        assert!(
+            matches!(logout.revocation(), Revocation::BearerLogout { method, .. } if method == Method::POST)
+        );
+    }
+}

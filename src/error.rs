@@ -1,0 +1,344 @@
+//! Errors, grouped by what the caller should do about them.
+
+use std::fmt;
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::time::UnixTime;
+
+/// What went wrong, as a decision for the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server refused the client id or secret (`invalid_client`, `unauthorized_client`).
+    /// Fix the configuration; retrying cannot help.
+    InvalidClient,
+    /// The server refused the username or password (`invalid_grant` or `invalid_credentials` on
+    /// the password grant). The session stops until [`Session::login`](crate::Session::login)
+    /// supplies new credentials: it never resends a refused password by itself.
+    InvalidCredentials,
+    /// The refresh grant was refused because the refresh token is dead (both Passport shapes:
+    /// 401 `invalid_request` up to 8.x, 400 `invalid_grant` from 9.x). The refresh token is
+    /// dropped and the session falls back to one password login when it has the password.
+    RefreshTokenRejected,
+    /// No usable token and no credentials to log in with: the refresh token is dead (expired,
+    /// revoked, already used) or was never there. Call [`Session::login`](crate::Session::login).
+    LoginRequired,
+    /// The server refused the request itself (`invalid_request`, `unsupported_grant_type`,
+    /// `invalid_scope`, or an unknown error code). A bug or a server change; retrying the same
+    /// request cannot help.
+    InvalidRequest,
+    /// Too many requests (HTTP 429). Retry after [`Error::retry_after`].
+    RateLimited,
+    /// The server failed (5xx, `server_error`, `temporarily_unavailable`). Worth retrying.
+    ServerError,
+    /// The response is not what a token endpoint sends: a redirect, an HTML or plain-text page,
+    /// a body that is not JSON, a token type other than Bearer, a missing or unusable access
+    /// token, or an `expires_in` that is not a positive number.
+    UnexpectedResponse,
+    /// The request never got a complete response (connect, timeout, reset, body over the cap),
+    /// as reported by the transport. Worth retrying; no token was dropped.
+    Transport,
+    /// The response does not answer the request in flight (unknown id, or late): it was refused
+    /// and the session is unchanged.
+    ResponseMismatch,
+    /// The API refused an access token that had just been obtained to replace a refused one.
+    /// The token is kept; the refusal is reported rather than looped on.
+    ApiUnauthorized,
+    /// The server issued a token that expires within the leeway, so it can never be handed out.
+    /// The tokens are stored; lower the leeway for such a server.
+    LifetimeWithinLeeway,
+}
+
+impl ErrorKind {
+    /// Whether the same request may succeed if sent again later.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited | Self::ServerError | Self::Transport
+        )
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::InvalidClient => "the server refused the client id or secret",
+            Self::InvalidCredentials => "the server refused the username or password",
+            Self::RefreshTokenRejected => {
+                "the server refused the refresh token (expired, revoked or already used)"
+            }
+            Self::LoginRequired => {
+                "a password login is required (no usable token or refresh token)"
+            }
+            Self::InvalidRequest => "the server refused the request as invalid",
+            Self::RateLimited => "the server is rate limiting token requests",
+            Self::ServerError => "the server failed",
+            Self::UnexpectedResponse => "the server sent a response a token endpoint does not send",
+            Self::Transport => "the request failed in transport",
+            Self::ResponseMismatch => "the response does not answer the request in flight",
+            Self::ApiUnauthorized => "the API refused a freshly issued access token",
+            Self::LifetimeWithinLeeway => {
+                "the server issued a token that expires within the leeway"
+            }
+        }
+    }
+}
+
+/// When to retry, from a `Retry-After` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryAfter {
+    /// After this long.
+    Delay(Duration),
+    /// At this instant (an HTTP date).
+    At(UnixTime),
+}
+
+impl RetryAfter {
+    /// The instant to retry at, counting a delay from `now`.
+    #[must_use]
+    pub fn instant(self, now: UnixTime) -> UnixTime {
+        match self {
+            Self::Delay(delay) => now.saturating_add(delay),
+            Self::At(at) => at,
+        }
+    }
+}
+
+/// What the server said, kept so a caller can log and act on it. Contains no secret: the body
+/// excerpt is capped, scrubbed of every secret the session knows, and withheld entirely when
+/// it carries tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseDetails {
+    pub(crate) status: StatusCode,
+    pub(crate) error: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) hint: Option<String>,
+    pub(crate) retry_after: Option<RetryAfter>,
+    pub(crate) body_excerpt: String,
+    pub(crate) body_len: usize,
+}
+
+impl ResponseDetails {
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The OAuth `error` code, e.g. `invalid_grant`.
+    #[must_use]
+    pub fn error_code(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+    /// `error_description`, or Passport's `message` when there is no description.
+    #[must_use]
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+    /// Passport's `hint` (e.g. "Token has been revoked"), if not empty.
+    #[must_use]
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+    /// The parsed `Retry-After` header, if any.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        self.retry_after
+    }
+    /// The start of the body (at most [`BODY_EXCERPT_LIMIT`] bytes, lossily decoded, secrets
+    /// scrubbed).
+    #[must_use]
+    pub fn body_excerpt(&self) -> &str {
+        &self.body_excerpt
+    }
+    /// The whole body's length in bytes.
+    #[must_use]
+    pub fn body_len(&self) -> usize {
+        self.body_len
+    }
+}
+
+/// How much of a response body an error quotes.
+pub const BODY_EXCERPT_LIMIT: usize = 2048;
+
+/// A failed step of the token lifecycle. `Clone`, so one failed refresh can be handed to every
+/// caller that waited on it; `PartialEq`, so tests can compare errors whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    detail: Option<String>,
+    response: Option<Box<ResponseDetails>>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Self {
+            kind,
+            detail: None,
+            response: None,
+        }
+    }
+
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub(crate) fn with_response(mut self, response: ResponseDetails) -> Self {
+        self.response = Some(Box::new(response));
+        self
+    }
+
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// What the caller should do.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether the same request may succeed later.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+
+    /// What the server sent, when the error came from a response.
+    #[must_use]
+    pub fn response(&self) -> Option<&ResponseDetails> {
+        self.response.as_deref()
+    }
+
+    /// The HTTP status, when the error came from a response.
+    #[must_use]
+    pub fn status(&self) -> Option<StatusCode> {
+        self.response.as_ref().map(|response| response.status)
+    }
+
+    /// The `Retry-After` the server sent, if any.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        self.response
+            .as_ref()
+            .and_then(|response| response.retry_after)
+    }
+
+    /// A short explanation beyond the kind (which field was wrong, what the transport said).
+    #[must_use]
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.describe())?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        if let Some(response) = &self.response {
+            write!(f, " (HTTP {}", response.status.as_u16())?;
+            if let Some(code) = &response.error {
+                write!(f, ", {code}")?;
+            }
+            if let Some(description) = &response.description {
+                write!(f, ": {description}")?;
+            }
+            if let Some(hint) = &response.hint {
+                write!(f, "; hint: {hint}")?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Why a transport could not deliver a request or its response, as the transport reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// Could not connect (DNS, refused, TLS handshake).
+    Connect,
+    /// A connect or read timeout.
+    Timeout,
+    /// The connection broke while sending or receiving.
+    Io,
+    /// The response body was larger than the transport's cap.
+    BodyTooLarge,
+    /// Anything else.
+    Other,
+}
+
+/// A transport failure to feed back into the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    message: String,
+}
+
+impl TransportError {
+    /// A failure of `kind`; `message` is for humans (do not put secrets in it).
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What failed.
+    #[must_use]
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// What the transport said.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl From<TransportError> for Error {
+    fn from(error: TransportError) -> Self {
+        Error::new(ErrorKind::Transport).with_detail(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_kind_status_code_and_description() {
+        let error = Error::new(ErrorKind::InvalidCredentials).with_response(ResponseDetails {
+            status: StatusCode::BAD_REQUEST,
+            error: Some("invalid_grant".into()),
+            description: Some("The user credentials were incorrect.".into()),
+            hint: None,
+            retry_after: None,
+            body_excerpt: String::new(),
+            body_len: 0,
+        });
+        assert_eq!(
+            error.to_string(),
+            "the server refused the username or password (HTTP 400, invalid_grant: The user credentials were incorrect.)"
+        );
+        assert!(!error.is_retryable());
+        assert!(
+            Error::from(TransportError::new(TransportErrorKind::Timeout, "read")).is_retryable()
+        );
+    }
+}

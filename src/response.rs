@@ -1,0 +1,440 @@
+//! Reading a token endpoint's response: tolerant where real servers differ, strict where a
+//! mistake would hand out a broken token.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::error::{BODY_EXCERPT_LIMIT, Error, ErrorKind, ResponseDetails, RetryAfter};
+use crate::request::RequestKind;
+use crate::time::UnixTime;
+use crate::token_set::check_access_token;
+
+/// What a successful token response carries.
+pub(crate) struct IssuedTokens {
+    pub(crate) access_token: String,
+    pub(crate) expires_in: Option<Duration>,
+    pub(crate) refresh_token: Option<String>,
+}
+
+impl Drop for IssuedTokens {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.access_token.zeroize();
+        self.refresh_token.zeroize();
+    }
+}
+
+/// The fields of either a success or an error body. Borrowed where the JSON has no escapes, so
+/// a typical Passport response is read without copying the token twice.
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    access_token: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    token_type: Option<Cow<'a, str>>,
+    #[serde(default)]
+    expires_in: Option<ExpiresIn>,
+    #[serde(borrow, default)]
+    refresh_token: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    error: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    error_description: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    hint: Option<Cow<'a, str>>,
+}
+
+/// `expires_in` as sent: a number (integer or not) or a string holding one.
+enum ExpiresIn {
+    Seconds(u64),
+    Invalid(String),
+}
+
+impl<'de> Deserialize<'de> for ExpiresIn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ExpiresInVisitor;
+        impl Visitor<'_> for ExpiresInVisitor {
+            type Value = ExpiresIn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of seconds")
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<ExpiresIn, E> {
+                Ok(positive(value, || value.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<ExpiresIn, E> {
+                Ok(match u64::try_from(value) {
+                    Ok(value) => positive(value, || value.to_string()),
+                    Err(_) => ExpiresIn::Invalid(value.to_string()),
+                })
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<ExpiresIn, E> {
+                Ok(from_float(value))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<ExpiresIn, E> {
+                let trimmed = value.trim();
+                Ok(if let Ok(seconds) = trimmed.parse::<u64>() {
+                    positive(seconds, || value.to_owned())
+                } else {
+                    match trimmed.parse::<f64>() {
+                        Ok(seconds) if trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+                            from_float(seconds)
+                        }
+                        _ => ExpiresIn::Invalid(format!("{:?}", truncate(value, 32))),
+                    }
+                })
+            }
+        }
+        deserializer.deserialize_any(ExpiresInVisitor)
+    }
+}
+
+fn positive(seconds: u64, shown: impl FnOnce() -> String) -> ExpiresIn {
+    if seconds == 0 {
+        ExpiresIn::Invalid(shown())
+    } else {
+        ExpiresIn::Seconds(seconds)
+    }
+}
+
+fn from_float(seconds: f64) -> ExpiresIn {
+    if seconds.is_finite() && seconds >= 1.0 {
+        // Float-to-int casts saturate, so a huge value becomes u64::MAX rather than wrapping.
+        ExpiresIn::Seconds(seconds as u64)
+    } else {
+        ExpiresIn::Invalid(seconds.to_string())
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Parses a token response (password or refresh grant).
+pub(crate) fn parse_token_response(
+    kind: RequestKind,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<IssuedTokens, Error> {
+    let json = strip_bom(body);
+    let parsed = serde_json::from_slice::<Body<'_>>(json);
+    let fail = |kind: ErrorKind, parsed: Option<&Body<'_>>| {
+        Error::new(kind).with_response(details(status, headers, body, parsed, secrets))
+    };
+    let body_fields = match parsed {
+        Ok(fields) => fields,
+        Err(parse_error) => {
+            let error_kind = classify(kind, status, None);
+            let error = fail(error_kind, None);
+            return Err(if status.is_success() {
+                error.with_detail(format!(
+                    "the body is not a token response: {}",
+                    describe_json_error(&parse_error)
+                ))
+            } else {
+                error
+            });
+        }
+    };
+    if !status.is_success() || body_fields.error.is_some() {
+        return Err(fail(
+            classify(kind, status, Some(&body_fields)),
+            Some(&body_fields),
+        ));
+    }
+    let unexpected = |detail: String| {
+        fail(ErrorKind::UnexpectedResponse, Some(&body_fields)).with_detail(detail)
+    };
+    if let Some(token_type) = &body_fields.token_type
+        && !token_type.eq_ignore_ascii_case("bearer")
+    {
+        return Err(unexpected(format!(
+            "token type {:?} is not Bearer",
+            truncate(token_type, 32)
+        )));
+    }
+    let Some(access_token) = &body_fields.access_token else {
+        return Err(unexpected("the body has no access_token".to_owned()));
+    };
+    check_access_token(access_token).map_err(|invalid| unexpected(invalid.to_string()))?;
+    let expires_in = match &body_fields.expires_in {
+        None => None,
+        Some(ExpiresIn::Seconds(seconds)) => Some(Duration::from_secs(*seconds)),
+        Some(ExpiresIn::Invalid(shown)) => {
+            return Err(unexpected(format!(
+                "expires_in {shown} is not a positive number of seconds"
+            )));
+        }
+    };
+    Ok(IssuedTokens {
+        access_token: access_token.clone().into_owned(),
+        expires_in,
+        refresh_token: body_fields
+            .refresh_token
+            .as_ref()
+            .filter(|token| !token.is_empty())
+            .map(|token| token.clone().into_owned()),
+    })
+}
+
+/// Parses a revocation response: any 2xx is success, whatever its body.
+pub(crate) fn parse_revocation_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<(), Error> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let parsed = serde_json::from_slice::<Body<'_>>(strip_bom(body)).ok();
+    let kind = classify(RequestKind::Revocation, status, parsed.as_ref());
+    Err(Error::new(kind).with_response(details(status, headers, body, parsed.as_ref(), secrets)))
+}
+
+fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+fn describe_json_error(error: &serde_json::Error) -> String {
+    // serde_json's messages name the offending type or field, never the value itself.
+    let category = match error.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "JSON of the wrong shape",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!(
+        "{category} (line {}, column {})",
+        error.line(),
+        error.column()
+    )
+}
+
+/// Decides what an error response means for the caller.
+fn classify(kind: RequestKind, status: StatusCode, body: Option<&Body<'_>>) -> ErrorKind {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return ErrorKind::RateLimited;
+    }
+    let code = body.and_then(|body| body.error.as_deref());
+    match code {
+        Some("invalid_client" | "unauthorized_client") => ErrorKind::InvalidClient,
+        Some("invalid_grant" | "invalid_credentials") => match kind {
+            RequestKind::PasswordGrant => ErrorKind::InvalidCredentials,
+            RequestKind::RefreshGrant => ErrorKind::RefreshTokenRejected,
+            RequestKind::Revocation => ErrorKind::InvalidRequest,
+        },
+        // Passport up to 8.5 answers a dead refresh token with 401 `invalid_request` and the
+        // description "The refresh token is invalid."; a missing parameter is 400.
+        Some("invalid_request")
+            if kind == RequestKind::RefreshGrant
+                && (status == StatusCode::UNAUTHORIZED
+                    || body.is_some_and(mentions_refresh_token)) =>
+        {
+            ErrorKind::RefreshTokenRejected
+        }
+        Some("server_error" | "temporarily_unavailable") => ErrorKind::ServerError,
+        Some(_) if status.is_server_error() => ErrorKind::ServerError,
+        Some(_) => ErrorKind::InvalidRequest,
+        None if status.is_server_error() => ErrorKind::ServerError,
+        None => ErrorKind::UnexpectedResponse,
+    }
+}
+
+fn mentions_refresh_token(body: &Body<'_>) -> bool {
+    [&body.error_description, &body.message, &body.hint]
+        .into_iter()
+        .flatten()
+        .any(|text| text.to_ascii_lowercase().contains("refresh token"))
+}
+
+fn details(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    parsed: Option<&Body<'_>>,
+    secrets: &[&str],
+) -> ResponseDetails {
+    let text = |field: Option<&Cow<'_, str>>| {
+        field
+            .map(|value| scrub(truncate(value, 512), secrets))
+            .filter(|value| !value.trim().is_empty())
+    };
+    let description = parsed.and_then(|body| {
+        text(body.error_description.as_ref()).or_else(|| text(body.message.as_ref()))
+    });
+    ResponseDetails {
+        status,
+        error: parsed.and_then(|body| text(body.error.as_ref())),
+        description,
+        hint: parsed.and_then(|body| text(body.hint.as_ref())),
+        retry_after: retry_after(headers),
+        body_excerpt: excerpt(body, secrets),
+        body_len: body.len(),
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date; anything else is ignored.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(RetryAfter::Delay(Duration::from_secs(seconds)));
+    }
+    httpdate::parse_http_date(value)
+        .ok()
+        .map(|at| RetryAfter::At(UnixTime::from_system_time(at)))
+}
+
+/// The start of a body, safe to log: capped, scrubbed of known secrets, and withheld whole when
+/// it carries tokens (a 2xx body with a wrong token type still holds a live token).
+fn excerpt(body: &[u8], secrets: &[&str]) -> String {
+    if contains(body, b"access_token") || contains(body, b"refresh_token") {
+        return format!("[{} bytes withheld: the body carries tokens]", body.len());
+    }
+    let longest_secret = secrets
+        .iter()
+        .map(|secret| secret.len() * 3)
+        .max()
+        .unwrap_or(0);
+    let window = &body[..body.len().min(BODY_EXCERPT_LIMIT + longest_secret)];
+    let scrubbed = scrub(&String::from_utf8_lossy(window), secrets);
+    truncate(&scrubbed, BODY_EXCERPT_LIMIT).to_owned()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// Replaces every known secret, raw and in the encodings a server might echo it in.
+fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut scrubbed = text.to_owned();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        let form_encoded = form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>();
+        let json_escaped = serde_json::to_string(secret).unwrap_or_default();
+        let json_inner = json_escaped.trim_matches('"').to_owned();
+        for form in [
+            secret.to_string(),
+            form_encoded,
+            json_inner.replace('/', "\\/"),
+            json_inner,
+        ] {
+            if !form.is_empty() && scrubbed.contains(&form) {
+                scrubbed = scrubbed.replace(&form, "[redacted]");
+            }
+        }
+    }
+    scrubbed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(status: u16, body: &str) -> Result<IssuedTokens, Error> {
+        let status = StatusCode::from_u16(status).unwrap();
+        parse_token_response(
+            RequestKind::RefreshGrant,
+            status,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            &[],
+        )
+    }
+
+    #[test]
+    fn tolerant_success_parsing() {
+        let issued = token(
+            200,
+            r#"{"token_type":"bearer","expires_in":"3600","access_token":"a.b.c","x":[1]}"#,
+        )
+        .unwrap();
+        assert_eq!(issued.access_token, "a.b.c");
+        assert_eq!(issued.expires_in, Some(Duration::from_secs(3600)));
+        assert_eq!(issued.refresh_token, None);
+        let no_type = token(201, "\u{feff}{\"access_token\":\"t\",\"expires_in\":59.9}").unwrap();
+        assert_eq!(no_type.expires_in, Some(Duration::from_secs(59)));
+    }
+
+    #[test]
+    fn strict_where_a_mistake_would_hand_out_a_broken_token() {
+        for body in [
+            r#"{"token_type":"MAC","access_token":"t"}"#,
+            r#"{"access_token":"t","expires_in":0}"#,
+            r#"{"access_token":"t","expires_in":-5}"#,
+            r#"{"access_token":"t","expires_in":"abc"}"#,
+            r#"{"access_token":"t\r\nX: y"}"#,
+            r#"{"access_token":""}"#,
+            r#"{"token_type":"Bearer"}"#,
+            "<html>login</html>",
+        ] {
+            let error = token(200, body)
+                .err()
+                .unwrap_or_else(|| panic!("{body} accepted"));
+            assert_eq!(error.kind(), ErrorKind::UnexpectedResponse, "{body}");
+        }
+    }
+
+    #[test]
+    fn both_passport_dead_refresh_token_shapes_are_recognised() {
+        let v8 = r#"{"error":"invalid_request","error_description":"The refresh token is invalid.","hint":"Token has been revoked","message":"The refresh token is invalid."}"#;
+        let v9 = r#"{"error":"invalid_grant","error_description":"The refresh token is invalid.","hint":"Token has been revoked"}"#;
+        assert_eq!(
+            token(401, v8).err().unwrap().kind(),
+            ErrorKind::RefreshTokenRejected
+        );
+        assert_eq!(
+            token(400, v9).err().unwrap().kind(),
+            ErrorKind::RefreshTokenRejected
+        );
+        let missing = r#"{"error":"invalid_request","error_description":"The request is missing a required parameter","hint":"Check the `client_id` parameter"}"#;
+        assert_eq!(
+            token(400, missing).err().unwrap().kind(),
+            ErrorKind::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn excerpts_scrub_secrets_and_withhold_tokens() {
+        let echoed = br#"password=p%40ss+w0rd&secret=s/cr"t "s\/cr\"t""#;
+        let cleaned = excerpt(echoed, &["p@ss w0rd", "s/cr\"t"]);
+        assert_eq!(
+            cleaned,
+            r#"password=[redacted]&secret=[redacted] "[redacted]""#
+        );
+        assert!(excerpt(br#"{"access_token":"live"}"#, &[]).contains("withheld"));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_dates_and_garbage() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(
+            retry_after(&headers),
+            Some(RetryAfter::Delay(Duration::from_secs(120)))
+        );
+        headers.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(
+            retry_after(&headers),
+            Some(RetryAfter::At(UnixTime::from_secs(1_445_412_480)))
+        );
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+}

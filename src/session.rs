@@ -1,0 +1,544 @@
+//! The token lifecycle as a state machine.
+//!
+//! ```text
+//!            poll(now)                      handle_response / handle_transport_error
+//!  ┌──────────────────────────┐         ┌───────────────────────────────────────────────┐
+//!  │ usable token  → UseToken │         │ 2xx token body  → TokensChanged (store them!) │
+//!  │ request out   → Wait     │  Send   │ dead refresh    → RefreshTokenRejected, then  │
+//!  │ live refresh  → Send ────┼────────►│                   one password login          │
+//!  │ credentials   → Send     │         │ bad password / client → Err, session stops    │
+//!  │ otherwise     → Stop     │◄────────┤ 429 / 5xx / transport → Err, tokens untouched │
+//!  └──────────────────────────┘         └───────────────────────────────────────────────┘
+//! ```
+//!
+//! **Drain rule:** after every input (`handle_*`, `login`, `force_refresh`, an API `401`), call
+//! [`Session::poll`] until it answers [`Action::UseToken`], [`Action::Wait`] or [`Action::Stop`];
+//! send each [`Action::Send`] and feed its outcome back before polling again.
+
+use http::Response;
+
+use crate::authorization::{Authorization, NotAuthorized, TokenId};
+use crate::config::{Config, Credentials, PasswordRetention, Revocation};
+use crate::error::{Error, ErrorKind, TransportError};
+use crate::request::{self, OutgoingRequest, RequestId, RequestKind};
+use crate::response::{self, IssuedTokens};
+use crate::time::UnixTime;
+use crate::token_set::TokenSet;
+
+/// What the caller must do next.
+#[derive(Debug)]
+#[must_use = "an action tells the caller what it must do next"]
+pub enum Action {
+    /// A fresh access token is held: authorize requests with it until
+    /// [`Authorization::usable_until`].
+    UseToken(Authorization),
+    /// Send this token request and hand its outcome back. No other token request is handed out
+    /// until then.
+    Send(OutgoingRequest),
+    /// A token request is in flight: wait for its outcome (the id says which), then poll again.
+    Wait(RequestId),
+    /// Nothing can be done without the caller: the error says why (log in again, fix the
+    /// configuration, or wait until a rate limit or server failure has passed).
+    Stop(Error),
+}
+
+/// What a handled response changed.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a TokensChanged progress means the token set must be stored before it is used"]
+pub enum Progress {
+    /// New tokens are in the set. Store [`Session::tokens`] now, before the new access token is
+    /// used: the old refresh token is already dead on the server.
+    TokensChanged,
+    /// The refresh token was dead and has been dropped; poll again to log in with the password.
+    /// Carries what the server said.
+    RefreshTokenRejected(Error),
+    /// The server confirmed a revocation.
+    Revoked,
+}
+
+/// How to treat an API call that was answered `401 Unauthenticated`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Unauthorized {
+    /// The token was invalidated (or had already been replaced): poll for a new one and retry
+    /// the call once.
+    RetryWithNewToken,
+    /// A token obtained to replace a refused one was refused too: report the 401, do not loop.
+    Report,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    id: RequestId,
+    kind: RequestKind,
+    replaces_refused_token: bool,
+}
+
+/// One credential's token lifecycle: which token to use, when to refresh, when to log in.
+///
+/// The session does no IO and reads no clock: every input carries `now`. It takes `&mut self`,
+/// holds no lock, and never panics on a response, whatever its bytes.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    credentials: Option<Credentials>,
+    tokens: Option<TokenSet>,
+    /// Built once per token; `None` while there is no token or it was refused.
+    authorization: Option<Authorization>,
+    current_token: TokenId,
+    /// The access token was refused by the API (a `401`), not just withdrawn by the caller.
+    refused_by_api: bool,
+    /// The current token was obtained to replace a refused one.
+    replaces_refused_token: bool,
+    in_flight: Option<InFlight>,
+    pending_revocations: Vec<RequestId>,
+    next_request: u64,
+    /// A fatal refusal (bad client, bad password): no token request until `login`.
+    stopped: Option<Error>,
+    /// A retryable failure with a `Retry-After`: no token request before the instant.
+    cooldown: Option<(UnixTime, Error)>,
+    /// The caller called `login`: the next token request is a password grant.
+    login_requested: bool,
+    generation: u64,
+}
+
+impl Session {
+    /// A session with no tokens. With credentials in the config, the first
+    /// [`poll`](Self::poll) logs in; without, it stops with [`ErrorKind::LoginRequired`].
+    #[must_use]
+    pub fn new(mut config: Config) -> Self {
+        let credentials = config.credentials.take();
+        Self {
+            config,
+            credentials,
+            tokens: None,
+            authorization: None,
+            current_token: TokenId(0),
+            refused_by_api: false,
+            replaces_refused_token: false,
+            in_flight: None,
+            pending_revocations: Vec::new(),
+            next_request: 1,
+            stopped: None,
+            cooldown: None,
+            login_requested: false,
+            generation: 0,
+        }
+    }
+
+    /// A session resuming from a stored token set: no login while its tokens work. An expired
+    /// access token is refreshed, an expired refresh token leads to a password login.
+    #[must_use]
+    pub fn with_tokens(mut self, tokens: TokenSet) -> Self {
+        self.install(tokens, false);
+        self
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current token set, to persist after [`Progress::TokensChanged`].
+    #[must_use]
+    pub fn tokens(&self) -> Option<&TokenSet> {
+        self.tokens.as_ref()
+    }
+
+    /// Counts changes to the token set (new tokens, a dropped refresh token, revocation), so a
+    /// driver can persist exactly when it moved.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The token request in flight, if any.
+    #[must_use]
+    pub fn in_flight(&self) -> Option<RequestId> {
+        self.in_flight.map(|in_flight| in_flight.id)
+    }
+
+    /// The current authorization, if a token is held and not refused. It may be past its
+    /// usable time: check [`Authorization::is_usable_at`].
+    #[must_use]
+    pub fn authorization(&self) -> Option<&Authorization> {
+        self.authorization.as_ref()
+    }
+
+    /// Authorizes `request` with the current token: the allocation-free hot path.
+    ///
+    /// # Errors
+    /// [`NotAuthorized`] when there is no usable token: [`poll`](Self::poll) for one.
+    #[inline]
+    pub fn authorize<B>(
+        &self,
+        now: UnixTime,
+        request: &mut http::Request<B>,
+    ) -> Result<TokenId, NotAuthorized> {
+        self.authorization
+            .as_ref()
+            .ok_or(NotAuthorized::NoToken)?
+            .apply(now, request)
+    }
+
+    /// Supplies credentials (after [`ErrorKind::LoginRequired`] or
+    /// [`ErrorKind::InvalidCredentials`]) and lifts a stop. The next token request is a password
+    /// grant, even if a refresh token is held; a usable access token is still handed out until
+    /// then.
+    pub fn login(&mut self, credentials: Credentials) {
+        self.credentials = Some(credentials);
+        self.login_requested = true;
+        self.stopped = None;
+        self.cooldown = None;
+    }
+
+    /// Stops handing out the current access token; the next poll refreshes it.
+    pub fn force_refresh(&mut self) {
+        self.authorization = None;
+        self.refused_by_api = false;
+    }
+
+    /// Says what to do next at `now`. See the module docs for the drain rule.
+    pub fn poll(&mut self, now: UnixTime) -> Action {
+        if let Some(authorization) = &self.authorization
+            && authorization.is_usable_at(now)
+        {
+            return Action::UseToken(authorization.clone());
+        }
+        if let Some(in_flight) = self.in_flight {
+            return Action::Wait(in_flight.id);
+        }
+        if let Some(error) = &self.stopped {
+            return Action::Stop(error.clone());
+        }
+        if let Some((until, error)) = &self.cooldown {
+            if now < *until {
+                return Action::Stop(error.clone());
+            }
+            self.cooldown = None;
+        }
+        let refresh_token = self
+            .tokens
+            .as_ref()
+            .filter(|_| !(self.login_requested && self.credentials.is_some()))
+            .and_then(|tokens| tokens.live_refresh_token(now));
+        let (kind, request) = if let Some(refresh_token) = refresh_token {
+            let fields = [
+                ("grant_type", "refresh_token"),
+                ("client_id", self.config.client_id.as_str()),
+                ("client_secret", self.config.client_secret.expose_secret()),
+                ("refresh_token", refresh_token),
+            ];
+            (RequestKind::RefreshGrant, self.form_post(&fields))
+        } else if let Some(credentials) = &self.credentials {
+            let fields = [
+                ("grant_type", "password"),
+                ("client_id", self.config.client_id.as_str()),
+                ("client_secret", self.config.client_secret.expose_secret()),
+                ("username", credentials.username()),
+                ("password", credentials.password().expose_secret()),
+            ];
+            (RequestKind::PasswordGrant, self.form_post(&fields))
+        } else {
+            return Action::Stop(Error::new(ErrorKind::LoginRequired));
+        };
+        let id = self.next_id();
+        self.in_flight = Some(InFlight {
+            id,
+            kind,
+            replaces_refused_token: self.refused_by_api,
+        });
+        Action::Send(OutgoingRequest { id, kind, request })
+    }
+
+    /// Hands back the response to request `id`, received at `now`. Any body that is bytes.
+    ///
+    /// # Errors
+    /// A typed [`Error`]; a response to a request not in flight is refused with
+    /// [`ErrorKind::ResponseMismatch`] and changes nothing.
+    pub fn handle_response<B: AsRef<[u8]>>(
+        &mut self,
+        id: RequestId,
+        now: UnixTime,
+        response: &Response<B>,
+    ) -> Result<Progress, Error> {
+        if self.take_revocation(id) {
+            let secrets = self.secrets();
+            return response::parse_revocation_response(
+                response.status(),
+                response.headers(),
+                response.body().as_ref(),
+                &secrets,
+            )
+            .map(|()| Progress::Revoked);
+        }
+        let in_flight = self.take_in_flight(id)?;
+        let secrets = self.secrets();
+        let parsed = response::parse_token_response(
+            in_flight.kind,
+            response.status(),
+            response.headers(),
+            response.body().as_ref(),
+            &secrets,
+        );
+        match parsed {
+            Ok(issued) => self.accept(in_flight, now, &issued),
+            Err(error) => self.refused(now, error),
+        }
+    }
+
+    /// Hands back a transport failure for request `id`, noticed at `now`. No token is dropped.
+    ///
+    /// # Errors
+    /// Always: [`ErrorKind::Transport`], or [`ErrorKind::ResponseMismatch`] for an unknown id.
+    pub fn handle_transport_error(
+        &mut self,
+        id: RequestId,
+        now: UnixTime,
+        error: TransportError,
+    ) -> Error {
+        if self.take_revocation(id) {
+            return error.into();
+        }
+        match self.take_in_flight(id) {
+            Ok(_) => self.cool_down(now, error.into()),
+            Err(mismatch) => mismatch,
+        }
+    }
+
+    /// Reports that the API answered `401` to a call authorized with token `token`.
+    pub fn handle_unauthorized(&mut self, token: TokenId) -> Unauthorized {
+        let is_current = self
+            .authorization
+            .as_ref()
+            .is_some_and(|auth| auth.token_id() == token);
+        if !is_current {
+            // Already replaced or already invalidated: a new token is (or will be) there.
+            return Unauthorized::RetryWithNewToken;
+        }
+        if self.replaces_refused_token {
+            return Unauthorized::Report;
+        }
+        self.authorization = None;
+        self.refused_by_api = true;
+        Unauthorized::RetryWithNewToken
+    }
+
+    /// Logs out: drops the tokens and the credentials locally at once, whatever the server will
+    /// say, and returns the revocation requests to send (none for [`Revocation::LocalOnly`]).
+    /// A token request in flight is abandoned: its response will be refused. Call
+    /// [`login`](Self::login) to start again.
+    pub fn revoke(&mut self) -> Vec<OutgoingRequest> {
+        let tokens = self.tokens.take();
+        let authorization = self.authorization.take();
+        self.credentials = None;
+        self.login_requested = false;
+        self.in_flight = None;
+        self.stopped = None;
+        self.cooldown = None;
+        self.refused_by_api = false;
+        self.replaces_refused_token = false;
+        self.generation += 1;
+        let Some(tokens) = tokens else {
+            return Vec::new();
+        };
+        let requests: Vec<(RequestKind, http::Request<Vec<u8>>)> = match &self.config.revocation {
+            Revocation::LocalOnly => Vec::new(),
+            Revocation::Rfc7009 { url } => {
+                let refresh = tokens
+                    .refresh_token_str()
+                    .map(|token| (token, "refresh_token"));
+                let access = Some((tokens.access_token_str(), "access_token"));
+                refresh
+                    .into_iter()
+                    .chain(access)
+                    .map(|(token, hint)| {
+                        let fields = [
+                            ("token", token),
+                            ("token_type_hint", hint),
+                            ("client_id", self.config.client_id.as_str()),
+                            ("client_secret", self.config.client_secret.expose_secret()),
+                        ];
+                        let request = request::form_post(url, &self.config.user_agent, &fields);
+                        (RequestKind::Revocation, request)
+                    })
+                    .collect()
+            }
+            Revocation::BearerLogout { url, method } => authorization
+                .map(|auth| {
+                    let header = auth.expose_header_value().clone();
+                    let request =
+                        request::bearer_call(method, url, &self.config.user_agent, header);
+                    (RequestKind::Revocation, request)
+                })
+                .into_iter()
+                .collect(),
+        };
+        requests
+            .into_iter()
+            .map(|(kind, request)| {
+                let id = self.next_id();
+                self.pending_revocations.push(id);
+                OutgoingRequest { id, kind, request }
+            })
+            .collect()
+    }
+
+    fn form_post(&self, fields: &[(&str, &str)]) -> http::Request<Vec<u8>> {
+        request::form_post(&self.config.token_url, &self.config.user_agent, fields)
+    }
+
+    fn next_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        id
+    }
+
+    fn take_in_flight(&mut self, id: RequestId) -> Result<InFlight, Error> {
+        match self.in_flight {
+            Some(in_flight) if in_flight.id == id => {
+                self.in_flight = None;
+                Ok(in_flight)
+            }
+            _ => Err(Error::new(ErrorKind::ResponseMismatch)
+                .with_detail(format!("{id} is not in flight"))),
+        }
+    }
+
+    fn take_revocation(&mut self, id: RequestId) -> bool {
+        let position = self
+            .pending_revocations
+            .iter()
+            .position(|pending| *pending == id);
+        position
+            .map(|index| self.pending_revocations.swap_remove(index))
+            .is_some()
+    }
+
+    /// Every secret the session knows, to scrub from error excerpts.
+    fn secrets(&self) -> Vec<&str> {
+        let mut secrets = vec![self.config.client_secret.expose_secret()];
+        if let Some(credentials) = &self.credentials {
+            secrets.push(credentials.password().expose_secret());
+        }
+        if let Some(tokens) = &self.tokens {
+            secrets.push(tokens.access_token_str());
+            secrets.extend(tokens.refresh_token_str());
+        }
+        secrets
+    }
+
+    fn accept(
+        &mut self,
+        in_flight: InFlight,
+        now: UnixTime,
+        issued: &IssuedTokens,
+    ) -> Result<Progress, Error> {
+        let lifetime = issued
+            .expires_in
+            .unwrap_or(self.config.default_access_token_lifetime);
+        let refresh = match &issued.refresh_token {
+            Some(token) => Some((
+                token.clone(),
+                now.saturating_add(self.config.refresh_token_lifetime),
+            )),
+            // No new refresh token: the current one stays valid (RFC 6749 §6).
+            None => self.tokens.as_ref().and_then(|tokens| {
+                Some((
+                    tokens.refresh_token_str()?.to_owned(),
+                    tokens.refresh_token_expires_at()?,
+                ))
+            }),
+        };
+        let tokens = TokenSet::from_parts(
+            issued.access_token.clone(),
+            now.saturating_add(lifetime),
+            refresh,
+        );
+        self.install(tokens, in_flight.replaces_refused_token);
+        self.stopped = None;
+        self.cooldown = None;
+        if in_flight.kind == RequestKind::PasswordGrant {
+            self.login_requested = false;
+            if self.config.password_retention == PasswordRetention::ForgetAfterLogin {
+                self.credentials = None;
+            }
+        }
+        if self
+            .authorization
+            .as_ref()
+            .is_some_and(|auth| auth.is_usable_at(now))
+        {
+            Ok(Progress::TokensChanged)
+        } else {
+            Err(
+                Error::new(ErrorKind::LifetimeWithinLeeway).with_detail(format!(
+                    "expires_in {}s is not longer than the {}s leeway; the tokens were stored",
+                    lifetime.as_secs(),
+                    self.config.leeway.as_secs()
+                )),
+            )
+        }
+    }
+
+    fn install(&mut self, tokens: TokenSet, replaces_refused_token: bool) {
+        self.current_token = TokenId(self.current_token.0 + 1);
+        let usable_until = tokens
+            .access_token_expires_at()
+            .saturating_sub(self.config.leeway);
+        // Every TokenSet was checked on the way in, so this only fails on a bug; then the
+        // token is simply never handed out.
+        self.authorization = Authorization::new(
+            tokens.access_token_str(),
+            &self.config.user_agent,
+            usable_until,
+            self.current_token,
+        )
+        .ok();
+        self.tokens = Some(tokens);
+        self.refused_by_api = false;
+        self.replaces_refused_token = replaces_refused_token;
+        self.generation += 1;
+    }
+
+    fn refused(&mut self, now: UnixTime, error: Error) -> Result<Progress, Error> {
+        match error.kind() {
+            ErrorKind::RefreshTokenRejected => {
+                if let Some(tokens) = &mut self.tokens {
+                    tokens.forget_refresh_token();
+                    self.generation += 1;
+                }
+                if self.credentials.is_some() {
+                    Ok(Progress::RefreshTokenRejected(error))
+                } else {
+                    Err(error.with_kind(ErrorKind::LoginRequired))
+                }
+            }
+            ErrorKind::InvalidCredentials => {
+                // Never resend a refused password by itself.
+                self.credentials = None;
+                self.stopped = Some(error.clone());
+                Err(error)
+            }
+            ErrorKind::InvalidClient | ErrorKind::InvalidRequest => {
+                self.stopped = Some(error.clone());
+                Err(error)
+            }
+            _ => Err(self.cool_down(now, error)),
+        }
+    }
+
+    /// After a transient failure, no new token request before `Retry-After` or the minimum
+    /// retry delay: callers arriving meanwhile share the failure instead of each retrying it.
+    fn cool_down(&mut self, now: UnixTime, error: Error) -> Error {
+        let minimum = now.saturating_add(self.config.min_retry_delay);
+        let until = error
+            .retry_after()
+            .map_or(minimum, |retry_after| retry_after.instant(now).max(minimum));
+        if until > now {
+            self.cooldown = Some((until, error.clone()));
+        }
+        error
+    }
+}

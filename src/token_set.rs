@@ -1,0 +1,265 @@
+//! The token set: what a program stores so it can restart without logging in again.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{AccessToken, RefreshToken};
+use crate::time::UnixTime;
+
+/// Longest access token accepted. Servers refuse header lines far shorter than this (nginx and
+/// Apache stop at 8 KiB), so a longer one could never be used; Passport's JWTs are about 1 KiB.
+pub const MAX_ACCESS_TOKEN_LEN: usize = 16 * 1024;
+
+/// An access token and its refresh token, with absolute expiry times.
+///
+/// `Serialize`/`Deserialize` write the token values themselves (this is what persistence is
+/// for): protect the storage you write them to. Deserializing checks the same rules as a server
+/// response, so a tampered file cannot smuggle a header-breaking token in.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredTokenSet", into = "StoredTokenSet")]
+pub struct TokenSet {
+    access_token: String,
+    access_token_expires_at: UnixTime,
+    refresh_token: Option<String>,
+    refresh_token_expires_at: Option<UnixTime>,
+}
+
+impl TokenSet {
+    /// A token set from its parts, checked as a server response would be.
+    ///
+    /// # Errors
+    /// [`InvalidToken`] if the access token is empty, too long, or not printable ASCII.
+    pub fn new(
+        access_token: AccessToken,
+        access_token_expires_at: UnixTime,
+        refresh_token: Option<(RefreshToken, UnixTime)>,
+    ) -> Result<Self, InvalidToken> {
+        check_access_token(access_token.expose_secret())?;
+        let (refresh_token, refresh_token_expires_at) = match refresh_token {
+            Some((token, expires_at)) if !token.expose_secret().is_empty() => {
+                (Some(token.expose_secret().to_owned()), Some(expires_at))
+            }
+            _ => (None, None),
+        };
+        Ok(Self {
+            access_token: access_token.expose_secret().to_owned(),
+            access_token_expires_at,
+            refresh_token,
+            refresh_token_expires_at,
+        })
+    }
+
+    /// The access token.
+    #[must_use]
+    pub fn access_token(&self) -> AccessToken {
+        AccessToken::new(self.access_token.as_str())
+    }
+
+    /// When the access token expires (the server's `expires_in` counted from when the
+    /// response was handled).
+    #[must_use]
+    pub fn access_token_expires_at(&self) -> UnixTime {
+        self.access_token_expires_at
+    }
+
+    /// The refresh token, if the server sent one.
+    #[must_use]
+    pub fn refresh_token(&self) -> Option<RefreshToken> {
+        self.refresh_token.as_deref().map(RefreshToken::new)
+    }
+
+    /// When the refresh token expires, by the configured refresh-token lifetime.
+    #[must_use]
+    pub fn refresh_token_expires_at(&self) -> Option<UnixTime> {
+        self.refresh_token_expires_at
+    }
+
+    pub(crate) fn access_token_str(&self) -> &str {
+        &self.access_token
+    }
+
+    pub(crate) fn refresh_token_str(&self) -> Option<&str> {
+        self.refresh_token.as_deref()
+    }
+
+    /// The refresh token if it has not expired at `now`.
+    pub(crate) fn live_refresh_token(&self, now: UnixTime) -> Option<&str> {
+        match (self.refresh_token.as_deref(), self.refresh_token_expires_at) {
+            (Some(token), Some(expires_at)) if now < expires_at => Some(token),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn forget_refresh_token(&mut self) {
+        if let Some(token) = self.refresh_token.take() {
+            drop(zeroize::Zeroizing::new(token));
+        }
+        self.refresh_token_expires_at = None;
+    }
+
+    pub(crate) fn from_parts(
+        access_token: String,
+        access_token_expires_at: UnixTime,
+        refresh_token: Option<(String, UnixTime)>,
+    ) -> Self {
+        let (refresh_token, refresh_token_expires_at) = refresh_token.unzip();
+        Self {
+            access_token,
+            access_token_expires_at,
+            refresh_token,
+            refresh_token_expires_at,
+        }
+    }
+}
+
+impl Drop for TokenSet {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.access_token.zeroize();
+        self.refresh_token.zeroize();
+    }
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &"[redacted]")
+            .field("access_token_expires_at", &self.access_token_expires_at)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("refresh_token_expires_at", &self.refresh_token_expires_at)
+            .finish()
+    }
+}
+
+/// Why a token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidToken {
+    /// The access token is empty.
+    #[error("the access token is empty")]
+    Empty,
+    /// The access token is longer than [`MAX_ACCESS_TOKEN_LEN`] bytes.
+    #[error("the access token is {0} bytes long, over the {MAX_ACCESS_TOKEN_LEN}-byte limit")]
+    TooLong(usize),
+    /// The access token has a byte that is not printable ASCII (space, CR, LF, a control
+    /// character or non-ASCII), so it cannot go into a header safely.
+    #[error("the access token has a byte that cannot go into an HTTP header (at offset {0})")]
+    BadByte(usize),
+}
+
+/// Checks an access token can be sent as `Authorization: Bearer <token>`.
+pub(crate) fn check_access_token(token: &str) -> Result<(), InvalidToken> {
+    if token.is_empty() {
+        return Err(InvalidToken::Empty);
+    }
+    if token.len() > MAX_ACCESS_TOKEN_LEN {
+        return Err(InvalidToken::TooLong(token.len()));
+    }
+    match token.bytes().position(|byte| !byte.is_ascii_graphic()) {
+        Some(offset) => Err(InvalidToken::BadByte(offset)),
+        None => Ok(()),
+    }
+}
+
+/// The stored form; private so the checked invariants hold for every `TokenSet`.
+#[derive(Serialize, Deserialize)]
+struct StoredTokenSet {
+    access_token: String,
+    access_token_expires_at: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token_expires_at: Option<UnixTime>,
+}
+
+impl TryFrom<StoredTokenSet> for TokenSet {
+    type Error = InvalidToken;
+
+    fn try_from(stored: StoredTokenSet) -> Result<Self, InvalidToken> {
+        let stored = zeroize::Zeroizing::new(stored);
+        check_access_token(&stored.access_token)?;
+        let refresh = match (&stored.refresh_token, stored.refresh_token_expires_at) {
+            (Some(token), Some(expires_at)) if !token.is_empty() => {
+                Some((token.clone(), expires_at))
+            }
+            _ => None,
+        };
+        Ok(Self::from_parts(
+            stored.access_token.clone(),
+            stored.access_token_expires_at,
+            refresh,
+        ))
+    }
+}
+
+impl From<TokenSet> for StoredTokenSet {
+    fn from(set: TokenSet) -> Self {
+        Self {
+            access_token: set.access_token.clone(),
+            access_token_expires_at: set.access_token_expires_at,
+            refresh_token: set.refresh_token.clone(),
+            refresh_token_expires_at: set.refresh_token_expires_at,
+        }
+    }
+}
+
+impl zeroize::Zeroize for StoredTokenSet {
+    fn zeroize(&mut self) {
+        self.access_token.zeroize();
+        self.refresh_token.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_json_with_absolute_times() {
+        let set = TokenSet::new(
+            AccessToken::new("eyJ.abc.def"),
+            UnixTime::from_secs(1_800_000_000),
+            Some((
+                RefreshToken::new("def50200aa"),
+                UnixTime::from_secs(1_800_864_000),
+            )),
+        )
+        .unwrap();
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(
+            json,
+            r#"{"access_token":"eyJ.abc.def","access_token_expires_at":1800000000000,"refresh_token":"def50200aa","refresh_token_expires_at":1800864000000}"#
+        );
+        assert_eq!(serde_json::from_str::<TokenSet>(&json).unwrap(), set);
+    }
+
+    #[test]
+    fn a_tampered_store_cannot_inject_header_bytes() {
+        let json = r#"{"access_token":"abc\r\nX-Evil: 1","access_token_expires_at":1}"#;
+        let error = serde_json::from_str::<TokenSet>(json).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot go into an HTTP header"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn access_token_rules() {
+        assert_eq!(check_access_token(""), Err(InvalidToken::Empty));
+        assert_eq!(check_access_token("a b"), Err(InvalidToken::BadByte(1)));
+        assert_eq!(
+            check_access_token("tok\u{e9}"),
+            Err(InvalidToken::BadByte(3))
+        );
+        let long = "a".repeat(MAX_ACCESS_TOKEN_LEN + 1);
+        assert_eq!(
+            check_access_token(&long),
+            Err(InvalidToken::TooLong(long.len()))
+        );
+        assert_eq!(check_access_token("eyJhbGciOi.J9-_~+/="), Ok(()));
+    }
+}
