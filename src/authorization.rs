@@ -60,6 +60,17 @@ impl Authorization {
         })
     }
 
+    /// A placeholder that is never usable, for drivers that publish "no token" lock-free.
+    #[cfg(any(feature = "blocking", feature = "async"))]
+    pub(crate) fn never_usable() -> Self {
+        Self {
+            header: HeaderValue::from_static("Bearer -"),
+            user_agent: HeaderValue::from_static(""),
+            usable_until: UnixTime::EPOCH,
+            token_id: TokenId(0),
+        }
+    }
+
     /// Whether the token may still be handed out at `now` (strictly before expiry − leeway).
     #[must_use]
     #[inline]

@@ -74,6 +74,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(any(feature = "blocking", feature = "async"))]
+#[path = "../transports/shared/mod.rs"]
+pub mod transport;
+
+#[cfg(feature = "blocking")]
+#[path = "../transports/blocking/mod.rs"]
+pub mod blocking;
+
+#[cfg(feature = "async")]
+#[path = "../transports/nonblocking/mod.rs"]
+pub mod nonblocking;
+
 mod authorization;
 mod config;
 mod error;

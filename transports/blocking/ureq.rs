@@ -1,0 +1,86 @@
+//! [`HttpClient`] for ureq 3, with the safe settings forced on.
+
+use std::io;
+
+use http::{Request, Response};
+use ureq::config::ConfigBuilder;
+use ureq::typestate::AgentScope;
+
+use super::HttpClient;
+use crate::transport::Limits;
+use crate::{TransportError, TransportErrorKind};
+
+/// A ureq agent that never follows redirects, returns 4xx/5xx as responses, and has finite
+/// timeouts. TLS is rustls with the webpki roots.
+#[derive(Clone, Debug)]
+pub struct UreqClient {
+    agent: ureq::Agent,
+}
+
+impl Default for UreqClient {
+    fn default() -> Self {
+        Self::new(&Limits::default())
+    }
+}
+
+impl UreqClient {
+    /// An agent with the timeouts of `limits`.
+    #[must_use]
+    pub fn new(limits: &Limits) -> Self {
+        Self::with_config(limits, |builder| builder)
+    }
+
+    /// An agent with your own settings (proxy, TLS, pool, …) applied by `customize`. The
+    /// settings that keep tokens safe are forced afterwards: no redirects, status codes as
+    /// responses, and the timeouts of `limits`.
+    #[must_use]
+    pub fn with_config(
+        limits: &Limits,
+        customize: impl FnOnce(ConfigBuilder<AgentScope>) -> ConfigBuilder<AgentScope>,
+    ) -> Self {
+        let config = customize(ureq::Agent::config_builder())
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .http_status_as_error(false)
+            .timeout_connect(Some(limits.connect_timeout))
+            .timeout_global(Some(limits.request_timeout))
+            .build();
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+        }
+    }
+}
+
+impl HttpClient for UreqClient {
+    fn execute(
+        &self,
+        request: Request<Vec<u8>>,
+        max_body_bytes: u64,
+    ) -> Result<Response<Vec<u8>>, TransportError> {
+        let response = self.agent.run(request).map_err(transport_error)?;
+        let (parts, mut body) = response.into_parts();
+        let bytes = body
+            .with_config()
+            .limit(max_body_bytes)
+            .read_to_vec()
+            .map_err(transport_error)?;
+        Ok(Response::from_parts(parts, bytes))
+    }
+}
+
+fn transport_error(error: ureq::Error) -> TransportError {
+    let kind = match &error {
+        ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
+        ureq::Error::BodyExceedsLimit(_) => TransportErrorKind::BodyTooLarge,
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Tls(_) => {
+            TransportErrorKind::Connect
+        }
+        ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => TransportErrorKind::Timeout,
+        ureq::Error::Io(io) if io.kind() == io::ErrorKind::ConnectionRefused => {
+            TransportErrorKind::Connect
+        }
+        ureq::Error::Io(_) | ureq::Error::Protocol(_) => TransportErrorKind::Io,
+        _ => TransportErrorKind::Other,
+    };
+    TransportError::new(kind, error.to_string())
+}
