@@ -5,8 +5,10 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Request};
+use zeroize::Zeroize;
 
 use crate::headers;
 use crate::time::UnixTime;
@@ -47,10 +49,13 @@ impl Authorization {
         usable_until: UnixTime,
         token_id: TokenId,
     ) -> Result<Self, InvalidToken> {
-        let mut value = String::with_capacity("Bearer ".len() + access_token.len());
-        value.push_str("Bearer ");
-        value.push_str(access_token);
-        let mut header = HeaderValue::try_from(value).map_err(|_| InvalidToken::BadByte(0))?;
+        let mut value = Vec::with_capacity("Bearer ".len() + access_token.len());
+        value.extend_from_slice(b"Bearer ");
+        value.extend_from_slice(access_token.as_bytes());
+        // The buffer is shared by every clone of the header and wiped when the last one drops.
+        let shared = Bytes::from_owner(WipedOnDrop(value));
+        let mut header =
+            HeaderValue::from_maybe_shared(shared).map_err(|_| InvalidToken::BadByte(0))?;
         header.set_sensitive(true);
         Ok(Self {
             header,
@@ -128,6 +133,21 @@ impl Authorization {
         headers.insert(AUTHORIZATION, self.header.clone());
         headers::add_api_defaults(headers, &self.user_agent);
         Ok(self.token_id)
+    }
+}
+
+/// Owns the header bytes and zeroes them when the last `HeaderValue` clone is dropped.
+struct WipedOnDrop(Vec<u8>);
+
+impl AsRef<[u8]> for WipedOnDrop {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for WipedOnDrop {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
+use zeroize::Zeroizing;
 
 use crate::error::{BODY_EXCERPT_LIMIT, Error, ErrorKind, ResponseDetails, RetryAfter};
 use crate::request::RequestKind;
@@ -49,6 +50,17 @@ struct Body<'a> {
     message: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     hint: Option<Cow<'a, str>>,
+}
+
+impl Drop for Body<'_> {
+    fn drop(&mut self) {
+        // A token with JSON escapes was decoded into an owned copy: wipe it.
+        for token in [&mut self.access_token, &mut self.refresh_token] {
+            if let Some(Cow::Owned(copy)) = token {
+                zeroize::Zeroize::zeroize(copy);
+            }
+        }
+    }
 }
 
 /// `expires_in` as sent: a number (integer or not) or a string holding one.
@@ -179,13 +191,13 @@ pub(crate) fn parse_token_response(
         }
     };
     Ok(IssuedTokens {
-        access_token: access_token.clone().into_owned(),
+        access_token: access_token.to_string(),
         expires_in,
         refresh_token: body_fields
             .refresh_token
             .as_ref()
             .filter(|token| !token.is_empty())
-            .map(|token| token.clone().into_owned()),
+            .map(|token| token.to_string()),
     })
 }
 
@@ -319,25 +331,50 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-/// Replaces every known secret, raw and in the encodings a server might echo it in.
+/// Replaces every known secret, raw and in the encodings a server might echo it in. Every
+/// buffer that held a secret is sized up front (a growing buffer leaves copies behind in the
+/// blocks it outgrew) and wiped once used.
 fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut scrubbed = text.to_owned();
     for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
-        let form_encoded = form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>();
-        let json_escaped = serde_json::to_string(secret).unwrap_or_default();
-        let json_inner = json_escaped.trim_matches('"').to_owned();
+        let mut form_encoded = Zeroizing::new(String::with_capacity(secret.len() * 3));
+        form_encoded.extend(form_urlencoded::byte_serialize(secret.as_bytes()));
+        let mut json_escaped = Zeroizing::new(Vec::with_capacity(secret.len() * 6 + 2));
+        let json_inner = match serde_json::to_writer(&mut *json_escaped, secret) {
+            Ok(()) => std::str::from_utf8(&json_escaped)
+                .unwrap_or_default()
+                .trim_matches('"'),
+            Err(_) => "",
+        };
+        let php_escaped = Zeroizing::new(replace_all(json_inner, "/", "\\/"));
         for form in [
-            secret.to_string(),
-            form_encoded,
-            json_inner.replace('/', "\\/"),
+            *secret,
+            form_encoded.as_str(),
+            php_escaped.as_str(),
             json_inner,
         ] {
-            if !form.is_empty() && scrubbed.contains(&form) {
-                scrubbed = scrubbed.replace(&form, "[redacted]");
+            if !form.is_empty() && scrubbed.contains(form) {
+                let replaced = replace_all(&scrubbed, form, "[redacted]");
+                // The text held a secret: wipe it before letting it go.
+                zeroize::Zeroize::zeroize(&mut std::mem::replace(&mut scrubbed, replaced));
             }
         }
     }
     scrubbed
+}
+
+/// `str::replace` into a buffer allocated once at its final size.
+fn replace_all(text: &str, from: &str, to: &str) -> String {
+    let count = text.matches(from).count();
+    let mut out = String::with_capacity(text.len() + count * to.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        out.push_str(&rest[..at]);
+        out.push_str(to);
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]

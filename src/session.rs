@@ -72,6 +72,9 @@ struct InFlight {
     id: RequestId,
     kind: RequestKind,
     replaces_refused_token: bool,
+    /// Which `login` call the credentials sent date from, so the refusal of a password the
+    /// caller has replaced meanwhile does not drop the new one.
+    credentials_epoch: u64,
 }
 
 /// One credential's token lifecycle: which token to use, when to refresh, when to log in.
@@ -99,6 +102,8 @@ pub struct Session {
     cooldown: Option<(UnixTime, Error)>,
     /// The caller called `login`: the next token request is a password grant.
     login_requested: bool,
+    /// Counts `login` calls.
+    credentials_epoch: u64,
     generation: u64,
 }
 
@@ -122,6 +127,7 @@ impl Session {
             stopped: None,
             cooldown: None,
             login_requested: false,
+            credentials_epoch: 0,
             generation: 0,
         }
     }
@@ -188,6 +194,7 @@ impl Session {
     /// then.
     pub fn login(&mut self, credentials: Credentials) {
         self.credentials = Some(credentials);
+        self.credentials_epoch += 1;
         self.login_requested = true;
         self.stopped = None;
         self.cooldown = None;
@@ -248,6 +255,7 @@ impl Session {
             id,
             kind,
             replaces_refused_token: self.refused_by_api,
+            credentials_epoch: self.credentials_epoch,
         });
         Action::Send(OutgoingRequest { id, kind, request })
     }
@@ -284,7 +292,7 @@ impl Session {
         );
         match parsed {
             Ok(issued) => self.accept(in_flight, now, &issued),
-            Err(error) => self.refused(now, error),
+            Err(error) => self.refused(in_flight, now, error),
         }
     }
 
@@ -365,7 +373,18 @@ impl Session {
                     })
                     .collect()
             }
+            // The header is rebuilt from the token set when the authorization was withdrawn
+            // (`force_refresh`, an API 401): the token may still work on the server.
             Revocation::BearerLogout { url, method } => authorization
+                .or_else(|| {
+                    Authorization::new(
+                        tokens.access_token_str(),
+                        &self.config.user_agent,
+                        UnixTime::EPOCH,
+                        self.current_token,
+                    )
+                    .ok()
+                })
                 .map(|auth| {
                     let header = auth.expose_header_value().clone();
                     let request =
@@ -472,13 +491,14 @@ impl Session {
         {
             Ok(Progress::TokensChanged)
         } else {
-            Err(
-                Error::new(ErrorKind::LifetimeWithinLeeway).with_detail(format!(
-                    "expires_in {}s is not longer than the {}s leeway; the tokens were stored",
-                    lifetime.as_secs(),
-                    self.config.leeway.as_secs()
-                )),
-            )
+            let error = Error::new(ErrorKind::LifetimeWithinLeeway).with_detail(format!(
+                "expires_in {}s is not longer than the {}s leeway; the tokens were stored",
+                lifetime.as_secs(),
+                self.config.leeway.as_secs()
+            ));
+            // The token can never be handed out, so the next poll would refresh at once: pause
+            // like after any failure, or a driver following the drain rule spins on the server.
+            Err(self.cool_down(now, error))
         }
     }
 
@@ -502,7 +522,12 @@ impl Session {
         self.generation += 1;
     }
 
-    fn refused(&mut self, now: UnixTime, error: Error) -> Result<Progress, Error> {
+    fn refused(
+        &mut self,
+        in_flight: InFlight,
+        now: UnixTime,
+        error: Error,
+    ) -> Result<Progress, Error> {
         match error.kind() {
             ErrorKind::RefreshTokenRejected => {
                 if let Some(tokens) = &mut self.tokens {
@@ -516,9 +541,12 @@ impl Session {
                 }
             }
             ErrorKind::InvalidCredentials => {
-                // Never resend a refused password by itself.
-                self.credentials = None;
-                self.stopped = Some(error.clone());
+                // Never resend a refused password by itself. A password supplied by `login`
+                // while this request was out has not been refused: it is kept and sent next.
+                if in_flight.credentials_epoch == self.credentials_epoch {
+                    self.credentials = None;
+                    self.stopped = Some(error.clone());
+                }
                 Err(error)
             }
             ErrorKind::InvalidClient | ErrorKind::InvalidRequest => {

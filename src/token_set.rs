@@ -179,17 +179,19 @@ struct StoredTokenSet {
 impl TryFrom<StoredTokenSet> for TokenSet {
     type Error = InvalidToken;
 
-    fn try_from(stored: StoredTokenSet) -> Result<Self, InvalidToken> {
-        let stored = zeroize::Zeroizing::new(stored);
+    fn try_from(mut stored: StoredTokenSet) -> Result<Self, InvalidToken> {
         check_access_token(&stored.access_token)?;
-        let refresh = match (&stored.refresh_token, stored.refresh_token_expires_at) {
-            (Some(token), Some(expires_at)) if !token.is_empty() => {
-                Some((token.clone(), expires_at))
+        // Taken, not copied: `stored` wipes whatever is left in it when dropped.
+        let refresh = match (stored.refresh_token.take(), stored.refresh_token_expires_at) {
+            (Some(token), Some(expires_at)) if !token.is_empty() => Some((token, expires_at)),
+            (unused, _) => {
+                drop(unused.map(zeroize::Zeroizing::new));
+                None
             }
-            _ => None,
         };
+        let access_token = std::mem::take(&mut stored.access_token);
         Ok(Self::from_parts(
-            stored.access_token.clone(),
+            access_token,
             stored.access_token_expires_at,
             refresh,
         ))
@@ -207,8 +209,9 @@ impl From<TokenSet> for StoredTokenSet {
     }
 }
 
-impl zeroize::Zeroize for StoredTokenSet {
-    fn zeroize(&mut self) {
+impl Drop for StoredTokenSet {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
         self.access_token.zeroize();
         self.refresh_token.zeroize();
     }

@@ -170,7 +170,12 @@ impl Core {
         published: &Published,
     ) -> Result<Progress, Error> {
         let result = match outcome {
-            Ok(response) => self.session.handle_response(id, now, &response),
+            Ok(mut response) => {
+                let result = self.session.handle_response(id, now, &response);
+                // The body holds the new tokens; the session has its own copies now.
+                zeroize::Zeroize::zeroize(response.body_mut());
+                result
+            }
             Err(error) => Err(self.session.handle_transport_error(id, now, error)),
         };
         self.sync(published);

@@ -1,0 +1,97 @@
+//! Arbitrary status, headers and body fed to the session for each kind of request: password
+//! grant, refresh grant, revocation. Input layout (so real bodies make readable seeds):
+//! `[kind][status: u16 BE][header count][per header: name len, name, value len, value][body…]`.
+#![no_main]
+
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+use keliweb_oauth::{
+    AccessToken, Action, Config, ErrorKind, Progress, RefreshToken, RequestKind, Session, TokenSet, UnixTime,
+};
+use libfuzzer_sys::fuzz_target;
+
+const SECRET: &str = "fuzz-client-secret-9f3k";
+const PASSWORD: &str = "fuzz-password-q8z1";
+const ACCESS: &str = "fuzz-access-token-c7m2";
+const REFRESH: &str = "fuzz-refresh-token-x4v6";
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&kind, rest)) = data.split_first() else { return };
+    let Some((response, kind)) = decode(kind, rest) else { return };
+    let (mut session, id) = session_with_request_in_flight(kind);
+    let before = session.tokens().cloned();
+    let result = session.handle_response(id, NOW, &response);
+
+    for text in [format!("{result:?}"), format!("{session:?}")] {
+        for secret in [SECRET, PASSWORD, ACCESS, REFRESH] {
+            assert!(!text.contains(secret), "a secret leaked into {text}");
+        }
+    }
+    match result {
+        Ok(Progress::TokensChanged) => assert!(matches!(session.poll(NOW), Action::UseToken(_))),
+        Ok(Progress::RefreshTokenRejected(_)) => assert_eq!(kind, RequestKind::RefreshGrant),
+        Ok(Progress::Revoked) => assert_eq!(kind, RequestKind::Revocation),
+        Err(error) => {
+            if kind != RequestKind::Revocation && error.is_retryable() {
+                assert_eq!(session.tokens(), before.as_ref(), "a transient failure changed the tokens");
+            }
+            assert_ne!(error.kind(), ErrorKind::Transport, "a response is never a transport error");
+        }
+    }
+});
+
+fn decode(kind: u8, data: &[u8]) -> Option<(Response<&[u8]>, RequestKind)> {
+    let kind = match kind % 3 {
+        0 => RequestKind::PasswordGrant,
+        1 => RequestKind::RefreshGrant,
+        _ => RequestKind::Revocation,
+    };
+    let (status, mut rest) = data.split_at_checked(2)?;
+    let status = StatusCode::from_u16(u16::from_be_bytes([status[0], status[1]]) % 900 + 100).ok()?;
+    let (&count, after) = rest.split_first()?;
+    rest = after;
+    let mut response = Response::new(&[][..]);
+    for _ in 0..count % 8 {
+        let (name, after) = take(rest)?;
+        let (value, after) = take(after)?;
+        rest = after;
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    *response.status_mut() = status;
+    *response.body_mut() = rest;
+    Some((response, kind))
+}
+
+fn take(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&len, rest) = data.split_first()?;
+    rest.split_at_checked(usize::from(len))
+}
+
+fn session_with_request_in_flight(kind: RequestKind) -> (Session, keliweb_oauth::RequestId) {
+    let config = Config::keliweb("fuzz-client", SECRET)
+        .credentials("fuzz@example.com", PASSWORD)
+        .revoke_rfc7009("https://apiv2.keliweb.it/oauth/revoke")
+        .build()
+        .expect("a valid config");
+    let expired_access = TokenSet::new(
+        AccessToken::new(ACCESS),
+        NOW,
+        Some((RefreshToken::new(REFRESH), NOW.saturating_add(std::time::Duration::from_secs(3600)))),
+    )
+    .expect("a valid token set");
+    let mut session = match kind {
+        RequestKind::PasswordGrant => Session::new(config),
+        _ => Session::new(config).with_tokens(expired_access),
+    };
+    let id = if kind == RequestKind::Revocation {
+        session.revoke().first().map(|request| request.id())
+    } else {
+        match session.poll(NOW) {
+            Action::Send(request) => Some(request.id()),
+            _ => None,
+        }
+    };
+    (session, id.expect("the session hands out a request"))
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Writes the response target's seed corpus from real Keliweb/Passport bodies (AUTH.md).
+
+Layout: [kind][status u16 BE][header count][name len, name, value len, value]...[body]
+kind: 0 password grant, 1 refresh grant, 2 revocation.
+"""
+import pathlib, struct
+
+OK = b'{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiIxIn0.c2ln","refresh_token":"def50200a1b2c3"}'
+BODIES = {
+    "success": (200, OK, []),
+    "success-string-expiry": (200, b'{"token_type":"bearer","expires_in":"3600","access_token":"a.b.c"}', []),
+    "invalid-client": (401, b'{"error":"invalid_client","error_description":"Client authentication failed","message":"Client authentication failed"}', []),
+    "invalid-credentials-v7": (401, b'{"error":"invalid_credentials","message":"The user credentials were incorrect."}', []),
+    "invalid-grant-v8": (400, b'{"error":"invalid_grant","error_description":"The user credentials were incorrect.","hint":"","message":"The user credentials were incorrect."}', []),
+    "refresh-revoked-v8": (401, b'{"error":"invalid_request","error_description":"The refresh token is invalid.","hint":"Token has been revoked","message":"The refresh token is invalid."}', []),
+    "refresh-expired-v9": (400, b'{"error":"invalid_grant","error_description":"The refresh token is invalid.","hint":"Token has expired"}', []),
+    "missing-parameter": (400, b'{"error":"invalid_request","error_description":"The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.","hint":"Check the `username` parameter"}', []),
+    "unsupported-grant": (400, b'{"error":"unsupported_grant_type","error_description":"The authorization grant type is not supported by the authorization server."}', []),
+    "server-error": (500, b'{"error":"server_error","error_description":"The authorization server encountered an unexpected condition which prevented it from fulfilling the request."}', []),
+    "plain-500": (500, b"Server Error", []),
+    "throttled": (429, b'{"message":"Too Many Attempts."}', [(b"retry-after", b"60"), (b"x-ratelimit-limit", b"60")]),
+    "throttled-date": (429, b"Too Many Attempts.", [(b"retry-after", b"Wed, 21 Oct 2015 07:28:00 GMT")]),
+    "redirect": (302, b"", [(b"location", b"/login")]),
+    "html-200": (200, b"<!DOCTYPE html><html><head><title>Login</title></head><body>Login</body></html>", []),
+    "unauthenticated": (401, b'{"message":"Unauthenticated."}', []),
+    "error-in-200": (200, b'{"error":"invalid_request","error_description":"x","hint":"y"}', []),
+    "validation-422": (422, b'{"message":"The given data was invalid.","errors":{"username":["required"]}}', []),
+    "empty-204": (204, b"", []),
+}
+
+def encode(kind, status, body, headers):
+    out = bytes([kind]) + struct.pack(">H", status - 100) + bytes([len(headers)])
+    for name, value in headers:
+        out += bytes([len(name)]) + name + bytes([len(value)]) + value
+    return out + body
+
+corpus = pathlib.Path(__file__).parent / "corpus" / "response"
+corpus.mkdir(parents=True, exist_ok=True)
+for name, (status, body, headers) in BODIES.items():
+    for kind in (0, 1, 2):
+        (corpus / f"seed-{name}-{kind}").write_bytes(encode(kind, status, body, headers))

@@ -1,0 +1,153 @@
+//! Secrets are wiped from memory when dropped: a global allocator scans every block as it is
+//! freed for a canary that every secret in this test carries.
+//!
+//! This file has the project's only `unsafe` outside benches: a `GlobalAlloc` cannot be written
+//! without it. It forwards to the system allocator and only reads the block being freed.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::Response;
+use keliweb_oauth::{
+    AccessToken, Action, ClientSecret, Config, Password, Progress, RefreshToken, Session, TokenSet,
+    UnixTime,
+};
+use zeroize::Zeroize;
+
+const CANARY: &[u8] = b"Wq7canary";
+
+struct ScanningAllocator;
+
+static SCANNING: AtomicBool = AtomicBool::new(false);
+static FREED_WITH_CANARY: AtomicUsize = AtomicUsize::new(0);
+/// Tests share the allocator's counters: one scan at a time.
+static ONE_SCAN: Mutex<()> = Mutex::new(());
+
+// SAFETY: every call forwards to `System` with the caller's arguments; `dealloc` additionally
+// reads the block it is handed, which is still allocated and `layout.size()` bytes long.
+unsafe impl GlobalAlloc for ScanningAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if SCANNING.load(Ordering::Relaxed) && layout.size() >= CANARY.len() {
+            let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+            if block.windows(CANARY.len()).any(|window| window == CANARY) {
+                FREED_WITH_CANARY.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: ScanningAllocator = ScanningAllocator;
+
+/// Runs `work` with scanning on and returns how many freed blocks still held the canary.
+fn blocks_freed_with_canary(work: impl FnOnce()) -> usize {
+    let _one = ONE_SCAN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    FREED_WITH_CANARY.store(0, Ordering::SeqCst);
+    SCANNING.store(true, Ordering::SeqCst);
+    work();
+    SCANNING.store(false, Ordering::SeqCst);
+    FREED_WITH_CANARY.load(Ordering::SeqCst)
+}
+
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+#[test]
+fn the_scanner_sees_an_unwiped_string() {
+    let found = blocks_freed_with_canary(|| drop(String::from("plain Wq7canary text")));
+    assert_eq!(found, 1, "the scanner must catch a secret freed as it is");
+}
+
+#[test]
+fn secret_types_are_wiped() {
+    let found = blocks_freed_with_canary(|| {
+        drop(ClientSecret::new("secret-Wq7canary"));
+        drop(Password::new(String::from("password-Wq7canary")));
+        drop(AccessToken::from("access-Wq7canary"));
+        let refresh = RefreshToken::new("refresh-Wq7canary");
+        drop(refresh.clone());
+        drop(refresh);
+    });
+    assert_eq!(found, 0);
+}
+
+#[test]
+fn token_sets_and_their_stored_form_are_wiped() {
+    let found = blocks_freed_with_canary(|| {
+        let expires = NOW.saturating_add(Duration::from_secs(60));
+        let set = TokenSet::new(
+            AccessToken::new("access-Wq7canary"),
+            expires,
+            Some((RefreshToken::new("refresh-Wq7canary"), expires)),
+        )
+        .expect("valid tokens");
+        // Sized up front: a growing buffer would leave copies in the blocks it outgrew.
+        let mut json = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut json, &set).expect("serializable");
+        let restored: TokenSet = serde_json::from_slice(&json).expect("deserializable");
+        json.zeroize();
+        drop((set, restored));
+    });
+    assert_eq!(found, 0);
+}
+
+#[test]
+fn a_whole_session_lifecycle_leaves_no_secret_behind() {
+    let found = blocks_freed_with_canary(|| {
+        let config = Config::keliweb("client-id", "secret-Wq7canary")
+            .credentials("user@example.com", "password-Wq7canary")
+            .revoke_rfc7009("https://apiv2.keliweb.it/oauth/revoke")
+            .build()
+            .expect("valid config");
+        let mut session = Session::new(config);
+        let success = Response::new(
+            &br#"{"token_type":"Bearer","expires_in":3600,"access_token":"access-Wq7canary","refresh_token":"refresh-Wq7canary"}"#[..],
+        );
+        let echo = Response::builder()
+            .status(500)
+            .body(&b"password=password-Wq7canary&client_secret=secret-Wq7canary"[..])
+            .expect("valid response");
+
+        // A failed login whose error body echoes the secrets, then a successful one.
+        let (id, mut request) = send(&mut session, NOW);
+        request.body_mut().zeroize();
+        let error = session.handle_response(id, NOW, &echo).expect_err("a 500");
+        drop(error);
+        let later = NOW.saturating_add(Duration::from_secs(5));
+        let (id, mut request) = send(&mut session, later);
+        request.body_mut().zeroize();
+        assert_eq!(
+            session.handle_response(id, later, &success),
+            Ok(Progress::TokensChanged)
+        );
+
+        // Authorized API calls clone the header; revocation hands out bodies with the tokens.
+        let mut call = http::Request::new(());
+        session.authorize(later, &mut call).expect("a usable token");
+        drop(call);
+        for outgoing in session.revoke() {
+            let (_, mut request) = outgoing.into_parts();
+            request.body_mut().zeroize();
+        }
+        drop(session);
+    });
+    assert_eq!(found, 0);
+}
+
+fn send(
+    session: &mut Session,
+    now: UnixTime,
+) -> (keliweb_oauth::RequestId, http::Request<Vec<u8>>) {
+    match session.poll(now) {
+        Action::Send(outgoing) => outgoing.into_parts(),
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
