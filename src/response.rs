@@ -98,7 +98,7 @@ impl<'de> Deserialize<'de> for ExpiresIn {
                         Ok(seconds) if trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
                             from_float(seconds)
                         }
-                        _ => ExpiresIn::Invalid(format!("{:?}", truncate(value, 32))),
+                        _ => ExpiresIn::Invalid(value.to_owned()),
                     }
                 })
             }
@@ -173,8 +173,8 @@ pub(crate) fn parse_token_response(
         && !token_type.eq_ignore_ascii_case("bearer")
     {
         return Err(unexpected(format!(
-            "token type {:?} is not Bearer",
-            truncate(token_type, 32)
+            "token type {} is not Bearer",
+            quote(token_type, secrets)
         )));
     }
     let Some(access_token) = &body_fields.access_token else {
@@ -186,7 +186,8 @@ pub(crate) fn parse_token_response(
         Some(ExpiresIn::Seconds(seconds)) => Some(Duration::from_secs(*seconds)),
         Some(ExpiresIn::Invalid(shown)) => {
             return Err(unexpected(format!(
-                "expires_in {shown} is not a positive number of seconds"
+                "expires_in {} is not a positive number of seconds",
+                quote(shown, secrets)
             )));
         }
     };
@@ -279,9 +280,18 @@ fn details(
     parsed: Option<&Body<'_>>,
     secrets: &[&str],
 ) -> ResponseDetails {
+    // Scrub before cutting: a secret straddling the cut would otherwise show its first part.
+    let margin = secrets
+        .iter()
+        .map(|secret| secret.len() * 6)
+        .max()
+        .unwrap_or(0);
     let text = |field: Option<&Cow<'_, str>>| {
         field
-            .map(|value| scrub(truncate(value, 512), secrets))
+            .map(|value| {
+                let scrubbed = Zeroizing::new(scrub(truncate(value, 512 + margin), secrets));
+                truncate(&scrubbed, 512).to_owned()
+            })
             .filter(|value| !value.trim().is_empty())
     };
     let description = parsed.and_then(|body| {
@@ -331,6 +341,13 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
+/// A server-sent value quoted in an error message: scrubbed whole, then cut short (cutting
+/// first could leave the start of a secret).
+fn quote(value: &str, secrets: &[&str]) -> String {
+    let scrubbed = Zeroizing::new(scrub(value, secrets));
+    format!("{:?}", truncate(&scrubbed, 32))
+}
+
 /// Replaces every known secret, raw and in the encodings a server might echo it in. Every
 /// buffer that held a secret is sized up front (a growing buffer leaves copies behind in the
 /// blocks it outgrew) and wiped once used.
@@ -347,9 +364,15 @@ fn scrub(text: &str, secrets: &[&str]) -> String {
             Err(_) => "",
         };
         let php_escaped = Zeroizing::new(replace_all(json_inner, "/", "\\/"));
+        // PHP's json_encode (what Laravel sends) and Python's json.dumps also write every
+        // non-ASCII character as \uXXXX.
+        let ascii_escaped = Zeroizing::new(escape_non_ascii(json_inner));
+        let ascii_php_escaped = Zeroizing::new(replace_all(&ascii_escaped, "/", "\\/"));
         for form in [
             *secret,
             form_encoded.as_str(),
+            ascii_php_escaped.as_str(),
+            ascii_escaped.as_str(),
             php_escaped.as_str(),
             json_inner,
         ] {
@@ -363,6 +386,24 @@ fn scrub(text: &str, secrets: &[&str]) -> String {
     scrubbed
 }
 
+/// `text` with every non-ASCII character written as JSON `\uXXXX` escapes (lowercase hex, as
+/// PHP and Python write them; UTF-16 surrogate pairs beyond the BMP).
+fn escape_non_ascii(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len() * 6);
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    out
+}
+
+/// `str::replace` into a buffer allocated once at its final size.
 /// `str::replace` into a buffer allocated once at its final size.
 fn replace_all(text: &str, from: &str, to: &str) -> String {
     let count = text.matches(from).count();

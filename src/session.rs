@@ -95,6 +95,9 @@ pub struct Session {
     replaces_refused_token: bool,
     in_flight: Option<InFlight>,
     pending_revocations: Vec<RequestId>,
+    /// The revoked tokens, kept (redacted, wiped on drop) only to scrub them from the answers
+    /// to the revocations still pending: those requests carry them.
+    revoked_tokens: Vec<TokenSet>,
     next_request: u64,
     /// A fatal refusal (bad client, bad password): no token request until `login`.
     stopped: Option<Error>,
@@ -123,6 +126,7 @@ impl Session {
             replaces_refused_token: false,
             in_flight: None,
             pending_revocations: Vec::new(),
+            revoked_tokens: Vec::new(),
             next_request: 1,
             stopped: None,
             cooldown: None,
@@ -271,15 +275,18 @@ impl Session {
         now: UnixTime,
         response: &Response<B>,
     ) -> Result<Progress, Error> {
-        if self.take_revocation(id) {
+        if self.pending_revocations.contains(&id) {
             let secrets = self.secrets();
-            return response::parse_revocation_response(
+            let result = response::parse_revocation_response(
                 response.status(),
                 response.headers(),
                 response.body().as_ref(),
                 &secrets,
             )
             .map(|()| Progress::Revoked);
+            drop(secrets);
+            self.take_revocation(id);
+            return result;
         }
         let in_flight = self.take_in_flight(id)?;
         let secrets = self.secrets();
@@ -394,6 +401,9 @@ impl Session {
                 .into_iter()
                 .collect(),
         };
+        if !requests.is_empty() {
+            self.revoked_tokens.push(tokens);
+        }
         requests
             .into_iter()
             .map(|(kind, request)| {
@@ -430,9 +440,13 @@ impl Session {
             .pending_revocations
             .iter()
             .position(|pending| *pending == id);
-        position
+        let taken = position
             .map(|index| self.pending_revocations.swap_remove(index))
-            .is_some()
+            .is_some();
+        if self.pending_revocations.is_empty() {
+            self.revoked_tokens.clear();
+        }
+        taken
     }
 
     /// Every secret the session knows, to scrub from error excerpts.
@@ -441,7 +455,7 @@ impl Session {
         if let Some(credentials) = &self.credentials {
             secrets.push(credentials.password().expose_secret());
         }
-        if let Some(tokens) = &self.tokens {
+        for tokens in self.tokens.iter().chain(&self.revoked_tokens) {
             secrets.push(tokens.access_token_str());
             secrets.extend(tokens.refresh_token_str());
         }

@@ -486,3 +486,28 @@ fn an_id_never_handed_out() -> RequestId {
     };
     second.id()
 }
+
+/// Found by `fuzz/fuzz_targets/response.rs`: values a server sends back were quoted in error
+/// details before being scrubbed.
+#[test]
+fn values_quoted_in_error_details_are_scrubbed_first() {
+    let bodies = [
+        r#"{"token_type":"x-password-x","access_token":"a"}"#,
+        r#"{"access_token":"a","expires_in":"client-secret and more"}"#,
+        r#"{"token_type":"0123456789012345678901234567password","access_token":"a"}"#,
+    ];
+    for body in bodies {
+        let (mut session, id) = refreshing();
+        let error = session
+            .handle_response(id, NOW, &Response::new(body))
+            .expect_err("rejected");
+        for shown in [error.to_string(), format!("{error:?}")] {
+            for secret in ["password", "client-secret", "old-access", "old-refresh"] {
+                assert!(
+                    !shown.contains(secret),
+                    "{secret} leaked from {body}: {shown}"
+                );
+            }
+        }
+    }
+}

@@ -22,8 +22,15 @@ fuzz_target!(|data: &[u8]| {
     let before = session.tokens().cloned();
     let result = session.handle_response(id, NOW, &response);
 
+    // Only the secrets this session holds can be scrubbed from what the server echoes: a login
+    // has no tokens yet, and a revocation forgets the password before it is sent.
+    let known: &[&str] = match kind {
+        RequestKind::PasswordGrant => &[SECRET, PASSWORD],
+        RequestKind::RefreshGrant => &[SECRET, PASSWORD, ACCESS, REFRESH],
+        RequestKind::Revocation => &[SECRET, ACCESS, REFRESH],
+    };
     for text in [format!("{result:?}"), format!("{session:?}")] {
-        for secret in [SECRET, PASSWORD, ACCESS, REFRESH] {
+        for secret in known {
             assert!(!text.contains(secret), "a secret leaked into {text}");
         }
     }

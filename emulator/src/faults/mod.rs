@@ -74,6 +74,9 @@ pub enum Fault {
     HugeBody(usize),
     /// `200` with an OAuth error body: `{"error":"invalid_request",...}`.
     ErrorIn200,
+    /// Waits this long, then applies the inner fault (e.g. a slow `503`, so that many clients
+    /// pile up behind one request that then fails).
+    DelayThen(Duration, Box<Fault>),
 }
 
 /// One FIFO queue of faults per route.

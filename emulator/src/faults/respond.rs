@@ -50,9 +50,9 @@ pub(crate) fn render(fault: &Fault, route: Route, shared: &Shared) -> Response {
             );
             Reply::json(StatusCode::OK, body).into_response()
         }
-        // These three are handled around normal processing; answering them here keeps the
-        // function total.
-        Fault::Delay(_) | Fault::ResetMidResponse | Fault::TruncatedBody => {
+        // These are handled around normal processing (`DelayThen` is unwrapped before); answering
+        // them here keeps the function total.
+        Fault::Delay(_) | Fault::ResetMidResponse | Fault::TruncatedBody | Fault::DelayThen(..) => {
             Reply::empty(StatusCode::INTERNAL_SERVER_ERROR).into_response()
         }
     }

@@ -62,7 +62,12 @@ pub(crate) async fn with_faults(
     let Some(fault) = shared.faults.pop(route) else {
         return process().into_response();
     };
-    let mut response = match &fault {
+    let mut applied = &fault;
+    while let Fault::DelayThen(by, then) = applied {
+        tokio::time::sleep(*by).await;
+        applied = then;
+    }
+    let mut response = match applied {
         Fault::Delay(by) => {
             tokio::time::sleep(*by).await;
             process().into_response()

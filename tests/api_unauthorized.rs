@@ -1,0 +1,139 @@
+//! An API `401`: the current token is dropped and refreshed once; a 401 for its replacement is
+//! reported instead of looped on; a stale token id just says "retry with the new token".
+
+mod support;
+
+use keliweb_oauth::{Progress, RequestKind, Unauthorized};
+use support::*;
+
+#[test]
+fn a_401_for_the_current_token_refreshes_it() {
+    let mut scenario = Scenario::new().logged_in();
+    scenario.advance(secs(60));
+    let refused = scenario.expect_use();
+    let generation = scenario.generation();
+    assert_eq!(
+        scenario.session.handle_unauthorized(refused.token_id()),
+        Unauthorized::RetryWithNewToken
+    );
+    assert!(scenario.session.authorization().is_none());
+    assert_eq!(
+        scenario.generation(),
+        generation,
+        "the token set is unchanged"
+    );
+    // Long before expiry, the next poll refreshes.
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    assert_eq!(form(&refresh_request), refresh_fields(&refresh(1)));
+    scenario.answer_tokens(&refresh_request);
+    let replacement = scenario.expect_use();
+    assert_ne!(replacement.token_id(), refused.token_id());
+    assert_eq!(
+        replacement.expose_header_value(),
+        format!("Bearer {}", access(2)).as_str()
+    );
+}
+
+#[test]
+fn a_401_for_the_replacement_token_is_reported_and_the_token_kept() {
+    let mut scenario = Scenario::new().logged_in();
+    let refused = scenario.expect_use();
+    let _ = scenario.session.handle_unauthorized(refused.token_id());
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.answer_tokens(&refresh_request);
+    let replacement = scenario.expect_use();
+
+    assert_eq!(
+        scenario.session.handle_unauthorized(replacement.token_id()),
+        Unauthorized::Report
+    );
+    // No loop: the token is kept and no request is sent.
+    let still = scenario.expect_use();
+    assert_eq!(still.token_id(), replacement.token_id());
+    assert_eq!(scenario.session.in_flight(), None);
+}
+
+#[test]
+fn a_401_for_a_stale_token_does_not_invalidate_the_new_one() {
+    let mut scenario = Scenario::new().logged_in();
+    let old = scenario.expect_use();
+    scenario.go_to_usable_until();
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.answer_tokens(&refresh_request);
+    let current = scenario.expect_use();
+    let generation = scenario.generation();
+
+    // A call made with the old token comes back 401 after the refresh.
+    assert_eq!(
+        scenario.session.handle_unauthorized(old.token_id()),
+        Unauthorized::RetryWithNewToken
+    );
+    let after = scenario.expect_use();
+    assert_eq!(
+        after.token_id(),
+        current.token_id(),
+        "the new token was not invalidated"
+    );
+    assert_eq!(scenario.generation(), generation);
+    assert_eq!(scenario.session.in_flight(), None);
+}
+
+#[test]
+fn many_401s_for_the_same_token_cause_one_refresh() {
+    let mut scenario = Scenario::new().logged_in();
+    let refused = scenario.expect_use();
+    for _ in 0..5 {
+        assert_eq!(
+            scenario.session.handle_unauthorized(refused.token_id()),
+            Unauthorized::RetryWithNewToken
+        );
+    }
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    // More 401s for it while the refresh is out: still one request.
+    assert_eq!(
+        scenario.session.handle_unauthorized(refused.token_id()),
+        Unauthorized::RetryWithNewToken
+    );
+    scenario.expect_wait(refresh_request.id());
+}
+
+#[test]
+fn a_token_obtained_on_schedule_after_a_report_gets_a_fresh_chance() {
+    let mut scenario = Scenario::new().logged_in();
+    let refused = scenario.expect_use();
+    let _ = scenario.session.handle_unauthorized(refused.token_id());
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.answer_tokens(&refresh_request);
+    let replacement = scenario.expect_use();
+    assert_eq!(
+        scenario.session.handle_unauthorized(replacement.token_id()),
+        Unauthorized::Report
+    );
+    // An hour on, an ordinary refresh: its token is not a replacement for a refused one.
+    scenario.go_to_usable_until();
+    let scheduled = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.answer_tokens(&scheduled);
+    let fresh = scenario.expect_use();
+    assert_eq!(
+        scenario.session.handle_unauthorized(fresh.token_id()),
+        Unauthorized::RetryWithNewToken
+    );
+}
+
+#[test]
+fn a_401_when_the_refresh_token_is_dead_falls_back_to_a_login() {
+    let mut scenario = Scenario::new().logged_in();
+    let refused = scenario.expect_use();
+    let _ = scenario.session.handle_unauthorized(refused.token_id());
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    let progress = scenario.answer(&refresh_request, &refresh_invalid_v8());
+    assert!(matches!(progress, Ok(Progress::RefreshTokenRejected(_))));
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    scenario.answer_tokens(&login);
+    let replacement = scenario.expect_use();
+    assert_eq!(
+        scenario.session.handle_unauthorized(replacement.token_id()),
+        Unauthorized::Report,
+        "a token obtained to replace a refused one, by whichever grant"
+    );
+}

@@ -1,0 +1,74 @@
+//! A 2xx body that would hand out a broken token (token type MAC, a bad `expires_in`, header
+//! bytes in the access token…) is `UnexpectedResponse`, and nothing held is lost.
+
+mod support;
+
+use keliweb_oauth::{ErrorKind, RequestKind};
+use support::*;
+
+const BROKEN_SUCCESSES: &[&str] = &[
+    r#"{"token_type":"MAC","expires_in":3600,"access_token":"mac.token","refresh_token":"r2","mac_key":"k"}"#,
+    r#"{"token_type":"Bearer","expires_in":0,"access_token":"a.b.c","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":-3600,"access_token":"a.b.c","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":"an hour","access_token":"a.b.c","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":"-1","access_token":"a.b.c","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":0.5,"access_token":"a.b.c","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":true,"access_token":"a.b.c","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":3600,"access_token":"a.b.c\r\nX-Injected: 1","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":3600,"access_token":"a b","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":3600,"access_token":"","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":3600,"refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":3600,"access_token":42,"refresh_token":"r2"}"#,
+    r#"[{"access_token":"a.b.c"}]"#,
+    r#"{"token_type":"Bearer","access_token":"a.b.c""#,
+    "<!DOCTYPE html><html><body>Login</body></html>",
+    "",
+];
+
+#[test]
+fn broken_successes_are_unexpected_and_lose_nothing_on_a_refresh() {
+    for body in BROKEN_SUCCESSES {
+        let (mut scenario, refresh_request) = Scenario::new().refresh_in_flight();
+        let before = scenario.snapshot();
+        let error = scenario
+            .answer(&refresh_request, &reply(200, *body))
+            .expect_err("a broken success is refused");
+        assert_eq!(error.kind(), ErrorKind::UnexpectedResponse, "{body}");
+        let after = scenario.snapshot();
+        assert_eq!(after.tokens, before.tokens, "{body}: token set changed");
+        assert_eq!(after.generation, before.generation, "{body}");
+        assert_eq!(after.authorization, before.authorization, "{body}");
+        // The refresh token is kept and tried again, never replaced by a password login.
+        scenario.advance(secs(1));
+        let retry = scenario.expect_send(RequestKind::RefreshGrant);
+        assert_eq!(form(&retry), refresh_fields(&refresh(1)), "{body}");
+    }
+}
+
+#[test]
+fn broken_successes_on_a_login_install_nothing() {
+    for body in BROKEN_SUCCESSES {
+        let mut scenario = Scenario::new();
+        let login = scenario.expect_send(RequestKind::PasswordGrant);
+        let error = scenario
+            .answer(&login, &reply(200, *body))
+            .expect_err("a broken success is refused");
+        assert_eq!(error.kind(), ErrorKind::UnexpectedResponse, "{body}");
+        assert!(scenario.session.tokens().is_none(), "{body}");
+        assert!(scenario.session.authorization().is_none(), "{body}");
+        assert_eq!(scenario.generation(), 0, "{body}");
+    }
+}
+
+#[test]
+fn a_redirect_to_a_login_page_is_unexpected() {
+    let (mut scenario, refresh_request) = Scenario::new().refresh_in_flight();
+    let error = scenario
+        .answer(
+            &refresh_request,
+            &reply_with(302, &[("location", "https://apiv2.keliweb.it/login")], ""),
+        )
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UnexpectedResponse);
+    assert!(scenario.tokens().refresh_token().is_some());
+}
