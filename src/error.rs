@@ -43,9 +43,6 @@ pub enum ErrorKind {
     /// The response does not answer the request in flight (unknown id, or late): it was refused
     /// and the session is unchanged.
     ResponseMismatch,
-    /// The API refused an access token that had just been obtained to replace a refused one.
-    /// The token is kept; the refusal is reported rather than looped on.
-    ApiUnauthorized,
     /// The server issued a token that expires within the leeway, so it can never be handed out.
     /// The tokens are stored; lower the leeway for such a server.
     LifetimeWithinLeeway,
@@ -77,7 +74,6 @@ impl ErrorKind {
             Self::UnexpectedResponse => "the server sent a response a token endpoint does not send",
             Self::Transport => "the request failed in transport",
             Self::ResponseMismatch => "the response does not answer the request in flight",
-            Self::ApiUnauthorized => "the API refused a freshly issued access token",
             Self::LifetimeWithinLeeway => {
                 "the server issued a token that expires within the leeway"
             }

@@ -109,6 +109,6 @@ pub use error::{
 };
 pub use request::{OutgoingRequest, RequestId, RequestKind};
 pub use secret::{AccessToken, ClientSecret, Password, RefreshToken};
-pub use session::{Action, Progress, Session, Unauthorized};
+pub use session::{Action, MAX_RETRY_AFTER, Progress, Session, Unauthorized};
 pub use time::UnixTime;
 pub use token_set::{InvalidToken, MAX_ACCESS_TOKEN_LEN, TokenSet};

@@ -241,6 +241,11 @@ fn classify(kind: RequestKind, status: StatusCode, body: Option<&Body<'_>>) -> E
     if status == StatusCode::TOO_MANY_REQUESTS {
         return ErrorKind::RateLimited;
     }
+    if status.is_server_error() {
+        // Whatever the body claims, a 5xx is the server failing: never a reason to drop a
+        // refresh token or stop the session.
+        return ErrorKind::ServerError;
+    }
     let code = body.and_then(|body| body.error.as_deref());
     match code {
         Some("invalid_client" | "unauthorized_client") => ErrorKind::InvalidClient,
@@ -259,9 +264,7 @@ fn classify(kind: RequestKind, status: StatusCode, body: Option<&Body<'_>>) -> E
             ErrorKind::RefreshTokenRejected
         }
         Some("server_error" | "temporarily_unavailable") => ErrorKind::ServerError,
-        Some(_) if status.is_server_error() => ErrorKind::ServerError,
         Some(_) => ErrorKind::InvalidRequest,
-        None if status.is_server_error() => ErrorKind::ServerError,
         None => ErrorKind::UnexpectedResponse,
     }
 }
@@ -270,7 +273,11 @@ fn mentions_refresh_token(body: &Body<'_>) -> bool {
     [&body.error_description, &body.message, &body.hint]
         .into_iter()
         .flatten()
-        .any(|text| text.to_ascii_lowercase().contains("refresh token"))
+        .any(|text| {
+            let text = text.to_ascii_lowercase();
+            // "The refresh token is invalid." or "Check the `refresh_token` parameter".
+            text.contains("refresh token") || text.contains("refresh_token")
+        })
 }
 
 fn details(

@@ -15,6 +15,8 @@
 //! [`Session::poll`] until it answers [`Action::UseToken`], [`Action::Wait`] or [`Action::Stop`];
 //! send each [`Action::Send`] and feed its outcome back before polling again.
 
+use std::time::Duration;
+
 use http::Response;
 
 use crate::authorization::{Authorization, NotAuthorized, TokenId};
@@ -24,6 +26,9 @@ use crate::request::{self, OutgoingRequest, RequestId, RequestKind};
 use crate::response::{self, IssuedTokens};
 use crate::time::UnixTime;
 use crate::token_set::TokenSet;
+
+/// The longest `Retry-After` honoured; a longer one is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// What the caller must do next.
 #[derive(Debug)]
@@ -64,6 +69,7 @@ pub enum Unauthorized {
     /// the call once.
     RetryWithNewToken,
     /// A token obtained to replace a refused one was refused too: report the 401, do not loop.
+    /// A later refusal of the same token counts as a first one again.
     Report,
 }
 
@@ -276,13 +282,20 @@ impl Session {
         response: &Response<B>,
     ) -> Result<Progress, Error> {
         if self.pending_revocations.contains(&id) {
+            // A logout answered 401 means the token is already dead: what revoking wanted.
+            let already_dead = response.status() == http::StatusCode::UNAUTHORIZED
+                && matches!(self.config.revocation, Revocation::BearerLogout { .. });
             let secrets = self.secrets();
-            let result = response::parse_revocation_response(
-                response.status(),
-                response.headers(),
-                response.body().as_ref(),
-                &secrets,
-            )
+            let result = if already_dead {
+                Ok(())
+            } else {
+                response::parse_revocation_response(
+                    response.status(),
+                    response.headers(),
+                    response.body().as_ref(),
+                    &secrets,
+                )
+            }
             .map(|()| Progress::Revoked);
             drop(secrets);
             self.take_revocation(id);
@@ -333,6 +346,9 @@ impl Session {
             return Unauthorized::RetryWithNewToken;
         }
         if self.replaces_refused_token {
+            // Reported once, not looped on. The next refusal of this token is treated as new,
+            // so a token revoked later (password change, admin action) is still replaced.
+            self.replaces_refused_token = false;
             return Unauthorized::Report;
         }
         self.authorization = None;
@@ -354,10 +370,10 @@ impl Session {
         self.cooldown = None;
         self.refused_by_api = false;
         self.replaces_refused_token = false;
-        self.generation += 1;
         let Some(tokens) = tokens else {
             return Vec::new();
         };
+        self.generation += 1;
         let requests: Vec<(RequestKind, http::Request<Vec<u8>>)> = match &self.config.revocation {
             Revocation::LocalOnly => Vec::new(),
             Revocation::Rfc7009 { url } => {
@@ -575,9 +591,11 @@ impl Session {
     /// retry delay: callers arriving meanwhile share the failure instead of each retrying it.
     fn cool_down(&mut self, now: UnixTime, error: Error) -> Error {
         let minimum = now.saturating_add(self.config.min_retry_delay);
-        let until = error
-            .retry_after()
-            .map_or(minimum, |retry_after| retry_after.instant(now).max(minimum));
+        // A hostile or broken Retry-After (a date years ahead) must not pin the session.
+        let maximum = now.saturating_add(MAX_RETRY_AFTER).max(minimum);
+        let until = error.retry_after().map_or(minimum, |retry_after| {
+            retry_after.instant(now).clamp(minimum, maximum)
+        });
         if until > now {
             self.cooldown = Some((until, error.clone()));
         }

@@ -137,3 +137,24 @@ fn a_401_when_the_refresh_token_is_dead_falls_back_to_a_login() {
         "a token obtained to replace a refused one, by whichever grant"
     );
 }
+
+#[test]
+fn a_later_refusal_of_a_reported_token_replaces_it_again() {
+    let mut scenario = Scenario::new().logged_in();
+    let refused = scenario.expect_use();
+    let _ = scenario.session.handle_unauthorized(refused.token_id());
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.answer_tokens(&refresh_request);
+    let replacement = scenario.expect_use();
+    assert_eq!(
+        scenario.session.handle_unauthorized(replacement.token_id()),
+        Unauthorized::Report
+    );
+
+    // Later the server revokes it (a password change): it must not stay stuck on 401s.
+    assert_eq!(
+        scenario.session.handle_unauthorized(replacement.token_id()),
+        Unauthorized::RetryWithNewToken
+    );
+    let _ = scenario.expect_send(RequestKind::RefreshGrant);
+}

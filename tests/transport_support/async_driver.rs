@@ -1,0 +1,83 @@
+//! [`Driver`] for the async client over reqwest: herds are Tokio tasks.
+
+use std::sync::Arc;
+
+use http::{Request, Response};
+use keliweb_oauth::nonblocking::{Client, ReqwestClient};
+use keliweb_oauth::{Credentials, Error, TokenSet};
+use tokio::sync::Barrier;
+
+use super::{ClientSetup, Driver, Recording, Token};
+
+#[derive(Clone)]
+pub struct Async(pub Client<Recording<ReqwestClient>>);
+
+impl Driver for Async {
+    const HERD: usize = 1000;
+
+    fn build(setup: ClientSetup) -> Self {
+        let http = Recording {
+            inner: ReqwestClient::new(&setup.limits).expect("a reqwest client"),
+            log: setup.log,
+        };
+        let mut builder = Client::builder(setup.config, http)
+            .clock(setup.clock)
+            .limits(setup.limits)
+            .store(setup.store);
+        if let Some(tokens) = setup.tokens {
+            builder = builder.tokens(tokens);
+        }
+        Self(builder.build())
+    }
+
+    async fn access_token(&self) -> Result<Token, Error> {
+        self.0.access_token().await.map(|token| Token::of(&token))
+    }
+
+    async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, Error> {
+        self.0.send(request).await
+    }
+
+    async fn force_refresh(&self) -> Result<Token, Error> {
+        self.0.force_refresh().await.map(|token| Token::of(&token))
+    }
+
+    async fn revoke(&self) -> Result<(), Error> {
+        self.0.revoke().await
+    }
+
+    fn login(&self, credentials: Credentials) {
+        self.0.login(credentials);
+    }
+
+    fn tokens(&self) -> Option<TokenSet> {
+        self.0.tokens()
+    }
+
+    async fn herd(&self) -> Vec<Result<Token, Error>> {
+        let start = Arc::new(Barrier::new(Self::HERD));
+        let callers: Vec<_> = (0..Self::HERD)
+            .map(|_| {
+                let client = self.0.clone();
+                let start = Arc::clone(&start);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    client.access_token().await.map(|token| Token::of(&token))
+                })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(Self::HERD);
+        for caller in callers {
+            results.push(caller.await.expect("a herd task panicked"));
+        }
+        results
+    }
+
+    fn access_token_blocking(&self) -> Result<Token, Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a one-thread runtime");
+        runtime.block_on(self.access_token())
+    }
+}

@@ -1,0 +1,78 @@
+//! [`Driver`] for the blocking client over ureq: herds are threads.
+
+use std::sync::Barrier;
+use std::thread;
+
+use http::{Request, Response};
+use keliweb_oauth::blocking::{Client, UreqClient};
+use keliweb_oauth::{Credentials, Error, TokenSet};
+
+use super::{ClientSetup, Driver, Recording, Token};
+
+#[derive(Clone)]
+pub struct Blocking(pub Client<Recording<UreqClient>>);
+
+impl Driver for Blocking {
+    const HERD: usize = 64;
+
+    fn build(setup: ClientSetup) -> Self {
+        let http = Recording {
+            inner: UreqClient::new(&setup.limits),
+            log: setup.log,
+        };
+        let mut builder = Client::builder(setup.config, http)
+            .clock(setup.clock)
+            .limits(setup.limits)
+            .store(setup.store);
+        if let Some(tokens) = setup.tokens {
+            builder = builder.tokens(tokens);
+        }
+        Self(builder.build())
+    }
+
+    async fn access_token(&self) -> Result<Token, Error> {
+        self.access_token_blocking()
+    }
+
+    async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, Error> {
+        self.0.send(request)
+    }
+
+    async fn force_refresh(&self) -> Result<Token, Error> {
+        self.0.force_refresh().map(|token| Token::of(&token))
+    }
+
+    async fn revoke(&self) -> Result<(), Error> {
+        self.0.revoke()
+    }
+
+    fn login(&self, credentials: Credentials) {
+        self.0.login(credentials);
+    }
+
+    fn tokens(&self) -> Option<TokenSet> {
+        self.0.tokens()
+    }
+
+    async fn herd(&self) -> Vec<Result<Token, Error>> {
+        let start = Barrier::new(Self::HERD);
+        thread::scope(|scope| {
+            let callers: Vec<_> = (0..Self::HERD)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        self.access_token_blocking()
+                    })
+                })
+                .collect();
+            callers
+                .into_iter()
+                .map(|caller| caller.join().expect("a herd thread panicked"))
+                .collect()
+        })
+    }
+
+    fn access_token_blocking(&self) -> Result<Token, Error> {
+        self.0.access_token().map(|token| Token::of(&token))
+    }
+}
