@@ -5,7 +5,8 @@
 
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use keliweb_oauth::{
-    AccessToken, Action, Config, ErrorKind, Progress, RefreshToken, RequestKind, Session, TokenSet, UnixTime,
+    AccessToken, Action, Config, ErrorKind, Progress, RefreshToken, RequestKind, Session, TokenSet,
+    UnixTime,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -16,8 +17,12 @@ const REFRESH: &str = "fuzz-refresh-token-x4v6";
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&kind, rest)) = data.split_first() else { return };
-    let Some((response, kind)) = decode(kind, rest) else { return };
+    let Some((&kind, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((response, kind)) = decode(kind, rest) else {
+        return;
+    };
     let (mut session, id) = session_with_request_in_flight(kind);
     let before = session.tokens().cloned();
     let result = session.handle_response(id, NOW, &response);
@@ -40,9 +45,17 @@ fuzz_target!(|data: &[u8]| {
         Ok(Progress::Revoked) => assert_eq!(kind, RequestKind::Revocation),
         Err(error) => {
             if kind != RequestKind::Revocation && error.is_retryable() {
-                assert_eq!(session.tokens(), before.as_ref(), "a transient failure changed the tokens");
+                assert_eq!(
+                    session.tokens(),
+                    before.as_ref(),
+                    "a transient failure changed the tokens"
+                );
             }
-            assert_ne!(error.kind(), ErrorKind::Transport, "a response is never a transport error");
+            assert_ne!(
+                error.kind(),
+                ErrorKind::Transport,
+                "a response is never a transport error"
+            );
         }
     }
 });
@@ -54,7 +67,8 @@ fn decode(kind: u8, data: &[u8]) -> Option<(Response<&[u8]>, RequestKind)> {
         _ => RequestKind::Revocation,
     };
     let (status, mut rest) = data.split_at_checked(2)?;
-    let status = StatusCode::from_u16(u16::from_be_bytes([status[0], status[1]]) % 900 + 100).ok()?;
+    let status =
+        StatusCode::from_u16(u16::from_be_bytes([status[0], status[1]]) % 900 + 100).ok()?;
     let (&count, after) = rest.split_first()?;
     rest = after;
     let mut response = Response::new(&[][..]);
@@ -62,7 +76,9 @@ fn decode(kind: u8, data: &[u8]) -> Option<(Response<&[u8]>, RequestKind)> {
         let (name, after) = take(rest)?;
         let (value, after) = take(after)?;
         rest = after;
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
             response.headers_mut().append(name, value);
         }
     }
@@ -85,7 +101,10 @@ fn session_with_request_in_flight(kind: RequestKind) -> (Session, keliweb_oauth:
     let expired_access = TokenSet::new(
         AccessToken::new(ACCESS),
         NOW,
-        Some((RefreshToken::new(REFRESH), NOW.saturating_add(std::time::Duration::from_secs(3600)))),
+        Some((
+            RefreshToken::new(REFRESH),
+            NOW.saturating_add(std::time::Duration::from_secs(3600)),
+        )),
     )
     .expect("a valid token set");
     let mut session = match kind {
