@@ -293,10 +293,16 @@ fn details(
         .map(|secret| secret.len() * 6)
         .max()
         .unwrap_or(0);
+    // Each secret's escaped forms are worked out once for every field of this response.
+    let scrubber = Scrubber::new(secrets);
     let text = |field: Option<&Cow<'_, str>>| {
         field
             .map(|value| {
-                let scrubbed = Zeroizing::new(scrub(truncate(value, 512 + margin), secrets));
+                let scrubbed = scrubber.scrub(truncate(value, 512 + margin));
+                if scrubbed.len() <= 512 {
+                    return scrubbed; // nothing to cut: no second copy to make and wipe
+                }
+                let scrubbed = Zeroizing::new(scrubbed);
                 truncate(&scrubbed, 512).to_owned()
             })
             .filter(|value| !value.trim().is_empty())
@@ -310,7 +316,7 @@ fn details(
         description,
         hint: parsed.and_then(|body| text(body.hint.as_ref())),
         retry_after: retry_after(headers),
-        body_excerpt: excerpt(body, secrets),
+        body_excerpt: excerpt_with(body, secrets, &scrubber),
         body_len: body.len(),
     }
 }
@@ -328,7 +334,13 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
 
 /// The start of a body, safe to log: capped, scrubbed of known secrets, and withheld whole when
 /// it carries tokens (a 2xx body with a wrong token type still holds a live token).
+#[cfg(test)]
 fn excerpt(body: &[u8], secrets: &[&str]) -> String {
+    excerpt_with(body, secrets, &Scrubber::new(secrets))
+}
+
+/// [`excerpt`] with the secrets' forms already worked out.
+fn excerpt_with(body: &[u8], secrets: &[&str], scrubber: &Scrubber<'_>) -> String {
     if contains(body, b"access_token") || contains(body, b"refresh_token") {
         return format!("[{} bytes withheld: the body carries tokens]", body.len());
     }
@@ -338,7 +350,10 @@ fn excerpt(body: &[u8], secrets: &[&str]) -> String {
         .max()
         .unwrap_or(0);
     let window = &body[..body.len().min(BODY_EXCERPT_LIMIT + longest_secret)];
-    let scrubbed = scrub(&String::from_utf8_lossy(window), secrets);
+    let scrubbed = scrubber.scrub(&String::from_utf8_lossy(window));
+    if scrubbed.len() <= BODY_EXCERPT_LIMIT {
+        return scrubbed;
+    }
     truncate(&scrubbed, BODY_EXCERPT_LIMIT).to_owned()
 }
 
@@ -355,42 +370,125 @@ fn quote(value: &str, secrets: &[&str]) -> String {
     format!("{:?}", truncate(&scrubbed, 32))
 }
 
-/// Replaces every known secret, raw and in the encodings a server might echo it in. Every
-/// buffer that held a secret is sized up front (a growing buffer leaves copies behind in the
-/// blocks it outgrew) and wiped once used.
+/// Replaces every known secret, raw and in the encodings a server might echo it in.
 fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut scrubbed = text.to_owned();
-    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+    Scrubber::new(secrets).scrub(text)
+}
+
+/// The known secrets with the encodings a server might echo each in, worked out once per
+/// response rather than once per scrubbed field. Every buffer that holds a form of a secret is
+/// sized up front (a growing buffer leaves copies behind in the blocks it outgrew) and wiped
+/// on drop.
+struct Scrubber<'a> {
+    secrets: Vec<SecretForms<'a>>,
+}
+
+struct SecretForms<'a> {
+    raw: &'a str,
+    /// `None` when the secret reads the same in every encoding (see [`is_plain`]).
+    escaped: Option<EscapedForms>,
+}
+
+struct EscapedForms {
+    form_encoded: Zeroizing<String>,
+    json_escaped: Zeroizing<Vec<u8>>,
+    php_escaped: Zeroizing<String>,
+    ascii_escaped: Zeroizing<String>,
+    ascii_php_escaped: Zeroizing<String>,
+}
+
+/// Whether every encoding [`Scrubber`] looks for leaves `secret` unchanged: ASCII letters,
+/// digits and `*-._` are kept as they are by form encoding, JSON, PHP's `\/` and `\uXXXX`.
+/// Most client secrets and tokens are plain, so they cost no buffer and one search.
+fn is_plain(secret: &str) -> bool {
+    secret
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'*' | b'-' | b'.' | b'_'))
+}
+
+fn json_inner(json_escaped: &[u8]) -> &str {
+    std::str::from_utf8(json_escaped)
+        .unwrap_or_default()
+        .trim_matches('"')
+}
+
+impl<'a> Scrubber<'a> {
+    fn new(secrets: &[&'a str]) -> Self {
+        let secrets = secrets
+            .iter()
+            .filter(|secret| !secret.is_empty())
+            .map(|secret| SecretForms {
+                raw: secret,
+                escaped: (!is_plain(secret)).then(|| EscapedForms::new(secret)),
+            })
+            .collect();
+        Self { secrets }
+    }
+
+    /// `text` with every form of every secret replaced by `[redacted]`.
+    fn scrub(&self, text: &str) -> String {
+        let mut scrubbed = text.to_owned();
+        for secret in &self.secrets {
+            // The last form searched for and not found: a repeat of it right after (a plain
+            // secret's forms are all the same) cannot be found either, so it is not searched.
+            let mut absent: Option<&str> = None;
+            for form in secret.forms() {
+                if form.is_empty() || absent == Some(form) {
+                    continue;
+                }
+                if form.len() <= scrubbed.len() && scrubbed.contains(form) {
+                    let replaced = replace_all(&scrubbed, form, "[redacted]");
+                    // The text held a secret: wipe it before letting it go.
+                    zeroize::Zeroize::zeroize(&mut std::mem::replace(&mut scrubbed, replaced));
+                    absent = None;
+                } else {
+                    absent = Some(form);
+                }
+            }
+        }
+        scrubbed
+    }
+}
+
+impl SecretForms<'_> {
+    /// The forms, in the order they are replaced.
+    fn forms(&self) -> [&str; 6] {
+        match &self.escaped {
+            None => [self.raw; 6],
+            Some(escaped) => [
+                self.raw,
+                escaped.form_encoded.as_str(),
+                escaped.ascii_php_escaped.as_str(),
+                escaped.ascii_escaped.as_str(),
+                escaped.php_escaped.as_str(),
+                json_inner(&escaped.json_escaped),
+            ],
+        }
+    }
+}
+
+impl EscapedForms {
+    fn new(secret: &str) -> Self {
         let mut form_encoded = Zeroizing::new(String::with_capacity(secret.len() * 3));
         form_encoded.extend(form_urlencoded::byte_serialize(secret.as_bytes()));
         let mut json_escaped = Zeroizing::new(Vec::with_capacity(secret.len() * 6 + 2));
-        let json_inner = match serde_json::to_writer(&mut *json_escaped, secret) {
-            Ok(()) => std::str::from_utf8(&json_escaped)
-                .unwrap_or_default()
-                .trim_matches('"'),
-            Err(_) => "",
-        };
-        let php_escaped = Zeroizing::new(replace_all(json_inner, "/", "\\/"));
+        if serde_json::to_writer(&mut *json_escaped, secret).is_err() {
+            json_escaped.clear();
+        }
+        let inner = json_inner(&json_escaped);
+        let php_escaped = Zeroizing::new(replace_all(inner, "/", "\\/"));
         // PHP's json_encode (what Laravel sends) and Python's json.dumps also write every
         // non-ASCII character as \uXXXX.
-        let ascii_escaped = Zeroizing::new(escape_non_ascii(json_inner));
+        let ascii_escaped = Zeroizing::new(escape_non_ascii(inner));
         let ascii_php_escaped = Zeroizing::new(replace_all(&ascii_escaped, "/", "\\/"));
-        for form in [
-            *secret,
-            form_encoded.as_str(),
-            ascii_php_escaped.as_str(),
-            ascii_escaped.as_str(),
-            php_escaped.as_str(),
-            json_inner,
-        ] {
-            if !form.is_empty() && scrubbed.contains(form) {
-                let replaced = replace_all(&scrubbed, form, "[redacted]");
-                // The text held a secret: wipe it before letting it go.
-                zeroize::Zeroize::zeroize(&mut std::mem::replace(&mut scrubbed, replaced));
-            }
+        Self {
+            form_encoded,
+            json_escaped,
+            php_escaped,
+            ascii_escaped,
+            ascii_php_escaped,
         }
     }
-    scrubbed
 }
 
 /// `text` with every non-ASCII character written as JSON `\uXXXX` escapes (lowercase hex, as

@@ -81,6 +81,9 @@ struct InFlight {
     /// Which `login` call the credentials sent date from, so the refusal of a password the
     /// caller has replaced meanwhile does not drop the new one.
     credentials_epoch: u64,
+    /// When the request was handed out: lifetimes count from here, since the server started
+    /// the clock before its answer crossed the network.
+    sent_at: UnixTime,
 }
 
 /// One credential's token lifecycle: which token to use, when to refresh, when to log in.
@@ -109,6 +112,8 @@ pub struct Session {
     stopped: Option<Error>,
     /// A retryable failure with a `Retry-After`: no token request before the instant.
     cooldown: Option<(UnixTime, Error)>,
+    /// The caller called `force_refresh`: send a token request even though a token is usable.
+    refresh_requested: bool,
     /// The caller called `login`: the next token request is a password grant.
     login_requested: bool,
     /// Counts `login` calls.
@@ -136,6 +141,7 @@ impl Session {
             next_request: 1,
             stopped: None,
             cooldown: None,
+            refresh_requested: false,
             login_requested: false,
             credentials_epoch: 0,
             generation: 0,
@@ -210,31 +216,57 @@ impl Session {
         self.cooldown = None;
     }
 
-    /// Stops handing out the current access token; the next poll refreshes it.
+    /// Asks for a new access token now: the next poll sends a token request. Until it is
+    /// answered the current token still authorizes calls ([`authorize`](Self::authorize), the
+    /// drivers' lock-free path), and it is kept if the request fails; during a retry pause or a stop the request
+    /// is dropped and the current token stays in use. Ignored while a token request is in
+    /// flight: its answer is the fresh token.
     pub fn force_refresh(&mut self) {
-        self.authorization = None;
-        self.refused_by_api = false;
+        if self.in_flight.is_none() {
+            self.refresh_requested = true;
+        }
+    }
+
+    /// Forgets request `id` without an outcome, because the driver dropped it (a cancelled
+    /// future, an unwinding thread). Unlike a transport failure this starts no retry pause: the
+    /// next poll may send again at once. Returns whether `id` was outstanding.
+    pub fn abandon(&mut self, id: RequestId) -> bool {
+        if self.take_revocation(id) {
+            return true;
+        }
+        self.take_in_flight(id).is_ok()
     }
 
     /// Says what to do next at `now`. See the module docs for the drain rule.
     pub fn poll(&mut self, now: UnixTime) -> Action {
-        if let Some(authorization) = &self.authorization
-            && authorization.is_usable_at(now)
+        let usable = self
+            .authorization
+            .as_ref()
+            .filter(|authorization| authorization.is_usable_at(now));
+        if let Some(authorization) = usable
+            && !self.refresh_requested
         {
             return Action::UseToken(authorization.clone());
         }
         if let Some(in_flight) = self.in_flight {
             return Action::Wait(in_flight.id);
         }
-        if let Some(error) = &self.stopped {
-            return Action::Stop(error.clone());
+        let blocked = match (&self.stopped, &self.cooldown) {
+            (Some(error), _) => Some(error.clone()),
+            (None, Some((until, error))) if now < *until => Some(error.clone()),
+            _ => None,
+        };
+        if let Some(error) = blocked {
+            return match usable {
+                // A forced refresh cannot go out now: keep using the token that works.
+                Some(authorization) => {
+                    self.refresh_requested = false;
+                    Action::UseToken(authorization.clone())
+                }
+                None => Action::Stop(error),
+            };
         }
-        if let Some((until, error)) = &self.cooldown {
-            if now < *until {
-                return Action::Stop(error.clone());
-            }
-            self.cooldown = None;
-        }
+        self.cooldown = None;
         let refresh_token = self
             .tokens
             .as_ref()
@@ -266,6 +298,7 @@ impl Session {
             kind,
             replaces_refused_token: self.refused_by_api,
             credentials_epoch: self.credentials_epoch,
+            sent_at: now,
         });
         Action::Send(OutgoingRequest { id, kind, request })
     }
@@ -317,6 +350,7 @@ impl Session {
     }
 
     /// Hands back a transport failure for request `id`, noticed at `now`. No token is dropped.
+    #[must_use = "the error says why no token came"]
     ///
     /// # Errors
     /// Always: [`ErrorKind::Transport`], or [`ErrorKind::ResponseMismatch`] for an unknown id.
@@ -360,11 +394,13 @@ impl Session {
     /// say, and returns the revocation requests to send (none for [`Revocation::LocalOnly`]).
     /// A token request in flight is abandoned: its response will be refused. Call
     /// [`login`](Self::login) to start again.
+    #[must_use = "send the revocation requests, or the server keeps the tokens alive"]
     pub fn revoke(&mut self) -> Vec<OutgoingRequest> {
         let tokens = self.tokens.take();
         let authorization = self.authorization.take();
         self.credentials = None;
         self.login_requested = false;
+        self.refresh_requested = false;
         self.in_flight = None;
         self.stopped = None;
         self.cooldown = None;
@@ -444,6 +480,8 @@ impl Session {
         match self.in_flight {
             Some(in_flight) if in_flight.id == id => {
                 self.in_flight = None;
+                // Whatever came of it, a forced refresh has had its one try.
+                self.refresh_requested = false;
                 Ok(in_flight)
             }
             _ => Err(Error::new(ErrorKind::ResponseMismatch)
@@ -490,7 +528,9 @@ impl Session {
         let refresh = match &issued.refresh_token {
             Some(token) => Some((
                 token.clone(),
-                now.saturating_add(self.config.refresh_token_lifetime),
+                in_flight
+                    .sent_at
+                    .saturating_add(self.config.refresh_token_lifetime),
             )),
             // No new refresh token: the current one stays valid (RFC 6749 §6).
             None => self.tokens.as_ref().and_then(|tokens| {
@@ -502,7 +542,7 @@ impl Session {
         };
         let tokens = TokenSet::from_parts(
             issued.access_token.clone(),
-            now.saturating_add(lifetime),
+            in_flight.sent_at.saturating_add(lifetime),
             refresh,
         );
         self.install(tokens, in_flight.replaces_refused_token);

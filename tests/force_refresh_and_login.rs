@@ -11,7 +11,12 @@ fn force_refresh_refreshes_a_token_that_is_still_fresh() {
     let mut scenario = Scenario::new().logged_in();
     let old = scenario.expect_use();
     scenario.session.force_refresh();
-    assert!(scenario.session.authorization().is_none());
+    // The old token keeps authorizing calls until the new one is in.
+    let mut call = http::Request::new(());
+    assert_eq!(
+        scenario.session.authorize(scenario.now, &mut call),
+        Ok(old.token_id())
+    );
     let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
     assert_eq!(form(&refresh_request), refresh_fields(&refresh(1)));
     scenario.expect_wait(refresh_request.id());
@@ -22,6 +27,24 @@ fn force_refresh_refreshes_a_token_that_is_still_fresh() {
         new.expose_header_value(),
         format!("Bearer {}", access(2)).as_str()
     );
+}
+
+#[test]
+fn a_failed_forced_refresh_keeps_the_working_token() {
+    let mut scenario = Scenario::new().logged_in();
+    let old = scenario.expect_use();
+    scenario.session.force_refresh();
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    let failure = scenario.session.handle_response(
+        refresh_request.id(),
+        scenario.now,
+        &http::Response::builder()
+            .status(503)
+            .body(Vec::new())
+            .expect("valid response"),
+    );
+    assert_eq!(failure.expect_err("a 503").kind(), ErrorKind::ServerError);
+    assert_eq!(scenario.expect_use().token_id(), old.token_id());
 }
 
 #[test]

@@ -120,6 +120,8 @@ fn generation_moves_on_every_change_to_the_token_set() {
     let _ = scenario.answer(&refresh_request, &refresh_invalid_v8());
     moved(&scenario, "dropped refresh token");
 
+    // The old access token still works, so the password login waits until it is due.
+    scenario.go_to_usable_until();
     let login = scenario.expect_send(RequestKind::PasswordGrant);
     let _ = scenario.answer(&login, &reply(200, token_body("short.lived", 30, None)));
     moved(&scenario, "lifetime within leeway");

@@ -1,0 +1,73 @@
+//! One builder for both drivers; the marker `D` says which client `build` makes.
+
+use std::marker::PhantomData;
+
+use super::{Clock, Driver, Limits, SystemClock, TokenStore, driver::Wake};
+use crate::{Config, Session, TokenSet};
+
+/// Marks a builder of [`blocking::Client`](crate::blocking::Client).
+#[derive(Debug)]
+pub enum Blocking {}
+
+/// Marks a builder of [`nonblocking::Client`](crate::nonblocking::Client).
+#[derive(Debug)]
+pub enum Async {}
+
+/// Options for a client: `blocking::Client::builder` or `nonblocking::Client::builder`.
+#[must_use = "call build() to get the client"]
+pub struct ClientBuilder<H, D> {
+    config: Config,
+    http: H,
+    store: Option<Box<dyn TokenStore>>,
+    tokens: Option<TokenSet>,
+    clock: Box<dyn Clock>,
+    limits: Limits,
+    driver: PhantomData<D>,
+}
+
+impl<H, D> ClientBuilder<H, D> {
+    pub(crate) fn new(config: Config, http: H) -> Self {
+        Self {
+            config,
+            http,
+            store: None,
+            tokens: None,
+            clock: Box::new(SystemClock),
+            limits: Limits::default(),
+            driver: PhantomData,
+        }
+    }
+
+    /// Calls `store` with every new token set before it is used, and with `None` on revocation.
+    pub fn store(mut self, store: impl TokenStore) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Starts from a stored token set instead of logging in.
+    pub fn tokens(mut self, tokens: TokenSet) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Reads the time from `clock` instead of the system clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// Body-size caps. (The timeouts in [`Limits`] are applied where the HTTP client is made,
+    /// e.g. `UreqClient::new(&limits)`.)
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub(crate) fn into_driver<W: Wake>(self) -> Driver<H, W> {
+        let mut session = Session::new(self.config);
+        if let Some(tokens) = self.tokens {
+            session = session.with_tokens(tokens);
+        }
+        Driver::new(self.http, session, self.store, self.clock, self.limits)
+    }
+}
