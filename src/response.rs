@@ -202,6 +202,27 @@ pub(crate) fn parse_token_response(
     })
 }
 
+/// The refresh token of a 2xx body that was refused for another reason (a wrong token type, a
+/// bad `expires_in`): Passport has already retired the old one, so this one must be kept.
+pub(crate) fn salvage_refresh_token(status: StatusCode, body: &[u8]) -> Option<String> {
+    if !status.is_success() {
+        return None;
+    }
+    // Only this field is read, so a wrong type elsewhere does not hide it.
+    #[derive(Deserialize)]
+    struct RefreshOnly<'a> {
+        #[serde(borrow, default)]
+        refresh_token: Option<Cow<'a, str>>,
+    }
+    let parsed = serde_json::from_slice::<RefreshOnly<'_>>(strip_bom(body)).ok()?;
+    let token = parsed.refresh_token.filter(|token| !token.is_empty())?;
+    let owned = token.to_string();
+    if let Cow::Owned(mut copy) = token {
+        zeroize::Zeroize::zeroize(&mut copy);
+    }
+    Some(owned)
+}
+
 /// Parses a revocation response: any 2xx is success, whatever its body.
 pub(crate) fn parse_revocation_response(
     status: StatusCode,
@@ -316,7 +337,11 @@ fn details(
         description,
         hint: parsed.and_then(|body| text(body.hint.as_ref())),
         retry_after: retry_after(headers),
-        body_excerpt: excerpt_with(body, secrets, &scrubber),
+        body_excerpt: if carries_tokens(body, parsed) {
+            format!("[{} bytes withheld: the body carries tokens]", body.len())
+        } else {
+            excerpt_with(body, secrets, &scrubber)
+        },
         body_len: body.len(),
     }
 }
@@ -336,14 +361,23 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
 /// it carries tokens (a 2xx body with a wrong token type still holds a live token).
 #[cfg(test)]
 fn excerpt(body: &[u8], secrets: &[&str]) -> String {
+    if carries_tokens(body, None) {
+        return format!("[{} bytes withheld: the body carries tokens]", body.len());
+    }
     excerpt_with(body, secrets, &Scrubber::new(secrets))
+}
+
+/// Whether a body holds a token: parsed as one, named plainly, or named with JSON escapes
+/// (`"access\u005ftoken"` decodes to the same key, so escapes near "token" count too).
+fn carries_tokens(body: &[u8], parsed: Option<&Body<'_>>) -> bool {
+    parsed.is_some_and(|body| body.access_token.is_some() || body.refresh_token.is_some())
+        || contains(body, b"access_token")
+        || contains(body, b"refresh_token")
+        || (contains(body, b"\\u") && body.to_ascii_lowercase().windows(5).any(|w| w == b"token"))
 }
 
 /// [`excerpt`] with the secrets' forms already worked out.
 fn excerpt_with(body: &[u8], secrets: &[&str], scrubber: &Scrubber<'_>) -> String {
-    if contains(body, b"access_token") || contains(body, b"refresh_token") {
-        return format!("[{} bytes withheld: the body carries tokens]", body.len());
-    }
     let longest_secret = secrets
         .iter()
         .map(|secret| secret.len() * 3)

@@ -345,7 +345,12 @@ impl Session {
         );
         match parsed {
             Ok(issued) => self.accept(in_flight, now, &issued),
-            Err(error) => self.refused(in_flight, now, error),
+            Err(error) => {
+                if error.kind() == ErrorKind::UnexpectedResponse {
+                    self.salvage_refresh_token(&in_flight, response);
+                }
+                self.refused(in_flight, now, error)
+            }
         }
     }
 
@@ -569,6 +574,25 @@ impl Session {
             // The token can never be handed out, so the next poll would refresh at once: pause
             // like after any failure, or a driver following the drain rule spins on the server.
             Err(self.cool_down(now, error))
+        }
+    }
+
+    /// Keeps the new refresh token of a refused 2xx answer to a refresh: the old one is dead.
+    fn salvage_refresh_token<B: AsRef<[u8]>>(
+        &mut self,
+        in_flight: &InFlight,
+        response: &Response<B>,
+    ) {
+        if in_flight.kind != RequestKind::RefreshGrant {
+            return;
+        }
+        let salvaged = response::salvage_refresh_token(response.status(), response.body().as_ref());
+        if let (Some(token), Some(tokens)) = (salvaged, &mut self.tokens) {
+            let expires_at = in_flight
+                .sent_at
+                .saturating_add(self.config.refresh_token_lifetime);
+            tokens.replace_refresh_token(token, expires_at);
+            self.generation += 1;
         }
     }
 

@@ -91,6 +91,13 @@ impl TokenSet {
         }
     }
 
+    /// Replaces the refresh token (the old one is wiped).
+    pub(crate) fn replace_refresh_token(&mut self, token: String, expires_at: UnixTime) {
+        self.forget_refresh_token();
+        self.refresh_token = Some(token);
+        self.refresh_token_expires_at = Some(expires_at);
+    }
+
     pub(crate) fn forget_refresh_token(&mut self) {
         if let Some(token) = self.refresh_token.take() {
             drop(zeroize::Zeroizing::new(token));

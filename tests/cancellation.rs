@@ -17,7 +17,11 @@ fn an_abandoned_request_starts_no_cooldown_and_its_late_answer_is_refused() {
 
     assert!(scenario.session.abandon(abandoned.id()));
     assert!(!scenario.session.abandon(abandoned.id()), "only once");
-    assert_eq!(scenario.session.tokens(), tokens.as_ref(), "nothing was dropped");
+    assert_eq!(
+        scenario.session.tokens(),
+        tokens.as_ref(),
+        "nothing was dropped"
+    );
 
     // At once, with no pause, the next poll sends a new request.
     let again = scenario.expect_send(RequestKind::RefreshGrant);
@@ -28,7 +32,10 @@ fn an_abandoned_request_starts_no_cooldown_and_its_late_answer_is_refused() {
         keliweb_oauth::ErrorKind::ResponseMismatch
     );
     scenario.answer_tokens(&again);
-    assert!(matches!(scenario.session.poll(scenario.now), Action::UseToken(_)));
+    assert!(matches!(
+        scenario.session.poll(scenario.now),
+        Action::UseToken(_)
+    ));
 }
 
 #[cfg(feature = "reqwest")]
@@ -58,7 +65,10 @@ async fn a_cancelled_refresh_does_not_fail_the_next_caller() {
     clock.advance(Duration::from_secs(3600));
     emulator.inject(Route::Token, Fault::Delay(Duration::from_millis(800)));
     let gave_up = tokio::time::timeout(Duration::from_millis(100), client.access_token()).await;
-    assert!(gave_up.is_err(), "the slow refresh should not have finished");
+    assert!(
+        gave_up.is_err(),
+        "the slow refresh should not have finished"
+    );
 
     // The next caller is not handed a cancellation error and needs no pause: it refreshes.
     let token = client.access_token().await.expect("a new token");

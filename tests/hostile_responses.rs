@@ -511,3 +511,24 @@ fn values_quoted_in_error_details_are_scrubbed_first() {
         }
     }
 }
+
+/// From review: serde decodes escaped keys, so `"access\u005ftoken"` is the access token
+/// even though the raw bytes never spell `access_token`.
+#[test]
+fn a_token_named_with_json_escapes_is_withheld_from_excerpts() {
+    let bodies = [
+        r#"{"token_type":"MAC","access\u005ftoken":"live-token-123"}"#,
+        r#"{"error":"x","refresh\u005Ftoken":"live-token-123"}"#,
+        r#"{"error":"x","r\u0065fresh_tok\u0065n":"live-token-123"}"#,
+    ];
+    for body in bodies {
+        let (mut session, id) = refreshing();
+        let error = session
+            .handle_response(id, NOW, &Response::new(body))
+            .expect_err("rejected");
+        assert!(
+            !format!("{error:?}").contains("live-token-123"),
+            "{body}: {error:?}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! A 2xx body that would hand out a broken token (token type MAC, a bad `expires_in`, header
-//! bytes in the access token…) is `UnexpectedResponse`, and nothing held is lost.
+//! bytes in the access token…) is `UnexpectedResponse`, and nothing held is lost: on a refresh,
+//! the rotated refresh token it carries is kept, since Passport has already retired the old one.
 
 mod support;
 
@@ -35,13 +36,32 @@ fn broken_successes_are_unexpected_and_lose_nothing_on_a_refresh() {
             .expect_err("a broken success is refused");
         assert_eq!(error.kind(), ErrorKind::UnexpectedResponse, "{body}");
         let after = scenario.snapshot();
-        assert_eq!(after.tokens, before.tokens, "{body}: token set changed");
-        assert_eq!(after.generation, before.generation, "{body}");
         assert_eq!(after.authorization, before.authorization, "{body}");
-        // The refresh token is kept and tried again, never replaced by a password login.
+        let rotated = body.contains(r#""refresh_token":"r2""#);
+        let kept = scenario
+            .session
+            .tokens()
+            .and_then(|tokens| tokens.refresh_token())
+            .map(|token| token.expose_secret().to_owned());
+        if rotated {
+            assert_eq!(
+                kept.as_deref(),
+                Some("r2"),
+                "{body}: rotated refresh token lost"
+            );
+            assert!(
+                after.generation > before.generation,
+                "{body}: store not told"
+            );
+        } else {
+            assert_eq!(after.tokens, before.tokens, "{body}: token set changed");
+            assert_eq!(after.generation, before.generation, "{body}");
+        }
+        // A refresh token is tried again, never replaced by a password login.
         scenario.advance(secs(1));
         let retry = scenario.expect_send(RequestKind::RefreshGrant);
-        assert_eq!(form(&retry), refresh_fields(&refresh(1)), "{body}");
+        let expected = if rotated { "r2".to_owned() } else { refresh(1) };
+        assert_eq!(form(&retry), refresh_fields(&expected), "{body}");
     }
 }
 

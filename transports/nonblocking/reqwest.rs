@@ -68,7 +68,10 @@ impl AsyncHttpClient for ReqwestClient {
         {
             return Err(too_large());
         }
-        let mut body = Vec::new();
+        // Sized once where the length is known: a growing buffer leaves copies of the tokens in
+        // the blocks it outgrows.
+        let expected = response.content_length().unwrap_or(0);
+        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() as u64 + chunk.len() as u64 > max_body_bytes {
                 return Err(too_large());
@@ -93,7 +96,9 @@ fn transport_error(error: reqwest::Error) -> TransportError {
     } else {
         TransportErrorKind::Other
     };
-    // reqwest's own message is generic; the source says what actually broke.
+    // The URL may carry an API query: keep it out of messages. reqwest's own message is
+    // generic; the source says what actually broke.
+    let error = error.without_url();
     let message = match error.source() {
         Some(source) => format!("{error}: {source}"),
         None => error.to_string(),
