@@ -118,6 +118,9 @@ pub struct Session {
     login_requested: bool,
     /// Counts `login` calls.
     credentials_epoch: u64,
+    /// Credentials replaced by `login` while a password grant with them was out, kept only to
+    /// scrub them from its answer; dropped (and wiped) when the next request goes out.
+    superseded_credentials: Option<Credentials>,
     generation: u64,
 }
 
@@ -144,6 +147,7 @@ impl Session {
             refresh_requested: false,
             login_requested: false,
             credentials_epoch: 0,
+            superseded_credentials: None,
             generation: 0,
         }
     }
@@ -209,7 +213,14 @@ impl Session {
     /// grant, even if a refresh token is held; a usable access token is still handed out until
     /// then.
     pub fn login(&mut self, credentials: Credentials) {
-        self.credentials = Some(credentials);
+        let replaced = self.credentials.replace(credentials);
+        if self
+            .in_flight
+            .is_some_and(|in_flight| in_flight.kind == RequestKind::PasswordGrant)
+        {
+            // The answer to that request may echo the old password: keep it to scrub.
+            self.superseded_credentials = replaced;
+        }
         self.credentials_epoch += 1;
         self.login_requested = true;
         self.stopped = None;
@@ -293,6 +304,7 @@ impl Session {
             return Action::Stop(Error::new(ErrorKind::LoginRequired));
         };
         let id = self.next_id();
+        self.superseded_credentials = None;
         self.in_flight = Some(InFlight {
             id,
             kind,
@@ -404,6 +416,7 @@ impl Session {
         let tokens = self.tokens.take();
         let authorization = self.authorization.take();
         self.credentials = None;
+        self.superseded_credentials = None;
         self.login_requested = false;
         self.refresh_requested = false;
         self.in_flight = None;
@@ -511,7 +524,7 @@ impl Session {
     /// Every secret the session knows, to scrub from error excerpts.
     fn secrets(&self) -> Vec<&str> {
         let mut secrets = vec![self.config.client_secret.expose_secret()];
-        if let Some(credentials) = &self.credentials {
+        for credentials in self.credentials.iter().chain(&self.superseded_credentials) {
             secrets.push(credentials.password().expose_secret());
         }
         for tokens in self.tokens.iter().chain(&self.revoked_tokens) {

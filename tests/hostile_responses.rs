@@ -532,3 +532,24 @@ fn a_token_named_with_json_escapes_is_withheld_from_excerpts() {
         );
     }
 }
+
+/// From review: `login` with a new password while a password grant is out must not stop the
+/// old password from being scrubbed out of that grant's answer.
+#[test]
+fn a_replaced_password_is_still_scrubbed_from_its_own_answer() {
+    let (mut session, id) = logging_in();
+    session.login(keliweb_oauth::Credentials::new(
+        "user@example.com",
+        "new-password",
+    ));
+    let echo = Response::builder()
+        .status(500)
+        .body("password=password&next=new-password")
+        .expect("valid response");
+    let error = session.handle_response(id, NOW, &echo).expect_err("a 500");
+    let shown = format!("{error:?}");
+    assert!(
+        !shown.contains("password&") && !shown.contains("=new-password"),
+        "{shown}"
+    );
+}
