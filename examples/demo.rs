@@ -60,13 +60,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "         got an access token, usable for {}",
         until(token.usable_until())
     );
-    println!(
-        "         store: {}",
-        rotations
-            .lock()
-            .map(|log| log.last.clone())
-            .unwrap_or_default()
-    );
+    show_store(&rotations);
 
     step("Calling the protected API (GET /api/user)");
     let response = client.send(http::Request::get(server.api_url()).body(Vec::new())?)?;
@@ -87,13 +81,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "         refreshed: a new access token, usable for {}",
         until(token.usable_until())
     );
-    println!(
-        "         store: {}",
-        rotations
-            .lock()
-            .map(|log| log.last.clone())
-            .unwrap_or_default()
-    );
+    show_store(&rotations);
     drop(token);
 
     step("Server clock jumps 5 s ahead: the server now refuses our token (401)");
@@ -104,25 +92,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         response.status(),
         String::from_utf8_lossy(response.body())
     );
-    println!(
-        "         store: {}",
-        rotations
-            .lock()
-            .map(|log| log.last.clone())
-            .unwrap_or_default()
-    );
+    show_store(&rotations);
 
     step("Revoking (RFC 7009) and proving the old token is refused");
     let mut stale = http::Request::get(server.api_url()).body(Vec::new())?;
     client.authorize(&mut stale)?;
     client.revoke()?;
-    println!(
-        "         store: {}",
-        rotations
-            .lock()
-            .map(|log| log.last.clone())
-            .unwrap_or_default()
-    );
+    show_store(&rotations);
     let refused = UreqClient::default().execute(stale, 64 * 1024)?;
     println!(
         "         the revoked token now gets: {} {}",
@@ -147,6 +123,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         counters.api_unauthorized
     );
     Ok(())
+}
+
+fn show_store(rotations: &Mutex<RotationLog>) {
+    let last = rotations.lock().map(|log| log.last.clone());
+    println!("         store: {}", last.unwrap_or_default());
 }
 
 fn until(instant: UnixTime) -> String {
@@ -176,14 +157,17 @@ impl RotationLog {
         let refresh = tokens
             .refresh_token()
             .map(|token| token.expose_secret().to_owned());
-        let rotated = refresh != self.previous_refresh;
-        if rotated {
+        let change = match (&self.previous_refresh, &refresh) {
+            (None, _) => "new",
+            (previous, current) if previous != current => "rotated",
+            _ => "unchanged",
+        };
+        if change != "unchanged" {
             self.versions += 1;
         }
         self.last = format!(
-            "saved token set #{} (refresh token {}), before the new access token was used",
-            self.versions,
-            if rotated { "rotated" } else { "unchanged" }
+            "saved token set #{} (refresh token {change}), before the new access token was used",
+            self.versions
         );
         self.previous_refresh = refresh;
     }
