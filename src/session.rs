@@ -356,7 +356,7 @@ impl Session {
             &secrets,
         );
         match parsed {
-            Ok(issued) => self.accept(in_flight, now, &issued),
+            Ok(issued) => self.accept(in_flight, now, issued),
             Err(error) => {
                 if error.kind() == ErrorKind::UnexpectedResponse {
                     self.salvage_refresh_token(&in_flight, response);
@@ -538,14 +538,15 @@ impl Session {
         &mut self,
         in_flight: InFlight,
         now: UnixTime,
-        issued: &IssuedTokens,
+        mut issued: IssuedTokens,
     ) -> Result<Progress, Error> {
         let lifetime = issued
             .expires_in
             .unwrap_or(self.config.default_access_token_lifetime);
-        let refresh = match &issued.refresh_token {
+        // Moved, not copied: every copy of a token is one more to wipe.
+        let refresh = match issued.refresh_token.take() {
             Some(token) => Some((
-                token.clone(),
+                token,
                 in_flight
                     .sent_at
                     .saturating_add(self.config.refresh_token_lifetime),
@@ -559,7 +560,7 @@ impl Session {
             }),
         };
         let tokens = TokenSet::from_parts(
-            issued.access_token.clone(),
+            std::mem::take(&mut issued.access_token),
             in_flight.sent_at.saturating_add(lifetime),
             refresh,
         );

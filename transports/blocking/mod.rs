@@ -102,8 +102,15 @@ impl<H: HttpClient> Client<H> {
     /// # Errors
     /// As [`access_token`](Self::access_token).
     pub fn authorize<B>(&self, request: &mut Request<B>) -> Result<TokenId, Error> {
+        // One clock read on the fast path: the token is checked and applied at the same now.
+        let now = self.inner.now();
+        if let Some(token) = self.inner.usable(now)
+            && let Ok(id) = token.apply(now, request)
+        {
+            return Ok(id);
+        }
         loop {
-            let token = self.access_token()?;
+            let token = self.acquire()?;
             // Usable a moment ago; if it reached its leeway since, fetch the next one.
             if let Ok(id) = token.apply(self.inner.now(), request) {
                 return Ok(id);
