@@ -63,7 +63,7 @@ base = "hot_path/warm/baseline_header_insert"
 print(row("baseline: `HeaderMap::insert` of a prebuilt value (request already has the headers)", base))
 print(row("`Authorization::apply` (request already has the defaults)", "hot_path/warm/authorization_apply", base))
 print(row("`Session::authorize`", "hot_path/warm/session_authorize", base))
-print(row("blocking `Client::authorize` (lock-free path, 2 clock reads)", "hot_path/warm/blocking_client_authorize", base))
+print(row("blocking `Client::authorize` (lock-free path, 1 clock read)", "hot_path/warm/blocking_client_authorize", base))
 print(row("blocking `Client::access_token` (lock-free path)", "hot_path/warm/blocking_client_access_token", base))
 bare = "hot_path/bare/baseline_header_insert"
 print(row("baseline: `insert` into a fresh, pre-sized `HeaderMap`", bare))
