@@ -13,34 +13,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use http::{Request, Response};
-use keliweb_oauth::blocking::{Client, HttpClient};
+use keliweb_oauth::blocking::Client;
 use keliweb_oauth::transport::{Clock, SystemClock};
-use keliweb_oauth::{Action, Config, Session, TransportError};
-
-use common::{CLIENT_ID, CLIENT_SECRET, PASSWORD, TOKEN_URL, USERNAME};
+use keliweb_oauth::{Action, Session};
 
 #[global_allocator]
 static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
-
-struct Canned(Response<Vec<u8>>);
-
-impl HttpClient for Canned {
-    fn execute(
-        &self,
-        _request: Request<Vec<u8>>,
-        _max_body_bytes: u64,
-    ) -> Result<Response<Vec<u8>>, TransportError> {
-        Ok(self.0.clone())
-    }
-}
-
-fn config() -> Config {
-    Config::builder(TOKEN_URL, CLIENT_ID, CLIENT_SECRET)
-        .credentials(USERNAME, PASSWORD)
-        .build()
-        .expect("a valid config")
-}
 
 /// Runs `call` `iters` times on each of `threads` threads started together; the wall time.
 fn run_on_threads(threads: usize, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
@@ -67,10 +45,10 @@ fn run_on_threads(threads: usize, iters: u64, call: &(dyn Fn() + Sync)) -> Durat
 
 fn concurrent(c: &mut Criterion) {
     let canned = common::canned_response(200, common::success_body(3));
-    let client = Client::builder(config(), Canned(canned.clone())).build();
+    let client = Client::builder(common::keliweb_config(), common::Canned(canned.clone())).build();
     let _ = client.access_token().expect("the canned login succeeds");
 
-    let mut session = Session::new(config());
+    let mut session = Session::new(common::keliweb_config());
     let now = SystemClock.now();
     let Action::Send(login) = session.poll(now) else {
         panic!("expected a login")

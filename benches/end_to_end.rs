@@ -36,15 +36,7 @@ fn fixed_headers(bearer: &HeaderValue, user_agent: &HeaderValue) -> HeaderMap {
 /// A fresh emulator, a config for it, and what the raw clients need.
 fn setup() -> (Emulator, Config, HeaderValue, String, Limits) {
     let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
-    let defaults = EmulatorConfig::default();
-    let config = Config::builder(
-        emulator.token_url(),
-        &defaults.client_id,
-        defaults.client_secret.as_str(),
-    )
-    .credentials(&defaults.username, defaults.password.as_str())
-    .build()
-    .expect("a valid config");
+    let config = common::emulator_config(&emulator);
     let user_agent = config.user_agent().clone();
     let url = emulator.api_url();
     (emulator, config, user_agent, url, Limits::default())

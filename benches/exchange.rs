@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::Response;
-use keliweb_oauth::{AccessToken, Action, Config, RefreshToken, Session, TokenSet, UnixTime};
+use keliweb_oauth::{AccessToken, Action, RefreshToken, Session, TokenSet, UnixTime};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, ResourceOwnerPassword,
@@ -34,13 +34,6 @@ const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 type OAuth2Client =
     BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
-fn keliweb_config() -> Config {
-    Config::builder(TOKEN_URL, CLIENT_ID, CLIENT_SECRET)
-        .credentials(USERNAME, PASSWORD)
-        .build()
-        .expect("a valid config")
-}
-
 /// oauth2 configured like Keliweb wants: client id and secret in the form body.
 fn oauth2_client() -> OAuth2Client {
     BasicClient::new(ClientId::new(CLIENT_ID.to_owned()))
@@ -51,7 +44,7 @@ fn oauth2_client() -> OAuth2Client {
 
 /// A session that will ask for a password grant.
 fn fresh_session() -> Session {
-    Session::new(keliweb_config())
+    Session::new(common::keliweb_config())
 }
 
 /// A session whose access token is past its leeway and whose refresh token is live: its next
@@ -66,7 +59,7 @@ fn expiring_session() -> Session {
         )),
     )
     .expect("a valid token set");
-    Session::new(keliweb_config()).with_tokens(tokens)
+    Session::new(common::keliweb_config()).with_tokens(tokens)
 }
 
 /// One keliweb exchange: poll for the request, "send" it, hand the owned response back.

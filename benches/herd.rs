@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use keliweb_emulator::{Emulator, EmulatorConfig};
-use keliweb_oauth::Config;
 use keliweb_oauth::nonblocking::{Client, ReqwestClient};
 use keliweb_oauth::transport::{Clock, Limits, ManualClock, SystemClock};
 
@@ -22,15 +21,7 @@ static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
 
 fn herd(c: &mut Criterion) {
     let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
-    let defaults = EmulatorConfig::default();
-    let config = Config::builder(
-        emulator.token_url(),
-        &defaults.client_id,
-        defaults.client_secret.as_str(),
-    )
-    .credentials(&defaults.username, defaults.password.as_str())
-    .build()
-    .expect("a valid config");
+    let config = common::emulator_config(&emulator);
     let clock = ManualClock::new(SystemClock.now());
     let http = ReqwestClient::new(&Limits::default()).expect("a reqwest client");
     let client = Client::builder(config, http).clock(clock.clone()).build();

@@ -8,41 +8,19 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
-use keliweb_oauth::blocking::{Client, HttpClient};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use keliweb_oauth::blocking::Client;
 use keliweb_oauth::transport::{Clock, SystemClock};
-use keliweb_oauth::{Action, Config, Session, TransportError, UnixTime};
-
-use common::{CLIENT_ID, CLIENT_SECRET, PASSWORD, TOKEN_URL, USERNAME};
+use keliweb_oauth::{Action, Session, UnixTime};
 
 #[global_allocator]
 static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
 
 const CALLS: u64 = 100_000;
 
-/// A transport that answers every token request with the same canned success.
-struct Canned(Response<Vec<u8>>);
-
-impl HttpClient for Canned {
-    fn execute(
-        &self,
-        _request: Request<Vec<u8>>,
-        _max_body_bytes: u64,
-    ) -> Result<Response<Vec<u8>>, TransportError> {
-        Ok(self.0.clone())
-    }
-}
-
-fn config() -> Config {
-    Config::builder(TOKEN_URL, CLIENT_ID, CLIENT_SECRET)
-        .credentials(USERNAME, PASSWORD)
-        .build()
-        .expect("a valid config")
-}
-
 /// A session holding a valid token at `now` (logged in with a canned answer).
 fn logged_in_session(now: UnixTime) -> Session {
-    let mut session = Session::new(config());
+    let mut session = Session::new(common::keliweb_config());
     let Action::Send(login) = session.poll(now) else {
         panic!("expected a login request")
     };
@@ -115,8 +93,8 @@ fn hot_path(c: &mut Criterion) {
     let bearer = prebuilt_bearer();
 
     let client = Client::builder(
-        config(),
-        Canned(common::canned_response(200, common::success_body(1))),
+        common::keliweb_config(),
+        common::Canned(common::canned_response(200, common::success_body(1))),
     )
     .build();
     let _ = client.access_token().expect("the canned login succeeds");

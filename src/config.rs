@@ -3,8 +3,8 @@
 //! Everything is checked once, in [`ConfigBuilder::build`], so a bad URL or an empty client id is
 //! a typed error at start-up rather than a surprise on the first refresh.
 
+use core::net::IpAddr;
 use std::fmt;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, Uri};

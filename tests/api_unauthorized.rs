@@ -36,12 +36,7 @@ fn a_401_for_the_current_token_refreshes_it() {
 
 #[test]
 fn a_401_for_the_replacement_token_is_reported_and_the_token_kept() {
-    let mut scenario = Scenario::new().logged_in();
-    let refused = scenario.expect_use();
-    let _ = scenario.session.handle_unauthorized(refused.token_id());
-    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
-    scenario.answer_tokens(&refresh_request);
-    let replacement = scenario.expect_use();
+    let (mut scenario, replacement) = replacement_for_a_refused_token();
 
     assert_eq!(
         scenario.session.handle_unauthorized(replacement.token_id()),
@@ -99,12 +94,7 @@ fn many_401s_for_the_same_token_cause_one_refresh() {
 
 #[test]
 fn a_token_obtained_on_schedule_after_a_report_gets_a_fresh_chance() {
-    let mut scenario = Scenario::new().logged_in();
-    let refused = scenario.expect_use();
-    let _ = scenario.session.handle_unauthorized(refused.token_id());
-    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
-    scenario.answer_tokens(&refresh_request);
-    let replacement = scenario.expect_use();
+    let (mut scenario, replacement) = replacement_for_a_refused_token();
     assert_eq!(
         scenario.session.handle_unauthorized(replacement.token_id()),
         Unauthorized::Report
@@ -140,12 +130,7 @@ fn a_401_when_the_refresh_token_is_dead_falls_back_to_a_login() {
 
 #[test]
 fn a_later_refusal_of_a_reported_token_replaces_it_again() {
-    let mut scenario = Scenario::new().logged_in();
-    let refused = scenario.expect_use();
-    let _ = scenario.session.handle_unauthorized(refused.token_id());
-    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
-    scenario.answer_tokens(&refresh_request);
-    let replacement = scenario.expect_use();
+    let (mut scenario, replacement) = replacement_for_a_refused_token();
     assert_eq!(
         scenario.session.handle_unauthorized(replacement.token_id()),
         Unauthorized::Report
@@ -157,4 +142,15 @@ fn a_later_refusal_of_a_reported_token_replaces_it_again() {
         Unauthorized::RetryWithNewToken
     );
     let _ = scenario.expect_send(RequestKind::RefreshGrant);
+}
+
+/// A session whose first token was refused by the API and replaced: the replacement.
+fn replacement_for_a_refused_token() -> (Scenario, keliweb_oauth::Authorization) {
+    let mut scenario = Scenario::new().logged_in();
+    let refused = scenario.expect_use();
+    let _ = scenario.session.handle_unauthorized(refused.token_id());
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.answer_tokens(&refresh_request);
+    let replacement = scenario.expect_use();
+    (scenario, replacement)
 }

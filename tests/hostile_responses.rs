@@ -301,24 +301,21 @@ fn refreshing() -> (Session, RequestId) {
         )),
     )
     .expect("valid tokens");
-    let mut session = Session::new(config()).with_tokens(expired);
-    match session.poll(NOW) {
-        Action::Send(request) => {
-            let id = request.id();
-            (session, id)
-        }
-        other => panic!("expected a refresh, got {other:?}"),
-    }
+    with_request_out(Session::new(config()).with_tokens(expired))
 }
 
+/// A session whose first login is in flight.
 fn logging_in() -> (Session, RequestId) {
-    let mut session = Session::new(config());
+    with_request_out(Session::new(config()))
+}
+
+fn with_request_out(mut session: Session) -> (Session, RequestId) {
     match session.poll(NOW) {
         Action::Send(request) => {
             let id = request.id();
             (session, id)
         }
-        other => panic!("expected a login, got {other:?}"),
+        other => panic!("expected a token request, got {other:?}"),
     }
 }
 

@@ -152,3 +152,39 @@ pub fn canned_response(status: u16, body: Vec<u8>) -> http::Response<Vec<u8>> {
         .body(body)
         .expect("a valid canned response")
 }
+
+/// A config for the canned Keliweb values (no request leaves the process).
+pub fn keliweb_config() -> keliweb_oauth::Config {
+    keliweb_oauth::Config::builder(TOKEN_URL, CLIENT_ID, CLIENT_SECRET)
+        .credentials(USERNAME, PASSWORD)
+        .build()
+        .expect("a valid config")
+}
+
+/// A config for an emulator on loopback, with its default account.
+pub fn emulator_config(emulator: &keliweb_emulator::Emulator) -> keliweb_oauth::Config {
+    let defaults = keliweb_emulator::EmulatorConfig::default();
+    keliweb_oauth::Config::builder(
+        emulator.token_url(),
+        &defaults.client_id,
+        defaults.client_secret.as_str(),
+    )
+    .credentials(&defaults.username, defaults.password.as_str())
+    .build()
+    .expect("a valid config")
+}
+
+/// A blocking transport that answers every token request with the same canned response.
+#[cfg(feature = "blocking")]
+pub struct Canned(pub http::Response<Vec<u8>>);
+
+#[cfg(feature = "blocking")]
+impl keliweb_oauth::blocking::HttpClient for Canned {
+    fn execute(
+        &self,
+        _request: http::Request<Vec<u8>>,
+        _max_body_bytes: u64,
+    ) -> Result<http::Response<Vec<u8>>, keliweb_oauth::TransportError> {
+        Ok(self.0.clone())
+    }
+}
