@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use keliweb_oauth::{Action, RequestKind};
 use support::*;
 
@@ -41,6 +39,8 @@ fn an_abandoned_request_starts_no_cooldown_and_its_late_answer_is_refused() {
 #[cfg(feature = "reqwest")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_refresh_does_not_fail_the_next_caller() {
+    use std::time::Duration;
+
     use keliweb_emulator::{Emulator, EmulatorConfig, Fault, Route};
     use keliweb_oauth::Config;
     use keliweb_oauth::nonblocking::{Client, ReqwestClient};
