@@ -198,7 +198,7 @@ enum RevocationSpec {
 }
 
 /// Collects settings; [`build`](ConfigBuilder::build) checks them all at once.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct ConfigBuilder {
     token_url: String,
@@ -380,6 +380,46 @@ pub enum ConfigError {
     InvalidUserAgent,
 }
 
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // URLs are shown without user info: `build` refuses it, but it may hold a password.
+        let revocation = match &self.revocation {
+            RevocationSpec::LocalOnly => "local only".to_owned(),
+            RevocationSpec::Rfc7009(url) => format!("RFC 7009 at {}", without_user_info(url)),
+            RevocationSpec::BearerLogout(url, method) => {
+                format!("{method} {}", without_user_info(url))
+            }
+        };
+        f.debug_struct("ConfigBuilder")
+            .field("token_url", &without_user_info(&self.token_url))
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("leeway", &self.leeway)
+            .field("refresh_token_lifetime", &self.refresh_token_lifetime)
+            .field("revocation", &revocation)
+            .field("credentials", &self.credentials)
+            .field("password_retention", &self.password_retention)
+            .field("allow_plain_http", &self.allow_plain_http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://user:pw@host/…` as `scheme://[redacted]@host/…`.
+fn without_user_info(url: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |at| at + 3);
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| authority_start + at);
+    match url[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}[redacted]{}",
+            &url[..authority_start],
+            &url[authority_start + at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
 fn check_url(which: &'static str, url: &str, allow_plain_http: bool) -> Result<Uri, ConfigError> {
     let invalid = |reason: &str| ConfigError::InvalidUrl {
         which,
@@ -484,6 +524,22 @@ mod tests {
             .user_agent("bad\r\nagent")
             .build();
         assert_eq!(bad_agent.unwrap_err(), ConfigError::InvalidUserAgent);
+    }
+
+    #[test]
+    fn builder_debug_hides_user_info_in_urls() {
+        let builder = Config::builder("https://user:hunter2@example.com/oauth/token", "id", "s")
+            .revoke_rfc7009("https://u:hunter2@example.com/revoke");
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("https://[redacted]@example.com/oauth/token"),
+            "{shown}"
+        );
+        assert_eq!(
+            without_user_info("http://127.0.0.1:9/x@y"),
+            "http://127.0.0.1:9/x@y"
+        );
     }
 
     #[test]
