@@ -567,7 +567,11 @@ impl Session {
         self.install(tokens, in_flight.replaces_refused_token);
         self.stopped = None;
         self.cooldown = None;
-        if in_flight.kind == RequestKind::PasswordGrant {
+        // Credentials that `login` supplied while this grant was out are not the ones it used:
+        // they stay, and so does the request to log in with them.
+        if in_flight.kind == RequestKind::PasswordGrant
+            && in_flight.credentials_epoch == self.credentials_epoch
+        {
             self.login_requested = false;
             if self.config.password_retention == PasswordRetention::ForgetAfterLogin {
                 self.credentials = None;

@@ -459,10 +459,16 @@ impl Harness {
                 );
             }
         }
-        if accepted && kind == RequestKind::PasswordGrant {
+        // Only a grant sent with the latest `login()`'s password settles that login: one sent
+        // before it leaves the new credentials (and the request to use them) in place.
+        let current_password = format!("pw-{}", self.logins);
+        if accepted
+            && kind == RequestKind::PasswordGrant
+            && password.as_deref() == Some(current_password.as_str())
+        {
             self.login_pending = false;
             if self.setup.forget_password {
-                self.dead_passwords.insert(password.unwrap());
+                self.dead_passwords.insert(current_password);
             }
         }
         Ok(())

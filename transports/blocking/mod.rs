@@ -162,10 +162,19 @@ impl<H: HttpClient> Client<H> {
     /// # Errors
     /// The first revocation request that failed; the tokens are gone locally regardless.
     pub fn revoke(&self) -> Result<(), Error> {
+        // Every request is guarded before the first is sent, so a cancelled or unwinding
+        // revoke still releases the ones it never reached.
+        let outgoing: Vec<_> = self
+            .inner
+            .begin_revoke()
+            .into_iter()
+            .map(|outgoing| {
+                let (id, request) = outgoing.into_parts();
+                (Pending::new(&self.inner, id), request)
+            })
+            .collect();
         let mut first_error = None;
-        for outgoing in self.inner.begin_revoke() {
-            let (id, request) = outgoing.into_parts();
-            let pending = Pending::new(&self.inner, id);
+        for (pending, request) in outgoing {
             let max = self.inner.limits.max_token_response_bytes;
             if let Err(error) = pending.finish(self.inner.http.execute(request, max)) {
                 first_error.get_or_insert(error);
@@ -208,8 +217,7 @@ impl<H: HttpClient> Client<H> {
                     let (id, request) = outgoing.into_parts();
                     let pending = Pending::new(driver, id);
                     let max = driver.limits.max_token_response_bytes;
-                    // `finish` stores any new tokens before publishing them.
-                    let _progress = pending.finish(driver.http.execute(request, max))?;
+                    pending.settle(driver.http.execute(request, max))?;
                     core = driver.lock();
                 }
             }

@@ -201,6 +201,13 @@ impl<H, W: Wake> Driver<H, W> {
     /// Persists the token set if it changed, then publishes the current authorization if it
     /// changed.
     fn sync(&self, core: &mut Core) {
+        // A withdrawn token (revoked, refused) leaves the lock-free path first, so a store that
+        // fails or panics cannot keep it in use.
+        if core.session.authorization().is_none() && core.published_token.is_some() {
+            self.published
+                .store(Arc::new(Authorization::never_usable()));
+            core.published_token = None;
+        }
         if core.session.generation() != core.persisted_generation {
             if let Some(store) = &core.store {
                 store.save(core.session.tokens());
@@ -272,6 +279,21 @@ impl<'a, H, W: Wake> Pending<'a, H, W> {
         match self.id.take() {
             Some(id) => self.driver.finish(id, outcome),
             None => Err(Error::new(ErrorKind::ResponseMismatch)),
+        }
+    }
+}
+
+impl<H, W: Wake> Pending<'_, H, W> {
+    /// [`finish`](Self::finish) for a token request on the slow path: an answer the session
+    /// refused because a revocation overtook it is no failure of the caller's, who polls again.
+    pub(crate) fn settle(
+        self,
+        outcome: Result<Response<Vec<u8>>, TransportError>,
+    ) -> Result<(), Error> {
+        match self.finish(outcome) {
+            Err(error) if error.kind() != ErrorKind::ResponseMismatch => Err(error),
+            // `finish` stored any new tokens before publishing them.
+            _ => Ok(()),
         }
     }
 }
