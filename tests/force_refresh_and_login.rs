@@ -122,3 +122,19 @@ fn a_refusal_of_the_old_password_does_not_undo_a_login_made_meanwhile() {
     let new_login = scenario.expect_send(RequestKind::PasswordGrant);
     assert_eq!(form(&new_login), password_fields("the-new-password"));
 }
+
+#[test]
+fn new_credentials_survive_the_success_of_a_grant_sent_with_the_old_ones() {
+    let mut scenario = Scenario::forgetting_password();
+    let stale = scenario.expect_send(RequestKind::PasswordGrant);
+    scenario
+        .session
+        .login(Credentials::new("other@example.com", "n3w pass"));
+    scenario.answer_tokens(&stale);
+    // The old grant's tokens are used meanwhile; the next token request logs in as asked.
+    let _ = scenario.expect_use();
+    scenario.go_to_usable_until();
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    assert_eq!(form(&login)["username"], "other@example.com");
+    assert_eq!(form(&login)["password"], "n3w pass");
+}
