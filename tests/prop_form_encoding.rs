@@ -3,7 +3,9 @@
 
 mod support;
 
-use keliweb_oauth::{Action, Config, OutgoingRequest, Progress, RequestKind, Session};
+use keliweb_oauth::{
+    Action, Config, ConfigBuilder, OutgoingRequest, Progress, RequestKind, Session,
+};
 use proptest::prelude::*;
 use support::{REVOKE_URL, T0, reply, secs};
 
@@ -21,6 +23,27 @@ fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// Any Unicode string that is not blank (the config refuses blank ids and usernames).
+/// A session that logged in and got `access` and `refresh` back, as JSON strings with
+/// whatever escapes they need.
+fn logged_in(
+    config: ConfigBuilder,
+    access: &str,
+    refresh: &str,
+) -> (Session, Result<Progress, keliweb_oauth::Error>) {
+    let config = config
+        .credentials("user@example.com", "pw")
+        .build()
+        .unwrap();
+    let mut session = Session::new(config);
+    let Action::Send(login) = session.poll(T0) else {
+        panic!("expected a login")
+    };
+    let body =
+        serde_json::json!({"access_token": access, "refresh_token": refresh, "expires_in": 3600});
+    let progress = session.handle_response(login.id(), T0, &reply(200, body.to_string()));
+    (session, progress)
+}
+
 fn not_blank() -> impl Strategy<Value = String> {
     any::<String>().prop_filter("blank", |text| !text.trim().is_empty())
 }
@@ -71,18 +94,9 @@ proptest! {
         access in access_token(),
         refresh in refresh_token(),
     ) {
-        let config = Config::builder(support::TOKEN_URL, client_id.as_str(), client_secret.as_str())
-            .credentials("user@example.com", "pw")
-            .build()
-            .unwrap();
-        let mut session = Session::new(config);
-        let Action::Send(login) = session.poll(T0) else { panic!("expected a login") };
-        // The refresh token arrives as a JSON string, escapes and all.
-        let body = serde_json::json!({"access_token": access, "refresh_token": refresh, "expires_in": 3600});
-        prop_assert_eq!(
-            session.handle_response(login.id(), T0, &reply(200, body.to_string())),
-            Ok(Progress::TokensChanged)
-        );
+        let config = Config::builder(support::TOKEN_URL, client_id.as_str(), client_secret.as_str());
+        let (mut session, progress) = logged_in(config, &access, &refresh);
+        prop_assert_eq!(progress, Ok(Progress::TokensChanged));
         let later = T0.saturating_add(secs(3600));
         let Action::Send(refresh_request) = session.poll(later) else { panic!("expected a refresh") };
         prop_assert_eq!(refresh_request.kind(), RequestKind::RefreshGrant);
@@ -105,14 +119,8 @@ proptest! {
         refresh in refresh_token(),
     ) {
         let config = Config::builder(support::TOKEN_URL, client_id.as_str(), client_secret.as_str())
-            .credentials("user@example.com", "pw")
-            .revoke_rfc7009(REVOKE_URL)
-            .build()
-            .unwrap();
-        let mut session = Session::new(config);
-        let Action::Send(login) = session.poll(T0) else { panic!("expected a login") };
-        let body = serde_json::json!({"access_token": access, "refresh_token": refresh});
-        let _ = session.handle_response(login.id(), T0, &reply(200, body.to_string()));
+            .revoke_rfc7009(REVOKE_URL);
+        let (mut session, _) = logged_in(config, &access, &refresh);
         let requests = session.revoke();
         prop_assert_eq!(requests.len(), 2);
         let expected = [(&refresh, "refresh_token"), (&access, "access_token")];

@@ -192,11 +192,17 @@ struct Harness {
 type Check = Result<(), TestCaseError>;
 
 struct Before {
-    generation: u64,
-    tokens: Option<TokenSet>,
-    in_flight: Option<RequestId>,
-    authorization: Option<(TokenId, UnixTime)>,
+    state: support::Snapshot,
     usable: Option<TokenId>,
+}
+
+/// `before.generation` and the like read the snapshot.
+impl std::ops::Deref for Before {
+    type Target = support::Snapshot;
+
+    fn deref(&self) -> &support::Snapshot {
+        &self.state
+    }
 }
 
 impl Harness {
@@ -232,13 +238,7 @@ impl Harness {
 
     fn before(&self) -> Before {
         Before {
-            generation: self.session.generation(),
-            tokens: self.session.tokens().cloned(),
-            in_flight: self.session.in_flight(),
-            authorization: self
-                .session
-                .authorization()
-                .map(|auth| (auth.token_id(), auth.usable_until())),
+            state: support::Snapshot::of(&self.session),
             usable: self
                 .session
                 .authorization()

@@ -392,15 +392,7 @@ impl Scenario {
 
     /// A snapshot of everything a refused input must leave alone.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            generation: self.session.generation(),
-            tokens: self.session.tokens().cloned(),
-            in_flight: self.session.in_flight(),
-            authorization: self
-                .session
-                .authorization()
-                .map(|auth| (auth.token_id(), auth.usable_until())),
-        }
+        Snapshot::of(&self.session)
     }
 
     // --- polling
@@ -551,4 +543,18 @@ pub struct Snapshot {
     pub tokens: Option<TokenSet>,
     pub in_flight: Option<RequestId>,
     pub authorization: Option<(keliweb_oauth::TokenId, UnixTime)>,
+}
+
+impl Snapshot {
+    /// Everything a refused input must leave alone in `session`.
+    pub fn of(session: &Session) -> Self {
+        Self {
+            generation: session.generation(),
+            tokens: session.tokens().cloned(),
+            in_flight: session.in_flight(),
+            authorization: session
+                .authorization()
+                .map(|auth| (auth.token_id(), auth.usable_until())),
+        }
+    }
 }
