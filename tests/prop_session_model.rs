@@ -18,7 +18,7 @@ use std::time::Duration;
 use http::{Method, Response};
 use keliweb_oauth::{
     Action, Config, Credentials, ErrorKind, PasswordRetention, Progress, RequestId, RequestKind,
-    Session, TokenId, TokenSet, Unauthorized, UnixTime,
+    Session, TokenId, Unauthorized, UnixTime,
 };
 use proptest::prelude::*;
 use support::{LOGOUT_URL, REVOKE_URL, T0, every_error_response, reply, reply_with, timeout};
