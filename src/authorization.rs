@@ -4,13 +4,15 @@
 //! counted `HeaderValue` and allocates nothing.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderValue, Request};
+use http::{HeaderValue, Request};
 use zeroize::Zeroize;
 
 use crate::headers;
+use crate::origin::OriginPolicy;
 use crate::time::UnixTime;
 use crate::token_set::InvalidToken;
 
@@ -28,6 +30,7 @@ pub struct Authorization {
     user_agent: HeaderValue,
     usable_until: UnixTime,
     token_id: TokenId,
+    origins: Arc<OriginPolicy>,
 }
 
 /// Why a request could not be authorized.
@@ -40,6 +43,11 @@ pub enum NotAuthorized {
     /// The token has reached its expiry minus the leeway.
     #[error("the access token has reached its expiry minus the leeway")]
     Expired,
+    /// The request goes to a URL the token may not be sent to (see
+    /// [`Config::permits_token_to`](crate::Config::permits_token_to)): another host, or plain
+    /// http to a host that is not loopback.
+    #[error("the request's URL is not an origin the access token may be sent to")]
+    UntrustedOrigin,
 }
 
 impl Authorization {
@@ -48,6 +56,7 @@ impl Authorization {
         user_agent: &HeaderValue,
         usable_until: UnixTime,
         token_id: TokenId,
+        origins: Arc<OriginPolicy>,
     ) -> Result<Self, InvalidToken> {
         let mut value = Vec::with_capacity("Bearer ".len() + access_token.len());
         value.extend_from_slice(b"Bearer ");
@@ -62,6 +71,7 @@ impl Authorization {
             user_agent: user_agent.clone(),
             usable_until,
             token_id,
+            origins,
         })
     }
 
@@ -73,6 +83,7 @@ impl Authorization {
             user_agent: HeaderValue::from_static(""),
             usable_until: UnixTime::EPOCH,
             token_id: TokenId(0),
+            origins: Arc::default(),
         }
     }
 
@@ -106,30 +117,22 @@ impl Authorization {
     /// `X-Requested-With: XMLHttpRequest` and the `User-Agent` where the caller set none.
     ///
     /// # Errors
-    /// [`NotAuthorized::Expired`] at or after [`usable_until`](Self::usable_until); the request
-    /// is left untouched.
+    /// [`NotAuthorized::UntrustedOrigin`] when the request's URL is not one the token may go to,
+    /// [`NotAuthorized::Expired`] at or after [`usable_until`](Self::usable_until); either way
+    /// the request is left untouched.
     #[inline]
     pub fn apply<B>(
         &self,
         now: UnixTime,
         request: &mut Request<B>,
     ) -> Result<TokenId, NotAuthorized> {
-        self.apply_to_headers(now, request.headers_mut())
-    }
-
-    /// [`apply`](Self::apply) for a bare header map.
-    ///
-    /// # Errors
-    /// [`NotAuthorized::Expired`] at or after [`usable_until`](Self::usable_until).
-    #[inline]
-    pub fn apply_to_headers(
-        &self,
-        now: UnixTime,
-        headers: &mut HeaderMap,
-    ) -> Result<TokenId, NotAuthorized> {
+        if !self.origins.permits(request.uri()) {
+            return Err(NotAuthorized::UntrustedOrigin);
+        }
         if !self.is_usable_at(now) {
             return Err(NotAuthorized::Expired);
         }
+        let headers = request.headers_mut();
         headers.insert(AUTHORIZATION, self.header.clone());
         headers::add_api_defaults(headers, &self.user_agent);
         Ok(self.token_id)
@@ -164,12 +167,25 @@ impl fmt::Debug for Authorization {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::origin::AllowedOrigin;
 
     #[test]
     fn applies_a_sensitive_bearer_header_until_expiry_minus_leeway() {
         let agent = HeaderValue::from_static("agent");
-        let auth = Authorization::new("tok", &agent, UnixTime::from_secs(100), TokenId(1)).unwrap();
-        let mut request = Request::new(());
+        let origins = OriginPolicy::new(
+            AllowedOrigin::of(&http::Uri::from_static("https://api.example"), false)
+                .into_iter()
+                .collect(),
+        );
+        let auth = Authorization::new(
+            "tok",
+            &agent,
+            UnixTime::from_secs(100),
+            TokenId(1),
+            Arc::new(origins),
+        )
+        .unwrap();
+        let mut request = Request::get("https://api.example/x").body(()).unwrap();
         request
             .headers_mut()
             .insert("accept", HeaderValue::from_static("text/csv"));
@@ -187,7 +203,14 @@ mod tests {
         );
         assert_eq!(request.headers()["x-requested-with"], "XMLHttpRequest");
 
-        let mut late = Request::new(());
+        let mut elsewhere = Request::get("https://other.example/x").body(()).unwrap();
+        assert_eq!(
+            auth.apply(UnixTime::from_secs(99), &mut elsewhere),
+            Err(NotAuthorized::UntrustedOrigin)
+        );
+        assert!(elsewhere.headers().is_empty());
+
+        let mut late = Request::get("https://api.example/x").body(()).unwrap();
         assert_eq!(
             auth.apply(UnixTime::from_secs(100), &mut late),
             Err(NotAuthorized::Expired)

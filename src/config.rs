@@ -5,10 +5,12 @@
 
 use core::net::IpAddr;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, Uri};
 
+use crate::origin::{AllowedOrigin, KELIWEB_API_HOSTS, OriginPolicy};
 use crate::secret::{ClientSecret, Password};
 
 /// Keliweb's hosting API token endpoint (the default).
@@ -24,6 +26,9 @@ pub const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 24
 pub const DEFAULT_MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Access-token lifetime assumed when a response omits `expires_in` (Keliweb's is 1 hour).
 pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longest access-token lifetime believed (one year): a larger `expires_in` (a broken or hostile
+/// `1e19`) is cut to this, so no token is taken to last for ever.
+pub const DEFAULT_MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The account the password grant logs in with.
 #[derive(Clone)]
@@ -108,11 +113,13 @@ pub struct Config {
     pub(crate) leeway: Duration,
     pub(crate) refresh_token_lifetime: Duration,
     pub(crate) default_access_token_lifetime: Duration,
+    pub(crate) max_access_token_lifetime: Duration,
     pub(crate) min_retry_delay: Duration,
     pub(crate) user_agent: HeaderValue,
     pub(crate) revocation: Revocation,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) password_retention: PasswordRetention,
+    pub(crate) origins: Arc<OriginPolicy>,
 }
 
 impl Config {
@@ -138,12 +145,14 @@ impl Config {
             leeway: DEFAULT_LEEWAY,
             refresh_token_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
             default_access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
+            max_access_token_lifetime: DEFAULT_MAX_ACCESS_TOKEN_LIFETIME,
             min_retry_delay: DEFAULT_MIN_RETRY_DELAY,
             user_agent: None,
             revocation: RevocationSpec::LocalOnly,
             credentials: None,
             password_retention: PasswordRetention::default(),
             allow_plain_http: false,
+            api_origins: Vec::new(),
         }
     }
 
@@ -183,6 +192,22 @@ impl Config {
         self.min_retry_delay
     }
 
+    /// The longest access-token lifetime believed; a larger `expires_in` is cut to it.
+    #[must_use]
+    pub fn max_access_token_lifetime(&self) -> Duration {
+        self.max_access_token_lifetime
+    }
+
+    /// Whether the access token may be sent to `url`: over https (plain http only to loopback,
+    /// or with [`ConfigBuilder::danger_allow_plain_http`]) to the token URL's host and port,
+    /// Keliweb's API hosts (`apiv2.keliweb.it`, `fatture.keliweb.it`), or an origin added with
+    /// [`ConfigBuilder::api_origin`]. Authorizing a request to any other URL fails before any
+    /// IO.
+    #[must_use]
+    pub fn permits_token_to(&self, url: &Uri) -> bool {
+        self.origins.permits(url)
+    }
+
     /// The `User-Agent` sent with every request.
     #[must_use]
     pub fn user_agent(&self) -> &HeaderValue {
@@ -207,12 +232,14 @@ pub struct ConfigBuilder {
     leeway: Duration,
     refresh_token_lifetime: Duration,
     default_access_token_lifetime: Duration,
+    max_access_token_lifetime: Duration,
     min_retry_delay: Duration,
     user_agent: Option<String>,
     revocation: RevocationSpec,
     credentials: Option<Credentials>,
     password_retention: PasswordRetention,
     allow_plain_http: bool,
+    api_origins: Vec<String>,
 }
 
 impl ConfigBuilder {
@@ -258,6 +285,22 @@ impl ConfigBuilder {
     /// The access-token lifetime assumed when a response has no `expires_in` (default 1 hour).
     pub fn default_access_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.default_access_token_lifetime = lifetime;
+        self
+    }
+
+    /// The longest access-token lifetime believed (default one year): a larger `expires_in` is
+    /// cut to this, so a broken or hostile answer (`1e19`) cannot make a token last for ever.
+    pub fn max_access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_access_token_lifetime = lifetime;
+        self
+    }
+
+    /// Also sends the access token to this origin (`https://host[:port]`, no path; plain
+    /// `http` only to loopback or with [`danger_allow_plain_http`](Self::danger_allow_plain_http)).
+    /// By default the token goes only to the token URL's host and Keliweb's API hosts, over
+    /// https; a request to anything else is refused before any IO.
+    pub fn api_origin(mut self, origin: impl Into<String>) -> Self {
+        self.api_origins.push(origin.into());
         self
     }
 
@@ -324,6 +367,13 @@ impl ConfigBuilder {
                 method,
             },
         };
+        let mut origins: Vec<AllowedOrigin> = AllowedOrigin::of(&token_url, self.allow_plain_http)
+            .into_iter()
+            .chain(KELIWEB_API_HOSTS.map(AllowedOrigin::https))
+            .collect();
+        for origin in &self.api_origins {
+            origins.push(check_origin(origin, self.allow_plain_http)?);
+        }
         let user_agent = match self.user_agent {
             None => HeaderValue::from_static(crate::headers::DEFAULT_USER_AGENT),
             Some(agent) => {
@@ -337,11 +387,13 @@ impl ConfigBuilder {
             leeway: self.leeway,
             refresh_token_lifetime: self.refresh_token_lifetime,
             default_access_token_lifetime: self.default_access_token_lifetime,
+            max_access_token_lifetime: self.max_access_token_lifetime,
             min_retry_delay: self.min_retry_delay,
             user_agent,
             revocation,
             credentials: self.credentials,
             password_retention: self.password_retention,
+            origins: Arc::new(OriginPolicy::new(origins)),
         })
     }
 }
@@ -400,6 +452,14 @@ impl fmt::Debug for ConfigBuilder {
             .field("credentials", &self.credentials)
             .field("password_retention", &self.password_retention)
             .field("allow_plain_http", &self.allow_plain_http)
+            .field(
+                "api_origins",
+                &self
+                    .api_origins
+                    .iter()
+                    .map(|origin| without_user_info(origin))
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -447,6 +507,25 @@ fn check_url(which: &'static str, url: &str, allow_plain_http: bool) -> Result<U
         }),
         _ => Err(invalid("the scheme must be http or https")),
     }
+}
+
+/// An API origin: a checked URL with nothing after the host and port.
+fn check_origin(origin: &str, allow_plain_http: bool) -> Result<AllowedOrigin, ConfigError> {
+    let which = "API origin";
+    let uri = check_url(which, origin, allow_plain_http)?;
+    if uri
+        .path_and_query()
+        .is_some_and(|path| path.as_str() != "/")
+    {
+        return Err(ConfigError::InvalidUrl {
+            which,
+            reason: "an origin is scheme://host[:port], with no path or query".to_owned(),
+        });
+    }
+    AllowedOrigin::of(&uri, allow_plain_http).ok_or_else(|| ConfigError::InvalidUrl {
+        which,
+        reason: "it has no host".to_owned(),
+    })
 }
 
 /// `localhost`, `127.0.0.0/8` or `[::1]`.

@@ -46,6 +46,10 @@ pub enum ErrorKind {
     /// The server issued a token that expires within the leeway, so it can never be handed out.
     /// The tokens are stored; lower the leeway for such a server.
     LifetimeWithinLeeway,
+    /// An API request goes to a URL the access token may not be sent to (another host, or plain
+    /// http to a host that is not loopback). Nothing was sent; add the origin with
+    /// [`ConfigBuilder::api_origin`](crate::ConfigBuilder::api_origin) if it is trusted.
+    UntrustedOrigin,
 }
 
 impl ErrorKind {
@@ -77,6 +81,7 @@ impl ErrorKind {
             Self::LifetimeWithinLeeway => {
                 "the server issued a token that expires within the leeway"
             }
+            Self::UntrustedOrigin => "the access token may not be sent to this URL",
         }
     }
 }

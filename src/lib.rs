@@ -90,6 +90,7 @@ mod authorization;
 mod config;
 mod error;
 mod headers;
+mod origin;
 mod request;
 mod response;
 mod secret;
@@ -100,8 +101,8 @@ mod token_set;
 pub use authorization::{Authorization, NotAuthorized, TokenId};
 pub use config::{
     Config, ConfigBuilder, ConfigError, Credentials, DEFAULT_ACCESS_TOKEN_LIFETIME, DEFAULT_LEEWAY,
-    DEFAULT_MIN_RETRY_DELAY, DEFAULT_REFRESH_TOKEN_LIFETIME, KELIWEB_INVOICING_TOKEN_URL,
-    KELIWEB_TOKEN_URL, PasswordRetention, Revocation,
+    DEFAULT_MAX_ACCESS_TOKEN_LIFETIME, DEFAULT_MIN_RETRY_DELAY, DEFAULT_REFRESH_TOKEN_LIFETIME,
+    KELIWEB_INVOICING_TOKEN_URL, KELIWEB_TOKEN_URL, PasswordRetention, Revocation,
 };
 pub use error::{
     BODY_EXCERPT_LIMIT, Error, ErrorKind, ResponseDetails, RetryAfter, TransportError,

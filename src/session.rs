@@ -15,6 +15,7 @@
 //! [`Session::poll`] until it answers [`Action::UseToken`], [`Action::Wait`] or [`Action::Stop`];
 //! send each [`Action::Send`] and feed its outcome back before polling again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Response;
@@ -69,7 +70,7 @@ pub enum Unauthorized {
     /// the call once.
     RetryWithNewToken,
     /// A token obtained to replace a refused one was refused too: report the 401, do not loop.
-    /// A later refusal of the same token counts as a first one again.
+    /// Once the minimum retry delay has passed, a refusal counts as a first one again.
     Report,
 }
 
@@ -84,6 +85,9 @@ struct InFlight {
     /// When the request was handed out: lifetimes count from here, since the server started
     /// the clock before its answer crossed the network.
     sent_at: UnixTime,
+    /// Sent for `force_refresh`: if the refresh token turns out dead, the forced refresh goes on
+    /// as a password login rather than handing the stale token back.
+    forced: bool,
 }
 
 /// One credential's token lifecycle: which token to use, when to refresh, when to log in.
@@ -102,6 +106,10 @@ pub struct Session {
     refused_by_api: bool,
     /// The current token was obtained to replace a refused one.
     replaces_refused_token: bool,
+    /// Until then, a refusal of a token that replaced a refused one is reported, not answered
+    /// with another token request: an API that refuses every token costs one request per
+    /// minimum retry delay, however many callers it refuses.
+    refusals_reported_until: UnixTime,
     in_flight: Option<InFlight>,
     pending_revocations: Vec<RequestId>,
     /// The revoked tokens, kept (redacted, wiped on drop) only to scrub them from the answers
@@ -138,6 +146,7 @@ impl Session {
             current_token: TokenId(0),
             refused_by_api: false,
             replaces_refused_token: false,
+            refusals_reported_until: UnixTime::EPOCH,
             in_flight: None,
             pending_revocations: Vec::new(),
             revoked_tokens: Vec::new(),
@@ -210,21 +219,26 @@ impl Session {
 
     /// Supplies credentials (after [`ErrorKind::LoginRequired`] or
     /// [`ErrorKind::InvalidCredentials`]) and lifts a stop. The next token request is a password
-    /// grant, even if a refresh token is held; a usable access token is still handed out until
-    /// then.
+    /// grant, even if a refresh token is held. A usable access token is still handed out until
+    /// then only if it is known to belong to the same username ([`TokenSet::username`]): the
+    /// token of another account, or of an unknown one, stops being handed out at once.
     pub fn login(&mut self, credentials: Credentials) {
         let replaced = self.credentials.replace(credentials);
         if self
             .in_flight
             .is_some_and(|in_flight| in_flight.kind == RequestKind::PasswordGrant)
         {
-            // The answer to that request may echo the old password: keep it to scrub.
-            self.superseded_credentials = replaced;
+            // The answer to that request may echo the password it sent: keep that one to
+            // scrub (a second `login` meanwhile replaces credentials that were never sent).
+            if self.superseded_credentials.is_none() {
+                self.superseded_credentials = replaced;
+            }
         }
         self.credentials_epoch += 1;
         self.login_requested = true;
         self.stopped = None;
         self.cooldown = None;
+        self.withdraw_other_accounts_token();
     }
 
     /// Asks for a new access token now: the next poll sends a token request. Until it is
@@ -262,12 +276,7 @@ impl Session {
         if let Some(in_flight) = self.in_flight {
             return Action::Wait(in_flight.id);
         }
-        let blocked = match (&self.stopped, &self.cooldown) {
-            (Some(error), _) => Some(error.clone()),
-            (None, Some((until, error))) if now < *until => Some(error.clone()),
-            _ => None,
-        };
-        if let Some(error) = blocked {
+        if let Some(error) = self.blocked_at(now).cloned() {
             return match usable {
                 // A forced refresh cannot go out now: keep using the token that works.
                 Some(authorization) => {
@@ -311,6 +320,7 @@ impl Session {
             replaces_refused_token: self.refused_by_api,
             credentials_epoch: self.credentials_epoch,
             sent_at: now,
+            forced: self.refresh_requested,
         });
         Action::Send(OutgoingRequest { id, kind, request })
     }
@@ -386,8 +396,15 @@ impl Session {
         }
     }
 
-    /// Reports that the API answered `401` to a call authorized with token `token`.
-    pub fn handle_unauthorized(&mut self, token: TokenId) -> Unauthorized {
+    /// Reports that the API answered `401`, at `now`, to a call authorized with token `token`.
+    ///
+    /// The first refusal of a token withdraws it ([`Unauthorized::RetryWithNewToken`]). A token
+    /// obtained to replace a refused one is reported ([`Unauthorized::Report`]) when it is
+    /// refused too, and keeps being reported until the minimum retry delay since the last
+    /// withdrawal has passed: an API that refuses every token (a token of another Keliweb API,
+    /// a disabled account) then costs one token request per delay, whatever the number of
+    /// callers, while a token revoked later (a password change) is still replaced.
+    pub fn handle_unauthorized(&mut self, token: TokenId, now: UnixTime) -> Unauthorized {
         let is_current = self
             .authorization
             .as_ref()
@@ -396,14 +413,12 @@ impl Session {
             // Already replaced or already invalidated: a new token is (or will be) there.
             return Unauthorized::RetryWithNewToken;
         }
-        if self.replaces_refused_token {
-            // Reported once, not looped on. The next refusal of this token is treated as new,
-            // so a token revoked later (password change, admin action) is still replaced.
-            self.replaces_refused_token = false;
+        if self.replaces_refused_token && now < self.refusals_reported_until {
             return Unauthorized::Report;
         }
         self.authorization = None;
         self.refused_by_api = true;
+        self.refusals_reported_until = now.saturating_add(self.config.min_retry_delay);
         Unauthorized::RetryWithNewToken
     }
 
@@ -459,6 +474,7 @@ impl Session {
                         &self.config.user_agent,
                         UnixTime::EPOCH,
                         self.current_token,
+                        Arc::clone(&self.config.origins),
                     )
                     .ok()
                 })
@@ -482,6 +498,42 @@ impl Session {
                 OutgoingRequest { id, kind, request }
             })
             .collect()
+    }
+
+    /// The id of the newest token installed (withdrawn or not); a later token has a larger one.
+    pub(crate) fn newest_token_id(&self) -> TokenId {
+        self.current_token
+    }
+
+    /// The stop or retry pause that keeps any token request from going out at `now`.
+    pub(crate) fn blocked_at(&self, now: UnixTime) -> Option<&Error> {
+        match (&self.stopped, &self.cooldown) {
+            (Some(error), _) => Some(error),
+            (None, Some((until, error))) if now < *until => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Which username the password grant `in_flight` logged in with.
+    fn grant_username(&self, in_flight: &InFlight) -> Option<String> {
+        let sent_with = if in_flight.credentials_epoch == self.credentials_epoch {
+            self.credentials.as_ref()
+        } else {
+            self.superseded_credentials.as_ref()
+        };
+        sent_with.map(|credentials| credentials.username().to_owned())
+    }
+
+    /// While a login with other credentials is pending, the current token (another account's,
+    /// or one whose account is unknown) is no longer handed out.
+    fn withdraw_other_accounts_token(&mut self) {
+        let Some(credentials) = self.credentials.as_ref().filter(|_| self.login_requested) else {
+            return;
+        };
+        let owner = self.tokens.as_ref().and_then(TokenSet::username);
+        if owner != Some(credentials.username()) {
+            self.authorization = None;
+        }
     }
 
     fn form_post(&self, fields: &[(&str, &str)]) -> http::Request<Vec<u8>> {
@@ -543,6 +595,14 @@ impl Session {
         let lifetime = issued
             .expires_in
             .unwrap_or(self.config.default_access_token_lifetime);
+        let previous = self.tokens.as_ref();
+        // A password grant starts a new set: a refresh token it did not send is not kept, since
+        // it may belong to another account. A refresh answer without one keeps the current
+        // refresh token (RFC 6749 section 6).
+        let owner = match in_flight.kind {
+            RequestKind::PasswordGrant => self.grant_username(&in_flight),
+            _ => previous.and_then(|tokens| tokens.username().map(str::to_owned)),
+        };
         // Moved, not copied: every copy of a token is one more to wipe.
         let refresh = match issued.refresh_token.take() {
             Some(token) => Some((
@@ -551,19 +611,21 @@ impl Session {
                     .sent_at
                     .saturating_add(self.config.refresh_token_lifetime),
             )),
-            // No new refresh token: the current one stays valid (RFC 6749 §6).
-            None => self.tokens.as_ref().and_then(|tokens| {
+            None if in_flight.kind == RequestKind::PasswordGrant => None,
+            None => previous.and_then(|tokens| {
                 Some((
                     tokens.refresh_token_str()?.to_owned(),
                     tokens.refresh_token_expires_at()?,
                 ))
             }),
         };
+        let lifetime = lifetime.min(self.config.max_access_token_lifetime);
         let tokens = TokenSet::from_parts(
             std::mem::take(&mut issued.access_token),
             in_flight.sent_at.saturating_add(lifetime),
             refresh,
-        );
+        )
+        .with_owner(owner);
         self.install(tokens, in_flight.replaces_refused_token);
         self.stopped = None;
         self.cooldown = None;
@@ -577,11 +639,12 @@ impl Session {
                 self.credentials = None;
             }
         }
-        if self
+        let usable = self
             .authorization
             .as_ref()
-            .is_some_and(|auth| auth.is_usable_at(now))
-        {
+            .is_some_and(|auth| auth.is_usable_at(now));
+        self.withdraw_other_accounts_token();
+        if usable {
             Ok(Progress::TokensChanged)
         } else {
             let error = Error::new(ErrorKind::LifetimeWithinLeeway).with_detail(format!(
@@ -626,6 +689,7 @@ impl Session {
             &self.config.user_agent,
             usable_until,
             self.current_token,
+            Arc::clone(&self.config.origins),
         )
         .ok();
         self.tokens = Some(tokens);
@@ -647,6 +711,9 @@ impl Session {
                     self.generation += 1;
                 }
                 if self.credentials.is_some() {
+                    // A forced refresh was asked for because the token looked stale; the refusal
+                    // confirms it, so the request goes on as a password login.
+                    self.refresh_requested |= in_flight.forced;
                     Ok(Progress::RefreshTokenRejected(error))
                 } else {
                     Err(error.with_kind(ErrorKind::LoginRequired))

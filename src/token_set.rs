@@ -23,6 +23,7 @@ pub struct TokenSet {
     access_token_expires_at: UnixTime,
     refresh_token: Option<String>,
     refresh_token_expires_at: Option<UnixTime>,
+    username: Option<String>,
 }
 
 impl TokenSet {
@@ -47,7 +48,22 @@ impl TokenSet {
             access_token_expires_at,
             refresh_token,
             refresh_token_expires_at,
+            username: None,
         })
+    }
+
+    /// The same set, recorded as belonging to `username` (the account that logged in).
+    #[must_use]
+    pub fn with_username(self, username: impl Into<String>) -> Self {
+        self.with_owner(Some(username.into()))
+    }
+
+    /// The account these tokens were issued to, when known: sets from a password grant know
+    /// it, and a refresh keeps it. [`Session::login`](crate::Session::login) with another
+    /// username stops handing out a set's token at once.
+    #[must_use]
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
     }
 
     /// The access token.
@@ -56,8 +72,10 @@ impl TokenSet {
         AccessToken::new(self.access_token.as_str())
     }
 
-    /// When the access token expires (the server's `expires_in` counted from when the
-    /// response was handled).
+    /// When the access token expires: the server's `expires_in` (capped by
+    /// [`ConfigBuilder::max_access_token_lifetime`](crate::ConfigBuilder::max_access_token_lifetime))
+    /// counted from when the token request was sent, since the server's clock started before
+    /// its answer crossed the network.
     #[must_use]
     pub fn access_token_expires_at(&self) -> UnixTime {
         self.access_token_expires_at
@@ -116,7 +134,13 @@ impl TokenSet {
             access_token_expires_at,
             refresh_token,
             refresh_token_expires_at,
+            username: None,
         }
+    }
+
+    pub(crate) fn with_owner(mut self, username: Option<String>) -> Self {
+        self.username = username;
+        self
     }
 }
 
@@ -138,6 +162,7 @@ impl fmt::Debug for TokenSet {
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
             .field("refresh_token_expires_at", &self.refresh_token_expires_at)
+            .field("username", &self.username)
             .finish()
     }
 }
@@ -181,6 +206,8 @@ struct StoredTokenSet {
     refresh_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token_expires_at: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
 }
 
 impl TryFrom<StoredTokenSet> for TokenSet {
@@ -197,11 +224,10 @@ impl TryFrom<StoredTokenSet> for TokenSet {
             }
         };
         let access_token = std::mem::take(&mut stored.access_token);
-        Ok(Self::from_parts(
-            access_token,
-            stored.access_token_expires_at,
-            refresh,
-        ))
+        Ok(
+            Self::from_parts(access_token, stored.access_token_expires_at, refresh)
+                .with_owner(stored.username.take()),
+        )
     }
 }
 
@@ -212,6 +238,7 @@ impl From<TokenSet> for StoredTokenSet {
             access_token_expires_at: set.access_token_expires_at,
             refresh_token: set.refresh_token.clone(),
             refresh_token_expires_at: set.refresh_token_expires_at,
+            username: set.username.clone(),
         }
     }
 }

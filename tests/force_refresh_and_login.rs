@@ -12,7 +12,7 @@ fn force_refresh_refreshes_a_token_that_is_still_fresh() {
     let old = scenario.expect_use();
     scenario.session.force_refresh();
     // The old token keeps authorizing calls until the new one is in.
-    let mut call = http::Request::new(());
+    let mut call = http::Request::get(API_URL).body(()).expect("request");
     assert_eq!(
         scenario.session.authorize(scenario.now, &mut call),
         Ok(old.token_id())
@@ -131,10 +131,154 @@ fn new_credentials_survive_the_success_of_a_grant_sent_with_the_old_ones() {
         .session
         .login(Credentials::new("other@example.com", "n3w pass"));
     scenario.answer_tokens(&stale);
-    // The old grant's tokens are used meanwhile; the next token request logs in as asked.
-    let _ = scenario.expect_use();
-    scenario.go_to_usable_until();
+    // The old grant's tokens belong to the old account: not handed out for the new one, whose
+    // login goes out at once.
     let login = scenario.expect_send(RequestKind::PasswordGrant);
     assert_eq!(form(&login)["username"], "other@example.com");
     assert_eq!(form(&login)["password"], "n3w pass");
+}
+
+#[test]
+fn a_forced_refresh_whose_refresh_token_is_dead_goes_on_as_one_login() {
+    for (shape, refusal) in [
+        ("Passport 8", refresh_invalid_v8()),
+        ("Passport 9", refresh_invalid_v9()),
+    ] {
+        let mut scenario = Scenario::new().logged_in();
+        let stale = scenario.expect_use();
+        scenario.session.force_refresh();
+        let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+        let progress = scenario.answer(&refresh_request, &refusal);
+        assert!(
+            matches!(
+                progress,
+                Ok(keliweb_oauth::Progress::RefreshTokenRejected(_))
+            ),
+            "{shape}: {progress:?}"
+        );
+        // Not the token the refusal showed to be stale: a password login.
+        let login = scenario.expect_send(RequestKind::PasswordGrant);
+        scenario.answer_tokens(&login);
+        let fresh = scenario.expect_use();
+        assert_ne!(fresh.token_id(), stale.token_id(), "{shape}");
+    }
+}
+
+#[test]
+fn a_password_grant_replaces_the_whole_set() {
+    let mut scenario = Scenario::new().logged_in();
+    assert!(scenario.tokens().refresh_token().is_some());
+    scenario
+        .session
+        .login(Credentials::new("bob@example.com", "bob-pw"));
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    // An answer without a refresh token: alice's must not survive into bob's set.
+    let answer = reply(200, token_body("bob-access", 3600, None));
+    assert!(scenario.answer(&login, &answer).is_ok());
+    let tokens = scenario.tokens();
+    assert!(
+        tokens.refresh_token().is_none(),
+        "alice's refresh token kept"
+    );
+    assert_eq!(tokens.username(), Some("bob@example.com"));
+}
+
+#[test]
+fn login_as_another_account_stops_handing_out_the_old_token_at_once() {
+    let mut scenario = Scenario::new().logged_in();
+    assert_eq!(scenario.tokens().username(), Some(USERNAME));
+    scenario
+        .session
+        .login(Credentials::new("bob@example.com", "bob-pw"));
+    let mut call = http::Request::get(API_URL).body(()).expect("request");
+    assert_eq!(
+        scenario.session.authorize(scenario.now, &mut call),
+        Err(keliweb_oauth::NotAuthorized::NoToken)
+    );
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    assert_eq!(form(&login)["username"], "bob@example.com");
+}
+
+#[test]
+fn login_as_the_same_account_keeps_the_working_token_until_the_new_one() {
+    let mut scenario = Scenario::new().logged_in();
+    let current = scenario.expect_use();
+    scenario
+        .session
+        .login(Credentials::new(USERNAME, "new-password"));
+    let mut call = http::Request::get(API_URL).body(()).expect("request");
+    assert_eq!(
+        scenario.session.authorize(scenario.now, &mut call),
+        Ok(current.token_id())
+    );
+}
+
+#[test]
+fn a_stale_grant_for_the_old_account_is_not_handed_out_after_a_switch() {
+    let (mut scenario, refresh_request) = Scenario::new().refresh_in_flight();
+    scenario
+        .session
+        .login(Credentials::new("bob@example.com", "bob-pw"));
+    // Alice's refresh answer arrives after the switch: stored, but not used for bob.
+    scenario.answer_tokens(&refresh_request);
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    assert_eq!(form(&login)["username"], "bob@example.com");
+}
+
+#[test]
+fn a_token_of_unknown_owner_is_withdrawn_by_any_login() {
+    let stored = Scenario::new().logged_in().tokens();
+    let unknown_owner: keliweb_oauth::TokenSet = serde_json::from_str(
+        &serde_json::to_string(&stored)
+            .expect("json")
+            .replace(&format!(r#","username":"{USERNAME}""#), ""),
+    )
+    .expect("a set without username");
+    assert_eq!(unknown_owner.username(), None);
+    let mut scenario = Scenario::without_credentials(|builder| builder);
+    scenario.session =
+        keliweb_oauth::Session::new(config().build().expect("config")).with_tokens(unknown_owner);
+    let _ = scenario.expect_use();
+    scenario.session.login(Credentials::new(USERNAME, PASSWORD));
+    let _ = scenario.expect_send(RequestKind::PasswordGrant);
+}
+
+#[test]
+fn an_absurd_expires_in_is_cut_to_the_configured_maximum() {
+    for (name, body) in [
+        (
+            "1e19",
+            r#"{"token_type":"Bearer","expires_in":1e19,"access_token":"a.b.c"}"#,
+        ),
+        (
+            "u64::MAX",
+            r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"a.b.c"}"#,
+        ),
+    ] {
+        let mut scenario = Scenario::new();
+        let login = scenario.expect_send(RequestKind::PasswordGrant);
+        assert!(scenario.answer(&login, &reply(200, body)).is_ok(), "{name}");
+        let year = keliweb_oauth::DEFAULT_MAX_ACCESS_TOKEN_LIFETIME;
+        assert_eq!(
+            scenario.tokens().access_token_expires_at(),
+            scenario.now.saturating_add(year),
+            "{name}"
+        );
+    }
+    let short = std::time::Duration::from_secs(7200);
+    let mut scenario = Scenario::with(|builder| builder.max_access_token_lifetime(short));
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    scenario.answer_tokens(&login); // expires_in 3600: under the cap, kept
+    assert_eq!(
+        scenario.tokens().access_token_expires_at(),
+        scenario.now.saturating_add(HOUR)
+    );
+    scenario.session.force_refresh();
+    let refresh = scenario.expect_send(RequestKind::RefreshGrant);
+    let long = reply(200, token_body("a.b.d", 86_400, Some("r2")));
+    assert!(scenario.answer(&refresh, &long).is_ok());
+    assert_eq!(
+        scenario.tokens().access_token_expires_at(),
+        scenario.now.saturating_add(short)
+    );
 }

@@ -138,7 +138,9 @@ fn generation_stays_when_nothing_changes() {
     let mut scenario = Scenario::new().logged_in();
     let generation = scenario.generation();
     let auth = scenario.expect_use();
-    let _ = scenario.session.handle_unauthorized(auth.token_id());
+    let _ = scenario
+        .session
+        .handle_unauthorized(auth.token_id(), scenario.now);
     let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
     scenario.expect_wait(refresh_request.id());
     let _ = scenario.fail_transport(&refresh_request);
@@ -148,7 +150,9 @@ fn generation_stays_when_nothing_changes() {
     let _ = scenario.answer(&refresh_request, &server_error_html());
     let _ = scenario.answer_id(foreign_id(9), &tokens_reply(9));
     assert_eq!(scenario.generation(), generation);
-    let _: Unauthorized = scenario.session.handle_unauthorized(auth.token_id());
+    let _: Unauthorized = scenario
+        .session
+        .handle_unauthorized(auth.token_id(), scenario.now);
     assert_eq!(scenario.generation(), generation);
 }
 

@@ -543,7 +543,7 @@ impl Harness {
                     },
                 };
                 let before = self.before();
-                let verdict = self.session.handle_unauthorized(token);
+                let verdict = self.session.handle_unauthorized(token, self.now);
                 let after = self.before();
                 prop_assert_eq!(after.generation, before.generation);
                 prop_assert_eq!(&after.tokens, &before.tokens);

@@ -130,7 +130,9 @@ fn a_whole_session_lifecycle_leaves_no_secret_behind() {
         );
 
         // Authorized API calls clone the header; revocation hands out bodies with the tokens.
-        let mut call = http::Request::new(());
+        let mut call = http::Request::get("https://apiv2.keliweb.it/api/user")
+            .body(())
+            .expect("request");
         session.authorize(later, &mut call).expect("a usable token");
         drop(call);
         for outgoing in session.revoke() {

@@ -179,7 +179,7 @@ impl Run {
                     current
                 };
                 if let Some(id) = id {
-                    let _ = self.session.handle_unauthorized(id);
+                    let _ = self.session.handle_unauthorized(id, self.now);
                 }
             }
             Op::ForceRefresh => self.session.force_refresh(),

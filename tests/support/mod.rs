@@ -29,6 +29,8 @@ pub const PASSWORD: &str = "xxxxxxx";
 pub const TOKEN_URL: &str = "https://apiv2.keliweb.it/oauth/token";
 pub const REVOKE_URL: &str = "https://apiv2.keliweb.it/oauth/revoke";
 pub const LOGOUT_URL: &str = "https://apiv2.keliweb.it/api/logout";
+/// An API URL the default config lets the token go to.
+pub const API_URL: &str = "https://apiv2.keliweb.it/api/user";
 
 /// The fake clock's start: 2027-01-15.
 pub const T0: UnixTime = UnixTime::from_secs(1_800_000_000);

@@ -24,7 +24,9 @@ use http::{Request, Response};
 
 #[cfg(feature = "ureq")]
 pub use self::ureq::UreqClient;
-use crate::transport::{self, Driver, Pending, Step, TokenGuard, copy_request, is_unauthorized};
+use crate::transport::{
+    self, Driver, Pending, Step, TokenGuard, Want, apply, copy_request, is_unauthorized,
+};
 use crate::{Config, Credentials, Error, TokenId, TokenSet, TransportError, Unauthorized};
 
 /// A blocking HTTP client the driver sends requests through.
@@ -93,29 +95,45 @@ impl<H: HttpClient> Client<H> {
     pub fn access_token(&self) -> Result<TokenGuard, Error> {
         match self.inner.usable(self.inner.now()) {
             Some(token) => Ok(token),
-            None => self.acquire(),
+            None => self.acquire(Want::Usable),
         }
     }
 
-    /// Sets `Authorization` (and Keliweb's default headers) on `request`.
+    /// Sets `Authorization` (and Keliweb's default headers) on `request`. Returns which token
+    /// it used: hand it to [`report_unauthorized`](Self::report_unauthorized) if the API
+    /// answers `401`.
     ///
     /// # Errors
-    /// As [`access_token`](Self::access_token).
+    /// [`ErrorKind::UntrustedOrigin`](crate::ErrorKind::UntrustedOrigin) before any IO when the
+    /// request's URL is not one the token may go to
+    /// ([`Config::permits_token_to`](crate::Config::permits_token_to)); otherwise as
+    /// [`access_token`](Self::access_token).
     pub fn authorize<B>(&self, request: &mut Request<B>) -> Result<TokenId, Error> {
         // One clock read on the fast path: the token is checked and applied at the same now.
         let now = self.inner.now();
         if let Some(token) = self.inner.usable(now)
-            && let Ok(id) = token.apply(now, request)
+            && let Some(applied) = apply(&token, now, request)
         {
-            return Ok(id);
+            return applied;
         }
+        self.inner.check_origin(request)?;
         loop {
-            let token = self.acquire()?;
+            let token = self.acquire(Want::Usable)?;
             // Usable a moment ago; if it reached its leeway since, fetch the next one.
-            if let Ok(id) = token.apply(self.inner.now(), request) {
-                return Ok(id);
+            if let Some(applied) = apply(&token, self.inner.now(), request) {
+                return applied;
             }
         }
+    }
+
+    /// Reports that the API answered `401` to a request authorized with `token` (what
+    /// [`authorize`](Self::authorize) returned), for callers that send their own requests.
+    /// [`Unauthorized::RetryWithNewToken`]: the next [`access_token`](Self::access_token) or
+    /// `authorize` gets a new token; retry once. [`Unauthorized::Report`]: a replacement was
+    /// refused too; hand the `401` on instead of retrying (an API that refuses every token then
+    /// costs at most one token request per minimum retry delay).
+    pub fn report_unauthorized(&self, token: TokenId) -> Unauthorized {
+        self.inner.unauthorized(token)
     }
 
     /// Authorizes and sends an API request. On a `401` the token is refreshed once and the
@@ -146,14 +164,17 @@ impl<H: HttpClient> Client<H> {
         Ok((token, response))
     }
 
-    /// Refreshes now, even if the current token is still valid; other callers keep using the
-    /// current token until the new one is in, and keep it if the refresh fails.
+    /// Refreshes now, even if the current token is still valid, and returns the new token.
+    /// Other callers keep using the current token until the new one is in. A dead refresh token
+    /// leads to one password login (when the password is kept), as an expiry would; the token
+    /// that was current is never what this returns.
     ///
     /// # Errors
-    /// As [`access_token`](Self::access_token).
+    /// The error of the token request, or, while a retry pause or a stop keeps any request
+    /// from going out, the error that caused it. The current token stays in use either way.
     pub fn force_refresh(&self) -> Result<TokenGuard, Error> {
-        self.inner.force_refresh();
-        self.acquire()
+        let want = self.inner.force_refresh();
+        self.acquire(want)
     }
 
     /// Logs out: drops the tokens locally (and in the store) at once, then asks the server to
@@ -195,12 +216,12 @@ impl<H: HttpClient> Client<H> {
         self.inner.tokens()
     }
 
-    /// The slow path: drives the session until it has a token or an error.
-    fn acquire(&self) -> Result<TokenGuard, Error> {
+    /// The slow path: drives the session until it has the token `want` asks for, or an error.
+    fn acquire(&self, want: Want) -> Result<TokenGuard, Error> {
         let driver = &*self.inner;
         let mut core = driver.lock();
         loop {
-            match driver.step(&mut core) {
+            match driver.step(&mut core, want) {
                 Step::Ready(token) => return Ok(token),
                 Step::Failed(error) => return Err(error),
                 Step::Wait(id) => {
@@ -208,7 +229,7 @@ impl<H: HttpClient> Client<H> {
                         .finished
                         .wait_while(core, |core| core.session.in_flight() == Some(id))
                         .unwrap_or_else(PoisonError::into_inner);
-                    if let Some(error) = driver.waited(&core, id) {
+                    if let Some(error) = driver.waited(&core, id, want) {
                         return Err(error);
                     }
                 }

@@ -19,16 +19,27 @@
 mod reqwest;
 
 use std::future::Future;
-use std::pin::pin;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use futures_util::FutureExt;
+use futures_util::future::Shared;
 use http::{Request, Response};
 use tokio::sync::Notify;
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestClient;
-use crate::transport::{self, Driver, Pending, Step, TokenGuard, copy_request, is_unauthorized};
-use crate::{Config, Credentials, Error, TokenId, TokenSet, TransportError, Unauthorized};
+use crate::transport::{
+    self, Driver, Pending, Step, TokenGuard, Wake, Want, apply, copy_request, is_unauthorized,
+};
+use crate::{
+    Config, Credentials, Error, OutgoingRequest, RequestId, TokenId, TokenSet, TransportError,
+    Unauthorized,
+};
+
+/// A token request and the storing of its answer, detached from the caller that started it.
+pub type BackgroundTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// An async HTTP client the driver sends requests through.
 pub trait AsyncHttpClient: Send + Sync + 'static {
@@ -46,6 +57,71 @@ pub trait AsyncHttpClient: Send + Sync + 'static {
         request: Request<Vec<u8>>,
         max_body_bytes: u64,
     ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send;
+
+    /// Runs `task` to completion in the background, if this client can (on its runtime); hands
+    /// it back otherwise, which is the default.
+    ///
+    /// A token request, once sent, is carried to completion and its answer stored whether or
+    /// not the caller that started it still waits: the server may already have rotated the
+    /// refresh token. Callers that wait for a token drive the request themselves, so it
+    /// finishes as long as someone asks for a token; a spawned task also finishes it when
+    /// nobody does (a timed-out caller and then silence). [`ReqwestClient`] spawns on the
+    /// current Tokio runtime.
+    ///
+    /// # Errors
+    /// The task itself, when it was not spawned.
+    fn spawn(&self, task: BackgroundTask) -> Result<(), BackgroundTask> {
+        Err(task)
+    }
+}
+
+/// A token request that every waiting task can drive.
+type SharedRequest = Shared<BackgroundTask>;
+
+/// How async callers wait for a token request: by driving the request itself, so that it
+/// finishes even when its sender is cancelled, or by sleeping until it is finished.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    notify: Notify,
+    request: Mutex<Option<(RequestId, SharedRequest)>>,
+}
+
+impl Wake for Waiters {
+    fn wake_all(&self) {
+        self.notify.notify_waiters();
+    }
+}
+
+impl Waiters {
+    fn request(&self, id: RequestId) -> Option<SharedRequest> {
+        let slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref()
+            .filter(|(running, _)| *running == id)
+            .map(|(_, request)| request.clone())
+    }
+
+    fn forget(&self, id: RequestId) {
+        let mut slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|(running, _)| *running == id) {
+            *slot = None;
+        }
+    }
+}
+
+/// Abandons the request if its task ends without an answer (a panicking HTTP client), so that
+/// the session is not left waiting for it.
+struct AbandonUnlessAnswered<H: AsyncHttpClient> {
+    driver: Weak<Driver<H, Waiters>>,
+    id: Option<RequestId>,
+}
+
+impl<H: AsyncHttpClient> Drop for AbandonUnlessAnswered<H> {
+    fn drop(&mut self) {
+        if let (Some(id), Some(driver)) = (self.id.take(), self.driver.upgrade()) {
+            driver.abandon(id);
+            driver.finished.forget(id);
+        }
+    }
 }
 
 /// Options for an async [`Client`].
@@ -54,7 +130,7 @@ pub type ClientBuilder<H> = transport::ClientBuilder<H, transport::Async>;
 /// An async OAuth client for one credential: `Send + Sync`, cheap to clone; clones share the
 /// session.
 pub struct Client<H> {
-    inner: Arc<Driver<H, Notify>>,
+    inner: Arc<Driver<H, Waiters>>,
 }
 
 impl<H> Clone for Client<H> {
@@ -95,29 +171,45 @@ impl<H: AsyncHttpClient> Client<H> {
     pub async fn access_token(&self) -> Result<TokenGuard, Error> {
         match self.inner.usable(self.inner.now()) {
             Some(token) => Ok(token),
-            None => self.acquire().await,
+            None => self.acquire(Want::Usable).await,
         }
     }
 
-    /// Sets `Authorization` (and Keliweb's default headers) on `request`.
+    /// Sets `Authorization` (and Keliweb's default headers) on `request`. Returns which token
+    /// it used: hand it to [`report_unauthorized`](Self::report_unauthorized) if the API
+    /// answers `401`.
     ///
     /// # Errors
-    /// As [`access_token`](Self::access_token).
+    /// [`ErrorKind::UntrustedOrigin`](crate::ErrorKind::UntrustedOrigin) before any IO when the
+    /// request's URL is not one the token may go to
+    /// ([`Config::permits_token_to`](crate::Config::permits_token_to)); otherwise as
+    /// [`access_token`](Self::access_token).
     pub async fn authorize<B>(&self, request: &mut Request<B>) -> Result<TokenId, Error> {
         // One clock read on the fast path: the token is checked and applied at the same now.
         let now = self.inner.now();
         if let Some(token) = self.inner.usable(now)
-            && let Ok(id) = token.apply(now, request)
+            && let Some(applied) = apply(&token, now, request)
         {
-            return Ok(id);
+            return applied;
         }
+        self.inner.check_origin(request)?;
         loop {
-            let token = self.acquire().await?;
+            let token = self.acquire(Want::Usable).await?;
             // Usable a moment ago; if it reached its leeway since, fetch the next one.
-            if let Ok(id) = token.apply(self.inner.now(), request) {
-                return Ok(id);
+            if let Some(applied) = apply(&token, self.inner.now(), request) {
+                return applied;
             }
         }
+    }
+
+    /// Reports that the API answered `401` to a request authorized with `token` (what
+    /// [`authorize`](Self::authorize) returned), for callers that send their own requests.
+    /// [`Unauthorized::RetryWithNewToken`]: the next [`access_token`](Self::access_token) or
+    /// `authorize` gets a new token; retry once. [`Unauthorized::Report`]: a replacement was
+    /// refused too; hand the `401` on instead of retrying (an API that refuses every token then
+    /// costs at most one token request per minimum retry delay).
+    pub fn report_unauthorized(&self, token: TokenId) -> Unauthorized {
+        self.inner.unauthorized(token)
     }
 
     /// Authorizes and sends an API request. On a `401` the token is refreshed once and the
@@ -148,14 +240,18 @@ impl<H: AsyncHttpClient> Client<H> {
         Ok((token, response))
     }
 
-    /// Refreshes now, even if the current token is still valid; other tasks keep using the
-    /// current token until the new one is in, and keep it if the refresh fails.
+    /// Refreshes now, even if the current token is still valid, and returns the new token.
+    /// Other tasks keep using the current token until the new one is in. A dead refresh token
+    /// leads to one password login (when the password is kept), as an expiry would; the token
+    /// that was current is never what this returns. Cancel-safe: the request, once sent, is
+    /// finished and its answer stored even if this future is dropped.
     ///
     /// # Errors
-    /// As [`access_token`](Self::access_token).
+    /// The error of the token request, or, while a retry pause or a stop keeps any request
+    /// from going out, the error that caused it. The current token stays in use either way.
     pub async fn force_refresh(&self) -> Result<TokenGuard, Error> {
-        self.inner.force_refresh();
-        self.acquire().await
+        let want = self.inner.force_refresh();
+        self.acquire(want).await
     }
 
     /// Logs out: drops the tokens locally (and in the store) at once, then asks the server to
@@ -197,32 +293,69 @@ impl<H: AsyncHttpClient> Client<H> {
         self.inner.tokens()
     }
 
-    /// The slow path: drives the session until it has a token or an error. The lock is never
-    /// held across an await.
-    async fn acquire(&self) -> Result<TokenGuard, Error> {
+    /// The slow path: drives the session until it has the token `want` asks for, or an error.
+    /// The lock is never held across an await.
+    async fn acquire(&self, want: Want) -> Result<TokenGuard, Error> {
         let driver = &*self.inner;
         loop {
             // Registered before the state is read, so a completion after the read wakes us.
-            let mut finished = pin!(driver.finished.notified());
+            let mut finished = pin!(driver.finished.notify.notified());
             finished.as_mut().enable();
-            let step = driver.step(&mut driver.lock());
-            match step {
-                Step::Ready(token) => return Ok(token),
-                Step::Failed(error) => return Err(error),
-                Step::Wait(id) => {
-                    finished.await;
-                    if let Some(error) = driver.waited(&driver.lock(), id) {
-                        return Err(error);
-                    }
+            // A request is registered under the same lock that hands it out, so every task
+            // that is told to wait for it finds it to drive.
+            let (id, request, sent) = {
+                let mut core = driver.lock();
+                match driver.step(&mut core, want) {
+                    Step::Ready(token) => return Ok(token),
+                    Step::Failed(error) => return Err(error),
+                    Step::Wait(id) => (id, driver.finished.request(id), false),
+                    Step::Send(outgoing) => (outgoing.id(), Some(self.start(*outgoing)), true),
                 }
-                Step::Send(outgoing) => {
-                    let (id, request) = outgoing.into_parts();
-                    let pending = Pending::new(driver, id);
-                    let max = driver.limits.max_token_response_bytes;
-                    let outcome = driver.http.execute(request, max).await;
-                    pending.settle(outcome)?;
-                }
+            };
+            if let (true, Some(request)) = (sent, &request) {
+                // Outside the lock, in case the HTTP client runs it at once. Not spawned: the
+                // tasks that wait for it drive it.
+                let _ = driver.http.spawn(Box::pin(request.clone()));
+            }
+            match request {
+                Some(request) => request.await,
+                None => finished.await,
+            }
+            if let Some(error) = driver.waited(&driver.lock(), id, want) {
+                return Err(error);
             }
         }
+    }
+
+    /// Makes token request `outgoing` a task of the client's, not of the caller's: every task
+    /// that waits for it drives it, and it is offered to [`AsyncHttpClient::spawn`].
+    fn start(&self, outgoing: OutgoingRequest) -> SharedRequest {
+        let (id, request) = outgoing.into_parts();
+        let http = Arc::clone(&self.inner.http);
+        let max = self.inner.limits.max_token_response_bytes;
+        let guard = AbandonUnlessAnswered {
+            driver: Arc::downgrade(&self.inner),
+            id: Some(id),
+        };
+        let task = async move {
+            let mut guard = guard;
+            let outcome = http.execute(request, max).await;
+            if let (Some(id), Some(driver)) = (guard.id.take(), guard.driver.upgrade()) {
+                // Stores and publishes any new tokens, records the outcome, wakes the waiters.
+                let _ = driver.finish(id, outcome);
+                driver.finished.forget(id);
+            }
+        };
+        // A panicking HTTP client must not poison the request for every waiter: the guard
+        // abandons it instead.
+        let task: BackgroundTask = Box::pin(AssertUnwindSafe(task).catch_unwind().map(|_| ()));
+        let shared = task.shared();
+        *self
+            .inner
+            .finished
+            .request
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((id, shared.clone()));
+        shared
     }
 }

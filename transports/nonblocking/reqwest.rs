@@ -4,7 +4,7 @@ use std::error::Error as _;
 
 use http::{Request, Response};
 
-use super::AsyncHttpClient;
+use super::{AsyncHttpClient, BackgroundTask};
 use crate::transport::Limits;
 use crate::{TransportError, TransportErrorKind};
 
@@ -83,6 +83,18 @@ impl AsyncHttpClient for ReqwestClient {
         *converted.version_mut() = response.version();
         *converted.headers_mut() = std::mem::take(response.headers_mut());
         Ok(converted)
+    }
+
+    /// Spawns on the Tokio runtime of the calling task (reqwest needs one anyway), so a token
+    /// request finishes even when nobody waits for it any more.
+    fn spawn(&self, task: BackgroundTask) -> Result<(), BackgroundTask> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                drop(runtime.spawn(task));
+                Ok(())
+            }
+            Err(_) => Err(task),
+        }
     }
 }
 

@@ -8,9 +8,10 @@ use arc_swap::ArcSwap;
 use http::Response;
 
 use super::{Clock, Limits, TokenGuard, TokenStore};
+use crate::origin::{self, OriginPolicy};
 use crate::{
-    Action, Authorization, Credentials, Error, ErrorKind, OutgoingRequest, Progress, RequestId,
-    Session, TokenId, TokenSet, TransportError, Unauthorized, UnixTime,
+    Action, Authorization, Credentials, Error, ErrorKind, NotAuthorized, OutgoingRequest, Progress,
+    RequestId, Session, TokenId, TokenSet, TransportError, Unauthorized, UnixTime,
 };
 
 /// How many recent outcomes are kept for callers that waited on them.
@@ -27,10 +28,22 @@ impl Wake for std::sync::Condvar {
     }
 }
 
-#[cfg(feature = "async")]
-impl Wake for tokio::sync::Notify {
-    fn wake_all(&self) {
-        self.notify_waiters();
+/// What a caller of the slow path wants.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Want {
+    /// Any usable token.
+    Usable,
+    /// A token newer than this one (`force_refresh`): the current one is not good enough, and
+    /// a failure to get another is the caller's error even while the current one is usable.
+    NewerThan(TokenId),
+}
+
+impl Want {
+    fn is_met_by(self, token: TokenId) -> bool {
+        match self {
+            Self::Usable => true,
+            Self::NewerThan(old) => token > old,
+        }
     }
 }
 
@@ -48,10 +61,12 @@ pub(crate) enum Step {
 
 /// One credential's shared state. `W` is how waiters sleep: a `Condvar` or a `Notify`.
 pub(crate) struct Driver<H, W> {
-    pub(crate) http: H,
+    /// Shared so that a token request can outlive the caller that sent it (the async driver).
+    pub(crate) http: Arc<H>,
     pub(crate) limits: Limits,
     pub(crate) finished: W,
     clock: Box<dyn Clock>,
+    origins: Arc<OriginPolicy>,
     published: ArcSwap<Authorization>,
     core: Mutex<Core>,
 }
@@ -74,10 +89,11 @@ impl<H, W: Wake> Driver<H, W> {
         limits: Limits,
     ) -> Self {
         let driver = Self {
-            http,
+            http: Arc::new(http),
             limits,
             finished: W::default(),
             clock,
+            origins: Arc::clone(&session.config().origins),
             published: ArcSwap::from_pointee(Authorization::never_usable()),
             core: Mutex::new(Core {
                 persisted_generation: session.generation(),
@@ -102,30 +118,56 @@ impl<H, W: Wake> Driver<H, W> {
         guard.is_usable_at(now).then_some(TokenGuard(guard))
     }
 
+    /// Refuses, before any IO, a request the token may not be sent to.
+    pub(crate) fn check_origin<B>(&self, request: &http::Request<B>) -> Result<(), Error> {
+        if self.origins.permits(request.uri()) {
+            Ok(())
+        } else {
+            Err(origin::untrusted(request.uri()))
+        }
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Polls the session and says what the slow path must do.
-    pub(crate) fn step(&self, core: &mut Core) -> Step {
-        match core.session.poll(self.now()) {
-            Action::UseToken(_) => {
-                self.sync(core);
-                Step::Ready(TokenGuard(self.published.load()))
-            }
-            Action::Stop(error) => Step::Failed(error),
-            Action::Wait(id) => Step::Wait(id),
-            Action::Send(outgoing) => Step::Send(Box::new(outgoing)),
+    /// Polls the session and says what the slow path must do for a caller who wants `want`.
+    pub(crate) fn step(&self, core: &mut Core, want: Want) -> Step {
+        let now = self.now();
+        loop {
+            return match core.session.poll(now) {
+                Action::UseToken(token) if want.is_met_by(token.token_id()) => {
+                    self.sync(core);
+                    Step::Ready(TokenGuard(self.published.load()))
+                }
+                // A forced refresh that has not happened: wait for the request out, or say what
+                // blocks one, or ask again (its request was dropped by a pause that is over).
+                Action::UseToken(_) => {
+                    if let Some(id) = core.session.in_flight() {
+                        Step::Wait(id)
+                    } else if let Some(error) = core.session.blocked_at(now) {
+                        Step::Failed(error.clone())
+                    } else {
+                        core.session.force_refresh();
+                        continue;
+                    }
+                }
+                Action::Stop(error) => Step::Failed(error),
+                Action::Wait(id) => Step::Wait(id),
+                Action::Send(outgoing) => Step::Send(Box::new(outgoing)),
+            };
         }
     }
 
-    /// After waiting for request `id`: its error, if it failed and no usable token came since.
-    pub(crate) fn waited(&self, core: &Core, id: RequestId) -> Option<Error> {
+    /// After waiting for request `id`: its error, if it failed and the caller cannot do without
+    /// it (no usable token came since, or the caller forced a refresh).
+    pub(crate) fn waited(&self, core: &Core, id: RequestId, want: Want) -> Option<Error> {
         let now = self.now();
-        let usable = core
-            .session
-            .authorization()
-            .is_some_and(|auth| auth.is_usable_at(now));
+        let usable = matches!(want, Want::Usable)
+            && core
+                .session
+                .authorization()
+                .is_some_and(|auth| auth.is_usable_at(now));
         match core.outcome(id) {
             Some(Err(error)) if !usable => Some(error.clone()),
             _ => None,
@@ -180,18 +222,26 @@ impl<H, W: Wake> Driver<H, W> {
 
     /// Records an API `401` for `token`, unpublishing the token if the session dropped it.
     pub(crate) fn unauthorized(&self, token: TokenId) -> Unauthorized {
+        let now = self.now();
         let mut core = self.lock();
-        let verdict = core.session.handle_unauthorized(token);
+        let verdict = core.session.handle_unauthorized(token, now);
         self.sync(&mut core);
         verdict
     }
 
-    pub(crate) fn force_refresh(&self) {
-        self.lock().session.force_refresh();
+    /// Asks for a refresh now; the caller then wants a token newer than the current one.
+    pub(crate) fn force_refresh(&self) -> Want {
+        let mut core = self.lock();
+        let want = Want::NewerThan(core.session.newest_token_id());
+        core.session.force_refresh();
+        want
     }
 
     pub(crate) fn login(&self, credentials: Credentials) {
-        self.lock().session.login(credentials);
+        let mut core = self.lock();
+        core.session.login(credentials);
+        // Another account's token leaves the lock-free path at once.
+        self.sync(&mut core);
     }
 
     pub(crate) fn tokens(&self) -> Option<TokenSet> {
@@ -246,6 +296,20 @@ impl Core {
     }
 }
 
+/// Puts `token` on `request` at `now`: `Some(Ok(id))` when done, `Some(Err(_))` when the
+/// request may never carry it, `None` when the token reached its leeway meanwhile.
+pub(crate) fn apply<B>(
+    token: &Authorization,
+    now: UnixTime,
+    request: &mut http::Request<B>,
+) -> Option<Result<TokenId, Error>> {
+    match token.apply(now, request) {
+        Ok(id) => Some(Ok(id)),
+        Err(NotAuthorized::UntrustedOrigin) => Some(Err(origin::untrusted(request.uri()))),
+        Err(_) => None,
+    }
+}
+
 /// Wakes the waiters when dropped, after the lock guard declared later has been released, and
 /// also when unwinding.
 struct WakeOnDrop<'a, W: Wake>(&'a W);
@@ -283,6 +347,7 @@ impl<'a, H, W: Wake> Pending<'a, H, W> {
     }
 }
 
+#[cfg(feature = "blocking")]
 impl<H, W: Wake> Pending<'_, H, W> {
     /// [`finish`](Self::finish) for a token request on the slow path: an answer the session
     /// refused because a revocation overtook it is no failure of the caller's, who polls again.

@@ -8,7 +8,7 @@ mod driver;
 
 pub use builder::{Async, Blocking, ClientBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub(crate) use driver::{Driver, Pending, Step};
+pub(crate) use driver::{Driver, Pending, Step, Wake, Want, apply};
 
 use std::fmt;
 use std::ops::Deref;

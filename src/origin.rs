@@ -1,0 +1,156 @@
+//! Where an access token may be sent: the origin policy behind every `Authorization` header.
+//!
+//! A Bearer token works for whoever holds it, so it goes only to the hosts the configuration
+//! names, and only over https (plain http only to loopback, or where the configuration opted
+//! in). A Laravel `next_page_url` built behind a TLS-terminating proxy is `http://…`: refusing
+//! it before any IO is what keeps the token off the network in clear.
+
+use std::fmt;
+
+use http::Uri;
+
+use crate::config::is_loopback;
+use crate::error::{Error, ErrorKind};
+
+/// Keliweb's API hosts: a token from either token endpoint may be sent to them over https.
+pub(crate) const KELIWEB_API_HOSTS: [&str; 2] = ["apiv2.keliweb.it", "fatture.keliweb.it"];
+
+/// One host and port a token may go to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AllowedOrigin {
+    host: Box<str>,
+    port: u16,
+    /// Plain `http` is allowed too (loopback, or `danger_allow_plain_http`).
+    plain_http: bool,
+}
+
+impl AllowedOrigin {
+    /// The origin of `uri` (which must have a scheme and a host, as checked URLs do).
+    pub(crate) fn of(uri: &Uri, allow_plain_http: bool) -> Option<Self> {
+        let host = uri.host().filter(|host| !host.is_empty())?;
+        let https = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Some(Self {
+            host: host.to_ascii_lowercase().into_boxed_str(),
+            port,
+            plain_http: !https && (allow_plain_http || is_loopback(host)),
+        })
+    }
+
+    pub(crate) fn https(host: &str) -> Self {
+        Self {
+            host: host.into(),
+            port: 443,
+            plain_http: false,
+        }
+    }
+}
+
+impl fmt::Display for AllowedOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+/// The origins a token may be sent to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OriginPolicy {
+    allowed: Vec<AllowedOrigin>,
+}
+
+impl OriginPolicy {
+    pub(crate) fn new(allowed: Vec<AllowedOrigin>) -> Self {
+        let mut policy = Self::default();
+        for origin in allowed {
+            if !policy.allowed.contains(&origin) {
+                policy.allowed.push(origin);
+            }
+        }
+        policy
+    }
+
+    /// Whether a request to `uri` may carry the token: https to an allowed host and port, or
+    /// plain http where that origin allows it. A URI without a scheme or host is refused.
+    #[inline]
+    pub(crate) fn permits(&self, uri: &Uri) -> bool {
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+            return false;
+        };
+        let https = match scheme {
+            "https" => true,
+            "http" => false,
+            _ => return false,
+        };
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        self.allowed.iter().any(|allowed| {
+            allowed.port == port
+                && (https || allowed.plain_http)
+                && allowed.host.eq_ignore_ascii_case(host)
+        })
+    }
+}
+
+/// The error for authorizing a request to `uri`, which the policy refuses. It names the
+/// scheme, host and port only: a path or query may carry anything.
+pub(crate) fn untrusted(uri: &Uri) -> Error {
+    let origin = match (uri.scheme_str(), uri.host()) {
+        (Some(scheme), Some(host)) => match uri.port_u16() {
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
+        },
+        _ => "a URL without a scheme and host".to_owned(),
+    };
+    Error::new(ErrorKind::UntrustedOrigin).with_detail(format!(
+        "{origin} is not an origin the configuration allows"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(urls: &[&str]) -> OriginPolicy {
+        OriginPolicy::new(
+            urls.iter()
+                .filter_map(|url| AllowedOrigin::of(&Uri::try_from(*url).ok()?, false))
+                .collect(),
+        )
+    }
+
+    fn permits(policy: &OriginPolicy, url: &str) -> bool {
+        policy.permits(&Uri::try_from(url).unwrap())
+    }
+
+    #[test]
+    fn https_to_a_named_host_and_port_only() {
+        let policy = policy(&["https://apiv2.keliweb.it/oauth/token"]);
+        assert!(permits(&policy, "https://apiv2.keliweb.it/api/user"));
+        assert!(permits(
+            &policy,
+            "https://APIv2.Keliweb.IT:443/api/user?page=2"
+        ));
+        assert!(!permits(&policy, "http://apiv2.keliweb.it/api/user"));
+        assert!(!permits(&policy, "https://apiv2.keliweb.it:8443/api/user"));
+        assert!(!permits(
+            &policy,
+            "https://apiv2.keliweb.it.evil.example/api"
+        ));
+        assert!(!permits(&policy, "https://evil.example.net/api"));
+        assert!(!permits(&policy, "/api/user"));
+        assert!(!permits(&policy, "ftp://apiv2.keliweb.it/x"));
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_opted_in() {
+        let loopback = policy(&["http://127.0.0.1:8080/oauth/token"]);
+        assert!(permits(&loopback, "http://127.0.0.1:8080/api/user"));
+        assert!(permits(&loopback, "https://127.0.0.1:8080/api/user"));
+        assert!(!permits(&loopback, "http://127.0.0.1:8081/api/user"));
+        let remote = Uri::from_static("http://intranet.example/t");
+        let refused = OriginPolicy::new(AllowedOrigin::of(&remote, false).into_iter().collect());
+        assert!(!refused.permits(&remote));
+        let opted_in = OriginPolicy::new(AllowedOrigin::of(&remote, true).into_iter().collect());
+        assert!(opted_in.permits(&remote));
+    }
+}
