@@ -10,7 +10,6 @@ use std::fmt;
 use http::Uri;
 
 use crate::config::is_loopback;
-use crate::error::{Error, ErrorKind};
 
 /// Keliweb's API hosts: a token from either token endpoint may be sent to them over https.
 pub(crate) const KELIWEB_API_HOSTS: [&str; 2] = ["apiv2.keliweb.it", "fatture.keliweb.it"];
@@ -89,21 +88,6 @@ impl OriginPolicy {
                 && allowed.host.eq_ignore_ascii_case(host)
         })
     }
-}
-
-/// The error for authorizing a request to `uri`, which the policy refuses. It names the
-/// scheme, host and port only: a path or query may carry anything.
-pub(crate) fn untrusted(uri: &Uri) -> Error {
-    let origin = match (uri.scheme_str(), uri.host()) {
-        (Some(scheme), Some(host)) => match uri.port_u16() {
-            Some(port) => format!("{scheme}://{host}:{port}"),
-            None => format!("{scheme}://{host}"),
-        },
-        _ => "a URL without a scheme and host".to_owned(),
-    };
-    Error::new(ErrorKind::UntrustedOrigin).with_detail(format!(
-        "{origin} is not an origin the configuration allows"
-    ))
 }
 
 #[cfg(test)]

@@ -501,6 +501,7 @@ impl Session {
     }
 
     /// The id of the newest token installed (withdrawn or not); a later token has a larger one.
+    #[cfg(any(feature = "blocking", feature = "async"))]
     pub(crate) fn newest_token_id(&self) -> TokenId {
         self.current_token
     }

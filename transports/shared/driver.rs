@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use http::Response;
 
 use super::{Clock, Limits, TokenGuard, TokenStore};
-use crate::origin::{self, OriginPolicy};
+use crate::origin::OriginPolicy;
 use crate::{
     Action, Authorization, Credentials, Error, ErrorKind, NotAuthorized, OutgoingRequest, Progress,
     RequestId, Session, TokenId, TokenSet, TransportError, Unauthorized, UnixTime,
@@ -123,7 +123,7 @@ impl<H, W: Wake> Driver<H, W> {
         if self.origins.permits(request.uri()) {
             Ok(())
         } else {
-            Err(origin::untrusted(request.uri()))
+            Err(untrusted(request.uri()))
         }
     }
 
@@ -305,9 +305,24 @@ pub(crate) fn apply<B>(
 ) -> Option<Result<TokenId, Error>> {
     match token.apply(now, request) {
         Ok(id) => Some(Ok(id)),
-        Err(NotAuthorized::UntrustedOrigin) => Some(Err(origin::untrusted(request.uri()))),
+        Err(NotAuthorized::UntrustedOrigin) => Some(Err(untrusted(request.uri()))),
         Err(_) => None,
     }
+}
+
+/// The error for authorizing a request to `uri`, which the policy refuses. It names the
+/// scheme, host and port only: a path or query may carry anything.
+fn untrusted(uri: &Uri) -> Error {
+    let origin = match (uri.scheme_str(), uri.host()) {
+        (Some(scheme), Some(host)) => match uri.port_u16() {
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
+        },
+        _ => "a URL without a scheme and host".to_owned(),
+    };
+    Error::new(ErrorKind::UntrustedOrigin).with_detail(format!(
+        "{origin} is not an origin the configuration allows"
+    ))
 }
 
 /// Wakes the waiters when dropped, after the lock guard declared later has been released, and
