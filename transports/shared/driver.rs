@@ -312,7 +312,7 @@ pub(crate) fn apply<B>(
 
 /// The error for authorizing a request to `uri`, which the policy refuses. It names the
 /// scheme, host and port only: a path or query may carry anything.
-fn untrusted(uri: &Uri) -> Error {
+fn untrusted(uri: &http::Uri) -> Error {
     let origin = match (uri.scheme_str(), uri.host()) {
         (Some(scheme), Some(host)) => match uri.port_u16() {
             Some(port) => format!("{scheme}://{host}:{port}"),
