@@ -153,6 +153,14 @@ impl Emulator {
         lock(&self.shared.tokens).revoke_all();
     }
 
+    /// Makes `GET /api/user` answer `401 Unauthenticated` to every token, valid or not (as an
+    /// API does to a token of another Keliweb API, or of a disabled account), or stop doing so.
+    pub fn refuse_every_api_token(&self, refuse: bool) {
+        self.shared
+            .api_refuses_every_token
+            .store(refuse, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Switches the error shapes of the token endpoint from now on.
     pub fn set_passport(&self, version: PassportVersion) {
         self.shared.set_passport(version);

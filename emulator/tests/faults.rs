@@ -381,3 +381,38 @@ fn the_log_records_faults_and_grant_types_but_no_secrets() {
         assert!(!dump.contains(secret.as_str()));
     }
 }
+
+#[test]
+fn answer_after_rotates_at_receipt_even_when_the_client_hangs_up() {
+    let emu = start();
+    let first = login(&emu);
+    emu.inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(1)));
+    let impatient = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_millis(200)))
+            .build(),
+    );
+    let config = emu.config();
+    let gave_up = impatient.post(emu.token_url()).send_form([
+        ("grant_type", "refresh_token"),
+        ("client_id", config.client_id.as_str()),
+        ("client_secret", config.client_secret.as_str()),
+        ("refresh_token", first.refresh.as_str()),
+    ]);
+    assert!(matches!(gave_up, Err(ureq::Error::Timeout(_))), "{gave_up:?}");
+    // The server rotated anyway: the old refresh token is dead.
+    assert_eq!(emu.counters().refresh_grants, 1);
+    assert_ne!(refresh_raw(&emu, &first.refresh).status, 200);
+}
+
+#[test]
+fn an_api_refusing_every_token_refuses_valid_ones_until_told_otherwise() {
+    let emu = start();
+    let pair = login(&emu);
+    assert_eq!(get_bearer(&emu.api_url(), &pair.access).status, 200);
+    emu.refuse_every_api_token(true);
+    assert_eq!(get_bearer(&emu.api_url(), &pair.access).status, 401);
+    emu.refuse_every_api_token(false);
+    assert_eq!(get_bearer(&emu.api_url(), &pair.access).status, 200);
+}

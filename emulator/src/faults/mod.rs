@@ -35,8 +35,8 @@ impl Route {
 /// A misbehaviour applied to exactly one upcoming request on a [`Route`].
 ///
 /// Unless said otherwise the request is *not* processed (no token issued, rotated or revoked):
-/// the fault stands for a proxy or a broken server in front of Passport. `Delay`,
-/// `ResetMidResponse` and `TruncatedBody` process the request normally and then slow down or cut
+/// the fault stands for a proxy or a broken server in front of Passport. `Delay`, `AnswerAfter`,
+/// `ResetMidResponse` and `TruncatedBody` process the request normally and slow down or cut
 /// the real answer, so a cut refresh response leaves the client with a dead refresh token, as in
 /// production.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +77,10 @@ pub enum Fault {
     /// Waits this long, then applies the inner fault (e.g. a slow `503`, so that many clients
     /// pile up behind one request that then fails).
     DelayThen(Duration, Box<Fault>),
+    /// Processes the request at once (a refresh rotates, a revocation revokes), then waits this
+    /// long before answering: PHP behind nginx finishes a request whose client has hung up, so a
+    /// client that gives up meanwhile has lost the only copy of the new tokens.
+    AnswerAfter(Duration),
 }
 
 /// One FIFO queue of faults per route.

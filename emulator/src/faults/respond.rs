@@ -10,8 +10,9 @@ use crate::passport::{OAuthError, error_body};
 use crate::reply::Reply;
 use crate::state::Shared;
 
-/// The answer for a fault that replaces processing (every fault but `Delay`, `ResetMidResponse`
-/// and `TruncatedBody`, which go through [`reset_mid_response`] and [`truncated`]).
+/// The answer for a fault that replaces processing (every fault but `Delay`, `AnswerAfter`,
+/// `ResetMidResponse` and `TruncatedBody`, which go through [`reset_mid_response`] and
+/// [`truncated`] or around processing).
 pub(crate) fn render(fault: &Fault, route: Route, shared: &Shared) -> Response {
     match *fault {
         Fault::Status(code) => status_page(status(code), route, shared).into_response(),
@@ -52,7 +53,11 @@ pub(crate) fn render(fault: &Fault, route: Route, shared: &Shared) -> Response {
         }
         // These are handled around normal processing (`DelayThen` is unwrapped before); answering
         // them here keeps the function total.
-        Fault::Delay(_) | Fault::ResetMidResponse | Fault::TruncatedBody | Fault::DelayThen(..) => {
+        Fault::Delay(_)
+        | Fault::AnswerAfter(_)
+        | Fault::ResetMidResponse
+        | Fault::TruncatedBody
+        | Fault::DelayThen(..) => {
             Reply::empty(StatusCode::INTERNAL_SERVER_ERROR).into_response()
         }
     }

@@ -40,7 +40,10 @@ pub(crate) async fn logout(State(shared): State<Arc<Shared>>, headers: HeaderMap
 pub(crate) async fn user(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     shared.counters.api_calls.inc();
     with_faults(&shared, Route::Api, || {
-        if authenticated(&shared, &headers).is_some() {
+        let refuses = shared
+            .api_refuses_every_token
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if !refuses && authenticated(&shared, &headers).is_some() {
             let body = serde_json::json!({"id": 1, "email": shared.config.username});
             Reply::json(StatusCode::OK, body.to_string())
         } else {

@@ -72,6 +72,12 @@ pub(crate) async fn with_faults(
             tokio::time::sleep(*by).await;
             process().into_response()
         }
+        Fault::AnswerAfter(by) => {
+            // Processed before the wait: the work is done even if the client hangs up.
+            let reply = process();
+            tokio::time::sleep(*by).await;
+            reply.into_response()
+        }
         Fault::ResetMidResponse => respond::reset_mid_response(process()),
         Fault::TruncatedBody => respond::truncated(process()),
         other => respond::render(other, route, shared),

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) faults: FaultQueues,
     pub(crate) counters: CounterCells,
     pub(crate) log: RequestLog,
+    /// The API refuses every token (a token of another API, a disabled account).
+    pub(crate) api_refuses_every_token: std::sync::atomic::AtomicBool,
 }
 
 /// Locks a mutex, ignoring poisoning (no invariant spans a panic here).
@@ -62,6 +64,7 @@ impl Shared {
             faults: FaultQueues::default(),
             counters: CounterCells::default(),
             log: RequestLog::default(),
+            api_refuses_every_token: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
