@@ -1,5 +1,10 @@
-//! A token request whose sender goes away (a cancelled future, a dropped request) is abandoned:
-//! no retry pause starts, nothing is recorded as its outcome, and the next caller sends anew.
+//! A token request whose sender goes away.
+//!
+//! In the core, a driver that cannot finish a request abandons it: no retry pause starts,
+//! nothing is recorded as its outcome, and the next poll sends anew. The async client never
+//! needs to: a token request, once sent, belongs to the client and is finished, and its answer
+//! stored, whether or not the caller that started it still waits, because the server may already
+//! have rotated the refresh token (PHP finishes a request whose client hung up).
 
 mod support;
 
@@ -37,40 +42,233 @@ fn an_abandoned_request_starts_no_cooldown_and_its_late_answer_is_refused() {
 }
 
 #[cfg(feature = "reqwest")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_refresh_does_not_fail_the_next_caller() {
+mod async_client {
+    use std::sync::{Arc, Mutex, PoisonError};
     use std::time::Duration;
 
-    use keliweb_emulator::{Emulator, EmulatorConfig, Fault, Route};
-    use keliweb_oauth::Config;
+    use keliweb_emulator::{Counters, Emulator, EmulatorConfig, Fault, Route};
     use keliweb_oauth::nonblocking::{Client, ReqwestClient};
-    use keliweb_oauth::transport::{Clock, Limits, ManualClock};
+    use keliweb_oauth::transport::{Clock, ManualClock};
+    use keliweb_oauth::{Config, TokenSet};
 
-    let emulator = Emulator::start(EmulatorConfig::default()).expect("emulator");
-    let defaults = EmulatorConfig::default();
-    let config = Config::builder(
-        emulator.token_url(),
-        &defaults.client_id,
-        defaults.client_secret.as_str(),
-    )
-    .credentials(&defaults.username, defaults.password.as_str())
-    .build()
-    .expect("config");
-    let clock = ManualClock::new(T0);
-    let http = ReqwestClient::new(&Limits::default()).expect("reqwest");
-    let client = Client::builder(config, http).clock(clock.clone()).build();
-    client.access_token().await.expect("first login");
+    use super::T0;
 
-    // The refresh is slow; its caller gives up after 100 ms.
-    clock.advance(Duration::from_secs(3600));
-    emulator.inject(Route::Token, Fault::Delay(Duration::from_millis(800)));
-    let gave_up = tokio::time::timeout(Duration::from_millis(100), client.access_token()).await;
-    assert!(
-        gave_up.is_err(),
-        "the slow refresh should not have finished"
-    );
+    type Stored = Arc<Mutex<Vec<Option<TokenSet>>>>;
 
-    // The next caller is not handed a cancellation error and needs no pause: it refreshes.
-    let token = client.access_token().await.expect("a new token");
-    assert!(token.is_usable_at(clock.now()));
+    /// A logged-in client on a fresh emulator, its clock, and what its store was given.
+    async fn logged_in() -> (Emulator, Client<ReqwestClient>, ManualClock, Stored) {
+        let emulator = Emulator::start(EmulatorConfig::default()).expect("emulator");
+        let defaults = EmulatorConfig::default();
+        let config = Config::builder(
+            emulator.token_url(),
+            &defaults.client_id,
+            defaults.client_secret.as_str(),
+        )
+        .credentials(&defaults.username, defaults.password.as_str())
+        .build()
+        .expect("config");
+        let clock = ManualClock::new(T0);
+        let stored = Stored::default();
+        let store = Arc::clone(&stored);
+        let client = Client::builder(
+            config,
+            ReqwestClient::new(&Default::default()).expect("reqwest"),
+        )
+        .clock(clock.clone())
+        .store(move |tokens: Option<&TokenSet>| {
+            store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(tokens.cloned());
+        })
+        .build();
+        client.access_token().await.expect("first login");
+        (emulator, client, clock, stored)
+    }
+
+    fn last_stored(stored: &Stored) -> Option<TokenSet> {
+        stored
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last()
+            .cloned()
+            .flatten()
+    }
+
+    fn token_requests_since(emulator: &Emulator, before: &Counters) -> (u64, u64, u64) {
+        let now = emulator.counters();
+        (
+            now.refresh_grants - before.refresh_grants,
+            now.password_grants - before.password_grants,
+            now.token_errors - before.token_errors,
+        )
+    }
+
+    /// The server rotates at receipt and answers after 1 s; the caller gives up after 300 ms.
+    /// The answer is still read and stored, and nobody logs in with the password.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_outlives_its_cancelled_caller_and_is_stored() {
+        let (emulator, client, clock, stored) = logged_in().await;
+        let old = client.tokens().expect("a set");
+        let before = emulator.counters();
+        emulator.inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(1)));
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(300), client.force_refresh()).await;
+        assert!(gave_up.is_err(), "the caller should have given up");
+
+        // Nobody asks meanwhile: the request finishes in the background all the same.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let rotated = last_stored(&stored).expect("the rotated set was stored");
+        assert_ne!(rotated, old, "a new set");
+        assert_eq!(client.tokens().as_ref(), Some(&rotated));
+
+        // The next refresh uses the rotated refresh token: it works, no password login.
+        clock.advance(Duration::from_secs(3600));
+        client
+            .access_token()
+            .await
+            .expect("a refresh with the new token");
+        assert_eq!(token_requests_since(&emulator, &before), (2, 0, 0));
+    }
+
+    /// The next caller waits for the request a cancelled caller sent, instead of sending another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_caller_waits_for_a_cancelled_callers_request() {
+        let (emulator, client, clock, _stored) = logged_in().await;
+        let before = emulator.counters();
+        clock.advance(Duration::from_secs(3600));
+        emulator.inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(1)));
+        let gave_up = tokio::time::timeout(Duration::from_millis(300), client.access_token()).await;
+        assert!(gave_up.is_err(), "the caller should have given up");
+        let token = client.access_token().await.expect("the refreshed token");
+        assert!(token.is_usable_at(clock.now()));
+        assert_eq!(token_requests_since(&emulator, &before), (1, 0, 0));
+    }
+
+    /// Callers with a 200 ms timeout against a token endpoint that hangs: one request, not one
+    /// per caller.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn impatient_callers_against_a_hanging_endpoint_send_one_request() {
+        let (emulator, client, clock, _stored) = logged_in().await;
+        let before = emulator.counters().token_requests;
+        clock.advance(Duration::from_secs(3600));
+        emulator.inject(Route::Token, Fault::Delay(Duration::from_secs(4)));
+        for _ in 0..10 {
+            let gave_up =
+                tokio::time::timeout(Duration::from_millis(200), client.access_token()).await;
+            assert!(gave_up.is_err(), "the endpoint hangs");
+        }
+        assert_eq!(emulator.counters().token_requests - before, 1);
+    }
+}
+
+/// The async client with an HTTP client of its own that cannot spawn, on no runtime at all: the
+/// request a dropped caller sent is finished by the next caller that asks, not sent again.
+#[cfg(feature = "async")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the user's HTTP client here runs each request on a thread of its own"
+)]
+mod without_a_runtime {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+    use std::time::Duration;
+
+    use http::{Request, Response};
+    use keliweb_emulator::{Emulator, EmulatorConfig, Fault, Route};
+    use keliweb_oauth::nonblocking::{AsyncHttpClient, Client};
+    use keliweb_oauth::transport::ManualClock;
+    use keliweb_oauth::{Config, TransportError, TransportErrorKind};
+    use tokio::sync::oneshot;
+
+    use super::T0;
+
+    /// Sends each request with ureq on a thread of its own and hands the answer back through a
+    /// channel: no runtime, and no `spawn`.
+    struct ThreadClient(ureq::Agent);
+
+    impl AsyncHttpClient for ThreadClient {
+        fn execute(
+            &self,
+            request: Request<Vec<u8>>,
+            _max_body_bytes: u64,
+        ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send {
+            let agent = self.0.clone();
+            let (answer, answered) = oneshot::channel();
+            std::thread::spawn(move || {
+                let outcome = agent
+                    .run(request)
+                    .map_err(|error| {
+                        TransportError::new(TransportErrorKind::Other, error.to_string())
+                    })
+                    .and_then(|mut response| {
+                        let body = response.body_mut().read_to_vec().map_err(|error| {
+                            TransportError::new(TransportErrorKind::Io, error.to_string())
+                        })?;
+                        let (parts, _) = response.into_parts();
+                        Ok(Response::from_parts(parts, body))
+                    });
+                let _ = answer.send(outcome);
+            });
+            async move {
+                answered.await.unwrap_or_else(|_| {
+                    Err(TransportError::new(
+                        TransportErrorKind::Other,
+                        "thread gone",
+                    ))
+                })
+            }
+        }
+    }
+
+    #[test]
+    fn a_dropped_callers_request_is_finished_by_the_next_caller() {
+        let emulator = Emulator::start(EmulatorConfig::default()).expect("emulator");
+        let defaults = EmulatorConfig::default();
+        let config = Config::builder(
+            emulator.token_url(),
+            &defaults.client_id,
+            defaults.client_secret.as_str(),
+        )
+        .credentials(&defaults.username, defaults.password.as_str())
+        .build()
+        .expect("config");
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build(),
+        );
+        let clock = ManualClock::new(T0);
+        let client = Client::builder(config, ThreadClient(agent))
+            .clock(clock.clone())
+            .build();
+        futures_executor::block_on(client.access_token()).expect("first login");
+        let before = emulator.counters();
+
+        // A refresh is sent, then its caller goes away before the answer (1 s later).
+        clock.advance(Duration::from_secs(3600));
+        emulator.inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(1)));
+        {
+            let mut dropped = pin!(client.access_token());
+            let mut context = Context::from_waker(Waker::noop());
+            assert!(dropped.as_mut().poll(&mut context).is_pending());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            emulator.counters().refresh_grants,
+            before.refresh_grants + 1
+        );
+
+        let token = futures_executor::block_on(client.access_token()).expect("the refreshed token");
+        assert!(token.is_usable_at(T0.saturating_add(Duration::from_secs(3600))));
+        let after = emulator.counters();
+        assert_eq!(
+            after.token_requests - before.token_requests,
+            1,
+            "not sent again"
+        );
+        assert_eq!(after.token_errors, before.token_errors);
+    }
 }

@@ -400,7 +400,10 @@ fn answer_after_rotates_at_receipt_even_when_the_client_hangs_up() {
         ("client_secret", config.client_secret.as_str()),
         ("refresh_token", first.refresh.as_str()),
     ]);
-    assert!(matches!(gave_up, Err(ureq::Error::Timeout(_))), "{gave_up:?}");
+    assert!(
+        matches!(gave_up, Err(ureq::Error::Timeout(_))),
+        "{gave_up:?}"
+    );
     // The server rotated anyway: the old refresh token is dead.
     assert_eq!(emu.counters().refresh_grants, 1);
     assert_ne!(refresh_raw(&emu, &first.refresh).status, 200);

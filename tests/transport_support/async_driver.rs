@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use http::{Request, Response};
 use keliweb_oauth::nonblocking::{Client, ReqwestClient};
-use keliweb_oauth::{Credentials, Error, TokenSet};
+use keliweb_oauth::{Credentials, Error, ErrorKind, TokenId, TokenSet, Unauthorized};
 use tokio::sync::Barrier;
 
-use super::{ClientSetup, Driver, Recording, Token};
+use super::{ClientSetup, Driver, Recording, Token, get, status_or_kind};
 
 #[derive(Clone)]
 pub struct Async(pub Client<Recording<ReqwestClient>>);
@@ -79,5 +79,43 @@ impl Driver for Async {
             .build()
             .expect("a one-thread runtime");
         runtime.block_on(self.access_token())
+    }
+
+    async fn authorize(&self, request: &mut Request<Vec<u8>>) -> Result<TokenId, Error> {
+        self.0.authorize(request).await
+    }
+
+    fn report_unauthorized(&self, token: TokenId) -> Unauthorized {
+        self.0.report_unauthorized(token)
+    }
+
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the callers run for a stretch of real time"
+    )]
+    async fn send_until(
+        &self,
+        callers: usize,
+        url: &str,
+        deadline: std::time::Instant,
+    ) -> Vec<Result<u16, ErrorKind>> {
+        let callers: Vec<_> = (0..callers)
+            .map(|_| {
+                let client = self.0.clone();
+                let url = url.to_owned();
+                tokio::spawn(async move {
+                    let mut outcomes = Vec::new();
+                    while std::time::Instant::now() < deadline {
+                        outcomes.push(status_or_kind(client.send(get(&url)).await));
+                    }
+                    outcomes
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for caller in callers {
+            outcomes.extend(caller.await.expect("a caller task panicked"));
+        }
+        outcomes
     }
 }

@@ -5,9 +5,9 @@ use std::thread;
 
 use http::{Request, Response};
 use keliweb_oauth::blocking::{Client, UreqClient};
-use keliweb_oauth::{Credentials, Error, TokenSet};
+use keliweb_oauth::{Credentials, Error, ErrorKind, TokenId, TokenSet, Unauthorized};
 
-use super::{ClientSetup, Driver, Recording, Token};
+use super::{ClientSetup, Driver, Recording, Token, get, status_or_kind};
 
 #[derive(Clone)]
 pub struct Blocking(pub Client<Recording<UreqClient>>);
@@ -74,5 +74,42 @@ impl Driver for Blocking {
 
     fn access_token_blocking(&self) -> Result<Token, Error> {
         self.0.access_token().map(|token| Token::of(&token))
+    }
+
+    async fn authorize(&self, request: &mut Request<Vec<u8>>) -> Result<TokenId, Error> {
+        self.0.authorize(request)
+    }
+
+    fn report_unauthorized(&self, token: TokenId) -> Unauthorized {
+        self.0.report_unauthorized(token)
+    }
+
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the callers run for a stretch of real time"
+    )]
+    async fn send_until(
+        &self,
+        callers: usize,
+        url: &str,
+        deadline: std::time::Instant,
+    ) -> Vec<Result<u16, ErrorKind>> {
+        thread::scope(|scope| {
+            let callers: Vec<_> = (0..callers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut outcomes = Vec::new();
+                        while std::time::Instant::now() < deadline {
+                            outcomes.push(status_or_kind(self.0.send(get(url))));
+                        }
+                        outcomes
+                    })
+                })
+                .collect();
+            callers
+                .into_iter()
+                .flat_map(|caller| caller.join().expect("a caller thread panicked"))
+                .collect()
+        })
     }
 }

@@ -11,6 +11,7 @@
 pub mod async_driver;
 #[cfg(feature = "ureq")]
 pub mod blocking_driver;
+pub mod promise_scenarios;
 pub mod scenarios;
 
 use std::future::Future;
@@ -21,8 +22,8 @@ use http::{HeaderValue, Request, Response};
 use keliweb_emulator::{Counters, Emulator, EmulatorConfig};
 use keliweb_oauth::transport::{Limits, ManualClock};
 use keliweb_oauth::{
-    Authorization, Config, ConfigBuilder, Credentials, Error, TokenId, TokenSet, TransportError,
-    UnixTime,
+    Authorization, Config, ConfigBuilder, Credentials, Error, ErrorKind, TokenId, TokenSet,
+    TransportError, Unauthorized, UnixTime,
 };
 
 /// Calls `$each!` with the name of every scenario in `scenarios.rs` that both transports run,
@@ -46,6 +47,12 @@ macro_rules! every_scenario {
             herd_shares_one_failed_request,
             herd_without_cooldown_still_shares_one_failed_request,
             store_sees_every_rotation_before_it_is_used,
+            force_refresh_with_a_dead_refresh_token_logs_in_once_v8,
+            force_refresh_with_a_dead_refresh_token_logs_in_once_v9,
+            force_refresh_during_a_pause_returns_its_error,
+            a_reported_401_gives_the_next_caller_a_new_token,
+            an_api_refusing_every_token_costs_one_token_request_per_retry_delay,
+            the_token_goes_only_to_allowed_origins,
         }
     };
 }
@@ -271,6 +278,16 @@ pub trait Driver: Clone + Send + Sync + 'static {
     async fn herd(&self) -> Vec<Result<Token, Error>>;
     /// `access_token`, blocking the calling thread (which is not one of the driver's).
     fn access_token_blocking(&self) -> Result<Token, Error>;
+    async fn authorize(&self, request: &mut Request<Vec<u8>>) -> Result<TokenId, Error>;
+    fn report_unauthorized(&self, token: TokenId) -> Unauthorized;
+    /// `callers` concurrent callers (threads or tasks), each sending `GET url` with `send`
+    /// until `deadline`: the status of every answer, or the kind of every error.
+    async fn send_until(
+        &self,
+        callers: usize,
+        url: &str,
+        deadline: std::time::Instant,
+    ) -> Vec<Result<u16, ErrorKind>>;
 }
 
 /// Runs a scenario on a one-thread runtime (for the blocking driver's plain `#[test]`s).
@@ -442,4 +459,16 @@ impl Delta {
         self.api_calls = calls;
         self
     }
+}
+
+/// One `GET url` sent with `send`: its status, or its error's kind.
+pub fn status_or_kind(outcome: Result<Response<Vec<u8>>, Error>) -> Result<u16, ErrorKind> {
+    outcome
+        .map(|response| response.status().as_u16())
+        .map_err(|error| error.kind())
+}
+
+/// `GET url`, for `send`.
+pub fn get(url: &str) -> Request<Vec<u8>> {
+    Request::get(url).body(Vec::new()).expect("a valid request")
 }

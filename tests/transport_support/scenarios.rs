@@ -10,6 +10,7 @@ use keliweb_emulator::{Fault, PassportVersion, Route};
 use keliweb_oauth::transport::Limits;
 use keliweb_oauth::{DEFAULT_MIN_RETRY_DELAY, ErrorKind, RetryAfter, TokenSet};
 
+pub use super::promise_scenarios::*;
 use super::{Delta, Driver, Event, HOUR, Harness, Token, parts, test_limits};
 
 fn access_of(set: &TokenSet) -> String {

@@ -57,9 +57,7 @@ pub(crate) fn render(fault: &Fault, route: Route, shared: &Shared) -> Response {
         | Fault::AnswerAfter(_)
         | Fault::ResetMidResponse
         | Fault::TruncatedBody
-        | Fault::DelayThen(..) => {
-            Reply::empty(StatusCode::INTERNAL_SERVER_ERROR).into_response()
-        }
+        | Fault::DelayThen(..) => Reply::empty(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
     }
 }
 
