@@ -41,32 +41,40 @@ fn an_abandoned_request_starts_no_cooldown_and_its_late_answer_is_refused() {
     ));
 }
 
+/// An emulator on 127.0.0.1 and a config for its client and account.
+#[cfg(feature = "async")]
+fn emulator_and_config() -> (keliweb_emulator::Emulator, keliweb_oauth::Config) {
+    use keliweb_emulator::{Emulator, EmulatorConfig};
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("emulator");
+    let defaults = EmulatorConfig::default();
+    let config = keliweb_oauth::Config::builder(
+        emulator.token_url(),
+        &defaults.client_id,
+        defaults.client_secret.as_str(),
+    )
+    .credentials(&defaults.username, defaults.password.as_str())
+    .build()
+    .expect("config");
+    (emulator, config)
+}
+
 #[cfg(feature = "reqwest")]
 mod async_client {
     use std::sync::{Arc, Mutex, PoisonError};
     use std::time::Duration;
 
-    use keliweb_emulator::{Counters, Emulator, EmulatorConfig, Fault, Route};
+    use keliweb_emulator::{Counters, Emulator, Fault, Route};
+    use keliweb_oauth::TokenSet;
     use keliweb_oauth::nonblocking::{Client, ReqwestClient};
     use keliweb_oauth::transport::{Clock, ManualClock};
-    use keliweb_oauth::{Config, TokenSet};
 
-    use super::T0;
+    use super::{T0, emulator_and_config};
 
     type Stored = Arc<Mutex<Vec<Option<TokenSet>>>>;
 
     /// A logged-in client on a fresh emulator, its clock, and what its store was given.
     async fn logged_in() -> (Emulator, Client<ReqwestClient>, ManualClock, Stored) {
-        let emulator = Emulator::start(EmulatorConfig::default()).expect("emulator");
-        let defaults = EmulatorConfig::default();
-        let config = Config::builder(
-            emulator.token_url(),
-            &defaults.client_id,
-            defaults.client_secret.as_str(),
-        )
-        .credentials(&defaults.username, defaults.password.as_str())
-        .build()
-        .expect("config");
+        let (emulator, config) = emulator_and_config();
         let clock = ManualClock::new(T0);
         let stored = Stored::default();
         let store = Arc::clone(&stored);
@@ -176,13 +184,13 @@ mod without_a_runtime {
     use std::time::Duration;
 
     use http::{Request, Response};
-    use keliweb_emulator::{Emulator, EmulatorConfig, Fault, Route};
+    use keliweb_emulator::{Fault, Route};
     use keliweb_oauth::nonblocking::{AsyncHttpClient, Client};
     use keliweb_oauth::transport::ManualClock;
-    use keliweb_oauth::{Config, TransportError, TransportErrorKind};
+    use keliweb_oauth::{TransportError, TransportErrorKind};
     use tokio::sync::oneshot;
 
-    use super::T0;
+    use super::{T0, emulator_and_config};
 
     /// Sends each request with ureq on a thread of its own and hands the answer back through a
     /// channel: no runtime, and no `spawn`.
@@ -224,16 +232,7 @@ mod without_a_runtime {
 
     #[test]
     fn a_dropped_callers_request_is_finished_by_the_next_caller() {
-        let emulator = Emulator::start(EmulatorConfig::default()).expect("emulator");
-        let defaults = EmulatorConfig::default();
-        let config = Config::builder(
-            emulator.token_url(),
-            &defaults.client_id,
-            defaults.client_secret.as_str(),
-        )
-        .credentials(&defaults.username, defaults.password.as_str())
-        .build()
-        .expect("config");
+        let (emulator, config) = emulator_and_config();
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
