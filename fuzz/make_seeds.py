@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the response target's seed corpus from real Keliweb/Passport bodies (AUTH.md).
+"""Writes the response target's seed corpus from real Keliweb/Passport bodies: each group below
+names the section of docs/passport.md that describes it.
 
 Layout: [kind][status u16 BE][header count][name len, name, value len, value]...[body]
 kind: 0 password grant, 1 refresh grant, 2 revocation.
@@ -8,8 +9,10 @@ import pathlib, struct
 
 OK = b'{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiIxIn0.c2ln","refresh_token":"def50200a1b2c3"}'
 BODIES = {
+    # docs/passport.md#success-body
     "success": (200, OK, []),
     "success-string-expiry": (200, b'{"token_type":"bearer","expires_in":"3600","access_token":"a.b.c"}', []),
+    # docs/passport.md#token-endpoint-errors (bodies shaped as in #error-shapes)
     "invalid-client": (401, b'{"error":"invalid_client","error_description":"Client authentication failed","message":"Client authentication failed"}', []),
     "invalid-credentials-v7": (401, b'{"error":"invalid_credentials","message":"The user credentials were incorrect."}', []),
     "invalid-grant-v8": (400, b'{"error":"invalid_grant","error_description":"The user credentials were incorrect.","hint":"","message":"The user credentials were incorrect."}', []),
@@ -17,15 +20,21 @@ BODIES = {
     "refresh-expired-v9": (400, b'{"error":"invalid_grant","error_description":"The refresh token is invalid.","hint":"Token has expired"}', []),
     "missing-parameter": (400, b'{"error":"invalid_request","error_description":"The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.","hint":"Check the `username` parameter"}', []),
     "unsupported-grant": (400, b'{"error":"unsupported_grant_type","error_description":"The authorization grant type is not supported by the authorization server."}', []),
+    # docs/passport.md#server-failures
     "server-error": (500, b'{"error":"server_error","error_description":"The authorization server encountered an unexpected condition which prevented it from fulfilling the request."}', []),
     "plain-500": (500, b"Server Error", []),
+    # docs/passport.md#throttle
     "throttled": (429, b'{"message":"Too Many Attempts."}', [(b"retry-after", b"60"), (b"x-ratelimit-limit", b"60")]),
     "throttled-date": (429, b"Too Many Attempts.", [(b"retry-after", b"Wed, 21 Oct 2015 07:28:00 GMT")]),
+    # docs/passport.md#redirects
     "redirect": (302, b"", [(b"location", b"/login")]),
     "html-200": (200, b"<!DOCTYPE html><html><head><title>Login</title></head><body>Login</body></html>", []),
+    # docs/passport.md#api-401 and #validation-errors: API answers a token request never gets
     "unauthenticated": (401, b'{"message":"Unauthenticated."}', []),
-    "error-in-200": (200, b'{"error":"invalid_request","error_description":"x","hint":"y"}', []),
     "validation-422": (422, b'{"message":"The given data was invalid.","errors":{"username":["required"]}}', []),
+    # docs/passport.md#error-shapes in the wrong place: what a proxy or a bug sends
+    "error-in-200": (200, b'{"error":"invalid_request","error_description":"x","hint":"y"}', []),
+    # docs/passport.md#revocation: a logout's empty answer
     "empty-204": (204, b"", []),
 }
 

@@ -13,18 +13,20 @@ use http::{HeaderValue, Method, Uri};
 use crate::origin::{AllowedOrigin, KELIWEB_API_HOSTS, OriginPolicy};
 use crate::secret::{ClientSecret, Password};
 
-/// Keliweb's hosting API token endpoint (the default).
+/// Keliweb's hosting API token endpoint (the default; `docs/passport.md#token-endpoint`).
 pub const KELIWEB_TOKEN_URL: &str = "https://apiv2.keliweb.it/oauth/token";
 /// Keliweb's e-invoicing API token endpoint (same parameters, another host).
 pub const KELIWEB_INVOICING_TOKEN_URL: &str = "https://fatture.keliweb.it/oauth/token";
 
 /// Default leeway: access tokens are refreshed this long before they expire.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
-/// Keliweb's refresh-token lifetime (10 days); the server does not send it.
+/// Keliweb's refresh-token lifetime (10 days); the server does not send it
+/// (`docs/passport.md#lifetimes`).
 pub const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 24 * 3600);
 /// Minimum pause after a failed token request before another is sent.
 pub const DEFAULT_MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
-/// Access-token lifetime assumed when a response omits `expires_in` (Keliweb's is 1 hour).
+/// Access-token lifetime assumed when a response omits `expires_in` (Keliweb's is 1 hour:
+/// `docs/passport.md#lifetimes`).
 pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// Longest access-token lifetime believed (one year): a larger `expires_in` (a broken or hostile
 /// `1e19`) is cut to this, so no token is taken to last for ever.
@@ -82,7 +84,8 @@ pub enum PasswordRetention {
 }
 
 /// How tokens are revoked on the server. Keliweb has not published its revocation endpoint,
-/// so the style is the caller's choice; whatever the server answers, tokens are dropped locally.
+/// so the style is the caller's choice; whatever the server answers, tokens are dropped locally
+/// (`docs/passport.md#revocation`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Revocation {
     /// Only forget the tokens locally (the default: stock Passport has no revocation endpoint

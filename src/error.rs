@@ -20,7 +20,8 @@ pub enum ErrorKind {
     InvalidCredentials,
     /// The refresh grant was refused because the refresh token is dead (both Passport shapes:
     /// 401 `invalid_request` up to 8.x, 400 `invalid_grant` from 9.x). The refresh token is
-    /// dropped and the session falls back to one password login when it has the password.
+    /// dropped and the session falls back to one password login when it has the password
+    /// (`docs/passport.md#dead-refresh-token`).
     RefreshTokenRejected,
     /// No usable token and no credentials to log in with: the refresh token is dead (expired,
     /// revoked, already used) or was never there. Call [`Session::login`](crate::Session::login).

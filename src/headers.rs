@@ -1,7 +1,8 @@
 //! The headers Keliweb (Laravel) needs on every request.
 //!
 //! Without `Accept: application/json` and `X-Requested-With: XMLHttpRequest`, Laravel answers an
-//! unauthenticated call with a redirect to a login page instead of a JSON 401.
+//! unauthenticated call with a redirect to a login page instead of a JSON 401
+//! (`docs/passport.md#api-calls`).
 
 use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};

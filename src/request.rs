@@ -82,7 +82,8 @@ impl fmt::Debug for OutgoingRequest {
 }
 
 /// A form POST with Keliweb's headers. Fields are percent-encoded as
-/// `application/x-www-form-urlencoded` (UTF-8, space as `+`), exactly what Laravel decodes.
+/// `application/x-www-form-urlencoded` (UTF-8, space as `+`), exactly what Laravel decodes
+/// (`docs/passport.md#token-endpoint`).
 pub(crate) fn form_post(
     uri: &Uri,
     user_agent: &HeaderValue,

@@ -203,7 +203,8 @@ pub(crate) fn parse_token_response(
 }
 
 /// The refresh token of a 2xx body that was refused for another reason (a wrong token type, a
-/// bad `expires_in`): Passport has already retired the old one, so this one must be kept.
+/// bad `expires_in`): Passport has already retired the old one, so this one must be kept
+/// (`docs/passport.md#rotation`).
 pub(crate) fn salvage_refresh_token(status: StatusCode, body: &[u8]) -> Option<String> {
     if !status.is_success() {
         return None;
@@ -276,7 +277,8 @@ fn classify(kind: RequestKind, status: StatusCode, body: Option<&Body<'_>>) -> E
             RequestKind::Revocation => ErrorKind::InvalidRequest,
         },
         // Passport up to 8.5 answers a dead refresh token with 401 `invalid_request` and the
-        // description "The refresh token is invalid."; a missing parameter is 400.
+        // description "The refresh token is invalid."; a missing parameter is 400
+        // (`docs/passport.md#dead-refresh-token`).
         Some("invalid_request")
             if kind == RequestKind::RefreshGrant
                 && (status == StatusCode::UNAUTHORIZED

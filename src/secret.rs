@@ -67,7 +67,8 @@ secret_type!(
     AccessToken
 );
 secret_type!(
-    /// A refresh token. Keliweb's work exactly once: every refresh returns a new one.
+    /// A refresh token. Keliweb's work exactly once: every refresh returns a new one
+    /// (`docs/passport.md#rotation`).
     RefreshToken
 );
 

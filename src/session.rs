@@ -53,7 +53,7 @@ pub enum Action {
 #[must_use = "a TokensChanged progress means the token set must be stored before it is used"]
 pub enum Progress {
     /// New tokens are in the set. Store [`Session::tokens`] now, before the new access token is
-    /// used: the old refresh token is already dead on the server.
+    /// used: the old refresh token is already dead on the server (`docs/passport.md#rotation`).
     TokensChanged,
     /// The refresh token was dead and has been dropped; poll again to log in with the password.
     /// Carries what the server said.

@@ -8,7 +8,8 @@ use crate::secret::{AccessToken, RefreshToken};
 use crate::time::UnixTime;
 
 /// Longest access token accepted. Servers refuse header lines far shorter than this (nginx and
-/// Apache stop at 8 KiB), so a longer one could never be used; Passport's JWTs are about 1 KiB.
+/// Apache stop at 8 KiB), so a longer one could never be used; Passport's JWTs are about 1 KiB
+/// (`docs/passport.md#success-body`).
 pub const MAX_ACCESS_TOKEN_LEN: usize = 16 * 1024;
 
 /// An access token and its refresh token, with absolute expiry times.

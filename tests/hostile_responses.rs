@@ -246,6 +246,7 @@ fn catalogue() -> Vec<Row> {
             "/login",
         ));
     }
+    // The codes and statuses of `docs/passport.md#token-endpoint-errors`, and some no Passport sends.
     let passport = [
         ("invalid_client", 401, Error(InvalidClient)),
         ("invalid_client", 400, Error(InvalidClient)),

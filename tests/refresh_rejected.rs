@@ -1,5 +1,6 @@
 //! A dead refresh token (both Passport shapes) leads to exactly one password login; a refused
 //! password stops the session until `login()`; without a kept password, `LoginRequired`.
+//! The shapes: `docs/passport.md#dead-refresh-token`.
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! A 2xx body that would hand out a broken token (token type MAC, a bad `expires_in`, header
 //! bytes in the access token…) is `UnexpectedResponse`, and nothing held is lost: on a refresh,
-//! the rotated refresh token it carries is kept, since Passport has already retired the old one.
+//! the rotated refresh token it carries is kept, since Passport has already retired the old one
+//! (`docs/passport.md#rotation`).
 
 mod support;
 

@@ -139,7 +139,8 @@ pub fn success_body(seed: u8) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Passport's answer to a wrong password (league/oauth2-server 8.x shape).
+/// Passport's answer to a wrong password (league/oauth2-server 8.x shape:
+/// `docs/passport.md#token-endpoint-errors`).
 pub const INVALID_GRANT_BODY: &str = r#"{"error":"invalid_grant","error_description":"The user credentials were incorrect.","message":"The user credentials were incorrect."}"#;
 
 /// A canned token-endpoint response with Laravel's headers.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Which league/oauth2-server generation (behind Laravel Passport) the emulator imitates.
 ///
-/// The two differ only in the error bodies of the token endpoint (see `AUTH.md`).
+/// The two differ only in the error bodies of the token endpoint (`docs/passport.md#error-shapes`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PassportVersion {
     /// Passport with league/oauth2-server 8.x (up to 8.5): error bodies carry a `message` copy of
@@ -20,7 +20,8 @@ pub enum PassportVersion {
 /// How the emulator behaves: the one OAuth client and user it knows, token lifetimes, the
 /// Passport generation to imitate and the token endpoint's throttle.
 ///
-/// [`Default`] gives the example values from Keliweb's documentation.
+/// [`Default`] gives the example values from Keliweb's documentation
+/// (`docs/passport.md#example-values`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct EmulatorConfig {
     /// The OAuth client id ("API key"). Default `ea9ea94e-a0c2-4b87-9834-26b218ed26a0`.
@@ -39,7 +40,8 @@ pub struct EmulatorConfig {
     /// Which error shapes the token endpoint uses. Default [`PassportVersion::V8`].
     pub passport: PassportVersion,
     /// Laravel's `throttle` on `POST /oauth/token`: at most this many requests per 60-second
-    /// window (of the emulator's clock), then `429` with `Retry-After`. Default `None` (no limit).
+    /// window (of the emulator's clock), then `429` with `Retry-After`. Default `None` (no limit;
+    /// Passport's default is 60, see `docs/passport.md#throttle`).
     pub max_token_requests_per_minute: Option<u32>,
 }
 

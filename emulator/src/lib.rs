@@ -8,6 +8,9 @@
 //! pages, throttling...) can be injected per route, and its clock can be moved forward so tests
 //! can expire tokens without sleeping.
 //!
+//! What it imitates of a stock Passport, and where it differs:
+//! `docs/passport.md#what-the-emulator-imitates`.
+//!
 //! ```no_run
 //! use keliweb_emulator::{Emulator, EmulatorConfig, Fault, Route};
 //!

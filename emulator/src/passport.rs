@@ -1,4 +1,5 @@
-//! The error bodies of league/oauth2-server (behind Laravel Passport), by version.
+//! The error bodies of league/oauth2-server (behind Laravel Passport), by version
+//! (`docs/passport.md#error-shapes`, `docs/passport.md#token-endpoint-errors`).
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value};

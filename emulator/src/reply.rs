@@ -42,7 +42,8 @@ impl Reply {
         }
     }
 
-    /// Laravel's `401 {"message":"Unauthenticated."}` (no `WWW-Authenticate`).
+    /// Laravel's `401 {"message":"Unauthenticated."}`, with no `WWW-Authenticate`
+    /// (`docs/passport.md#api-401`).
     pub(crate) fn unauthenticated() -> Reply {
         Reply::json(
             StatusCode::UNAUTHORIZED,

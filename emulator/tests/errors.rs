@@ -1,4 +1,5 @@
-//! The token endpoint's error bodies for Passport 8.x and 9.x, and the throttle.
+//! The token endpoint's error bodies for Passport 8.x and 9.x, and the throttle
+//! (`docs/passport.md#token-endpoint-errors`, `docs/passport.md#throttle`).
 
 mod common;
 

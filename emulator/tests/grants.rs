@@ -1,4 +1,5 @@
-//! Password and refresh grants, rotation, expiry and the protected resource.
+//! Password and refresh grants, rotation, expiry and the protected resource (`docs/passport.md#rotation`,
+//! `docs/passport.md#api-401`).
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! RFC 7009 revocation and Bearer logout.
+//! RFC 7009 revocation and Bearer logout, the two styles the crate supports
+//! (`docs/passport.md#revocation`).
 
 mod common;
 

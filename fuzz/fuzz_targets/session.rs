@@ -17,7 +17,8 @@ use libfuzzer_sys::fuzz_target;
 const LEEWAY: Duration = Duration::from_secs(60);
 const START: UnixTime = UnixTime::from_secs(1_800_000_000);
 
-/// Bodies a Passport server really sends, picked by index; anything else comes as raw bytes.
+/// Bodies a Passport server really sends (`docs/passport.md#token-endpoint-errors`), picked by
+/// index; anything else comes as raw bytes.
 const BODIES: &[(u16, &str)] = &[
     (
         200,

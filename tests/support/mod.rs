@@ -1,7 +1,8 @@
 //! Shared scenario builder for the session's integration tests.
 //!
 //! - a fake clock: plain [`UnixTime`] values, moved by hand;
-//! - canned `http::Response`s for every body shape Passport sends (see AUTH.md);
+//! - canned `http::Response`s for every body shape Passport sends (`docs/passport.md#error-shapes`,
+//!   `docs/passport.md#token-endpoint-errors`, `docs/passport.md#throttle`);
 //! - [`Scenario`], which drives a [`Session`] straight to a state: logged in, token near expiry,
 //!   refresh in flight, stopped by a refused password, revoked…
 //!
@@ -21,7 +22,7 @@ use keliweb_oauth::{
 // ---------------------------------------------------------------------------------------------
 // Values
 
-/// Keliweb's documented example client (not a secret).
+/// Keliweb's documented example client (not a secret; `docs/passport.md#example-values`).
 pub const CLIENT_ID: &str = "ea9ea94e-a0c2-4b87-9834-26b218ed26a0";
 pub const CLIENT_SECRET: &str = "MoQSElJG5MoLkVhRJCJ7jdQZVwfbrtwKKepwOsXO";
 pub const USERNAME: &str = "test@example.com";
@@ -34,7 +35,7 @@ pub const API_URL: &str = "https://apiv2.keliweb.it/api/user";
 
 /// The fake clock's start: 2027-01-15.
 pub const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
-/// Keliweb's access-token lifetime.
+/// Keliweb's access-token lifetime (`docs/passport.md#lifetimes`).
 pub const HOUR: Duration = Duration::from_secs(3600);
 /// The default leeway.
 pub const LEEWAY: Duration = Duration::from_secs(60);

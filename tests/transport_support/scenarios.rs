@@ -71,7 +71,8 @@ pub async fn lifecycle_login_call_refresh_with_rotation<D: Driver>() {
         ]
     );
 
-    // Rotation killed the old pair at the server: its refresh token and its access token.
+    // Rotation killed the old pair at the server: its refresh token and its access token
+    // (`docs/passport.md#rotation`).
     let (status, body) = harness.raw_refresh(&refresh_of(&old));
     assert_eq!(
         (status, body["error"].as_str()),
@@ -535,7 +536,7 @@ pub async fn redirects_are_not_followed<D: Driver>() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Dead refresh tokens, both Passport shapes
+// 5. Dead refresh tokens, both Passport shapes (`docs/passport.md#dead-refresh-token`)
 
 async fn dead_refresh_token_leads_to_one_login<D: Driver>(version: PassportVersion) {
     let harness = Harness::start();

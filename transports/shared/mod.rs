@@ -20,7 +20,8 @@ use http::{Request, Response};
 use crate::{Authorization, TokenSet};
 
 /// Persists the token set. Called with every new set **before** any caller can use its access
-/// token (Keliweb's old refresh token is already dead by then), and with `None` on revocation.
+/// token (Keliweb's old refresh token is already dead by then: `docs/passport.md#rotation`),
+/// and with `None` on revocation.
 ///
 /// It runs while the driver holds its lock, so it must not call back into the client (that
 /// deadlocks), and in the async driver it blocks an executor thread: keep it quick (hand the

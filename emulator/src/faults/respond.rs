@@ -94,7 +94,7 @@ fn broken(reply: Reply, sent: Bytes, declare_length: bool) -> Response {
 }
 
 /// Laravel's throttle answer: `429 {"message":"Too Many Attempts."}` with `Retry-After` and the
-/// `X-RateLimit-*` headers.
+/// `X-RateLimit-*` headers (`docs/passport.md#throttle`).
 pub(crate) fn too_many_requests(limit: u32, retry_after_secs: u64, reset_unix: u64) -> Reply {
     Reply::json(
         StatusCode::TOO_MANY_REQUESTS,

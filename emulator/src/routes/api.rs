@@ -21,7 +21,8 @@ fn authenticated<'h>(shared: &Shared, headers: &'h HeaderMap) -> Option<&'h str>
     (status == TokenStatus::Valid).then_some(token)
 }
 
-/// `POST /api/logout`: revokes the presented access token and its refresh token; `204`.
+/// `POST /api/logout`: revokes the presented access token and its refresh token; `204`. An
+/// application's own route, not Passport's (`docs/passport.md#revocation`).
 pub(crate) async fn logout(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     with_faults(&shared, Route::Logout, || {
         match authenticated(&shared, &headers) {

@@ -1,5 +1,6 @@
 //! Reading request parameters the way Laravel does: form-urlencoded, multipart or JSON bodies,
-//! with empty strings treated as missing (Laravel's `ConvertEmptyStringsToNull`).
+//! with empty strings treated as missing (Laravel's `ConvertEmptyStringsToNull`;
+//! `docs/passport.md#token-endpoint`).
 
 use axum::http::{HeaderMap, header};
 

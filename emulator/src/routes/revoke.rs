@@ -1,4 +1,5 @@
-//! `POST /oauth/revoke`: RFC 7009 token revocation.
+//! `POST /oauth/revoke`: RFC 7009 token revocation, which a stock Passport lacks
+//! (`docs/passport.md#revocation`).
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
-//! `POST /oauth/token`: the password and refresh grants, behind Laravel's throttle.
+//! `POST /oauth/token`: the password and refresh grants, behind Laravel's throttle
+//! (`docs/passport.md#token-endpoint`, `docs/passport.md#rotation`).
 
 use std::sync::Arc;
 
@@ -150,7 +151,7 @@ fn refresh_grant(
     Ok(pair)
 }
 
-/// Passport's success answer.
+/// Passport's success answer (`docs/passport.md#success-body`).
 fn success(pair: &IssuedPair) -> Reply {
     // The tokens are base64url and hex: nothing to escape.
     let body = format!(

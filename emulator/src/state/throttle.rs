@@ -1,4 +1,5 @@
-//! Laravel's `throttle` middleware: a fixed 60-second window opened by its first hit.
+//! Laravel's `throttle` middleware: a fixed 60-second window opened by its first hit
+//! (`docs/passport.md#throttle`).
 
 use std::time::{Duration, Instant};
 

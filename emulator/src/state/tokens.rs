@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 pub(crate) enum TokenStatus {
     /// Issued, unexpired, unrevoked.
     Valid,
-    /// Issued, but past its lifetime (checked before revocation, as league/oauth2-server does).
+    /// Issued, but past its lifetime (checked before revocation, as league/oauth2-server does:
+    /// `docs/passport.md#token-endpoint-errors`).
     Expired,
     /// Issued, then revoked (by rotation, logout, RFC 7009 or `revoke_all_tokens`).
     Revoked,
@@ -77,7 +78,8 @@ impl TokenStore {
     }
 
     /// Spends a refresh token: if it is valid, revokes its pair (access and refresh token at
-    /// once) and returns `Valid`; otherwise changes nothing and returns why it is unusable.
+    /// once) and returns `Valid`; otherwise changes nothing and returns why it is unusable
+    /// (`docs/passport.md#rotation`).
     pub(crate) fn spend_refresh(&mut self, refresh: &str, now: Instant) -> TokenStatus {
         let status = self.refresh_status(refresh, now);
         if status == TokenStatus::Valid {
