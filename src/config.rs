@@ -625,6 +625,67 @@ mod tests {
     }
 
     #[test]
+    fn the_token_goes_to_the_token_host_keliwebs_api_hosts_and_added_origins() {
+        let permits =
+            |config: &Config, url: &str| config.permits_token_to(&Uri::try_from(url).unwrap());
+        let keliweb = Config::keliweb("id", "s").build().unwrap();
+        assert!(permits(&keliweb, "https://apiv2.keliweb.it/api/user"));
+        assert!(permits(&keliweb, "https://fatture.keliweb.it/api/invoices"));
+        assert!(!permits(&keliweb, "http://fatture.keliweb.it/api/invoices"));
+        assert!(!permits(&keliweb, "https://api.example.com/v1"));
+
+        let loopback = build("http://127.0.0.1:8080/oauth/token").unwrap();
+        assert!(permits(&loopback, "http://127.0.0.1:8080/api/user"));
+        assert!(permits(
+            &loopback,
+            "https://fatture.keliweb.it/api/invoices"
+        ));
+        assert!(!permits(&loopback, "http://127.0.0.1:8081/api/user"));
+
+        let added = Config::keliweb("id", "s")
+            .api_origin("https://api.example.com")
+            .api_origin("http://localhost:9000")
+            .build()
+            .unwrap();
+        assert!(permits(&added, "https://api.example.com/v1?page=2"));
+        assert!(permits(&added, "http://localhost:9000/x"));
+        assert!(!permits(&added, "https://api.example.com:8443/v1"));
+    }
+
+    #[test]
+    fn an_api_origin_is_a_checked_url_without_a_path() {
+        let origin = |url: &str| Config::keliweb("id", "s").api_origin(url).build();
+        assert!(matches!(
+            origin("https://api.example.com/v1"),
+            Err(ConfigError::InvalidUrl {
+                which: "API origin",
+                ..
+            })
+        ));
+        assert!(matches!(
+            origin("http://api.example.com"),
+            Err(ConfigError::PlainHttpToRemoteHost {
+                which: "API origin",
+                ..
+            })
+        ));
+        assert!(matches!(
+            origin("not a url"),
+            Err(ConfigError::InvalidUrl {
+                which: "API origin",
+                ..
+            })
+        ));
+        assert!(origin("https://api.example.com/").is_ok());
+        let opted_in = Config::keliweb("id", "s")
+            .api_origin("http://intranet.example")
+            .danger_allow_plain_http()
+            .build()
+            .unwrap();
+        assert!(opted_in.permits_token_to(&Uri::from_static("http://intranet.example/x")));
+    }
+
+    #[test]
     fn revocation_urls_are_checked_like_the_token_url() {
         let refused = Config::keliweb("id", "s")
             .revoke_rfc7009("http://example.com/oauth/revoke")

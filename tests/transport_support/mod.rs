@@ -53,6 +53,7 @@ macro_rules! every_scenario {
             a_reported_401_gives_the_next_caller_a_new_token,
             an_api_refusing_every_token_costs_one_token_request_per_retry_delay,
             the_token_goes_only_to_allowed_origins,
+            login_as_another_account_withdraws_the_token_at_once,
         }
     };
 }

@@ -213,3 +213,29 @@ pub async fn the_token_goes_only_to_allowed_origins<D: Driver>() {
     let response = client.send(harness.api_request()).await.expect("sent");
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// `login` for another username: the old account's token is not handed out any more, even
+/// though it has not expired; the next token comes from the new account's login.
+pub async fn login_as_another_account_withdraws_the_token_at_once<D: Driver>() {
+    let harness = Harness::start();
+    let client: D = harness.client();
+    let (alice, _) = logged_in(&client).await;
+    client.login(keliweb_oauth::Credentials::new(
+        "bob@example.com",
+        "bob-password",
+    ));
+    // The emulator knows only the first account: bob's login is refused, and alice's token is
+    // not handed out instead.
+    let refused = client
+        .access_token()
+        .await
+        .expect_err("bob's login is refused");
+    assert_eq!(refused.kind(), ErrorKind::InvalidCredentials);
+    let mut request = harness.api_request();
+    assert!(client.authorize(&mut request).await.is_err());
+    assert!(request.headers().get(http::header::AUTHORIZATION).is_none());
+    // Back to the first account: a new login, not alice's old token.
+    client.login(harness.credentials());
+    let again = client.access_token().await.expect("a login");
+    assert_ne!(again, alice);
+}
