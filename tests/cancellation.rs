@@ -44,7 +44,7 @@ async fn a_cancelled_refresh_does_not_fail_the_next_caller() {
     use keliweb_emulator::{Emulator, EmulatorConfig, Fault, Route};
     use keliweb_oauth::Config;
     use keliweb_oauth::nonblocking::{Client, ReqwestClient};
-    use keliweb_oauth::transport::{Clock, Limits, ManualClock};
+    use keliweb_oauth::transport::{Clock, ManualClock};
 
     let emulator = Emulator::start(EmulatorConfig::default()).expect("emulator");
     let defaults = EmulatorConfig::default();
@@ -57,7 +57,7 @@ async fn a_cancelled_refresh_does_not_fail_the_next_caller() {
     .build()
     .expect("config");
     let clock = ManualClock::new(T0);
-    let http = ReqwestClient::new(&Limits::default()).expect("reqwest");
+    let http = ReqwestClient::default();
     let client = Client::builder(config, http).clock(clock.clone()).build();
     client.access_token().await.expect("first login");
 

@@ -10,11 +10,14 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::HttpClient;
-use crate::transport::Limits;
+use crate::transport::RequestLimits;
 use crate::{TransportError, TransportErrorKind};
 
-/// A ureq agent that never follows redirects, returns 4xx/5xx as responses, and has finite
-/// timeouts. TLS is rustls with the webpki roots.
+/// A ureq agent that never follows redirects and returns 4xx/5xx as responses. TLS is rustls
+/// with the webpki roots.
+///
+/// It has no limits of its own: each request gets the connect timeout, the whole-request
+/// timeout (`timeout_global`) and the body cap it comes with, as ureq's per-request settings.
 #[derive(Clone, Debug)]
 pub struct UreqClient {
     agent: ureq::Agent,
@@ -22,31 +25,29 @@ pub struct UreqClient {
 
 impl Default for UreqClient {
     fn default() -> Self {
-        Self::new(&Limits::default())
+        Self::new()
     }
 }
 
 impl UreqClient {
-    /// An agent with the timeouts of `limits`.
+    /// An agent with ureq's defaults and the safe settings.
     #[must_use]
-    pub fn new(limits: &Limits) -> Self {
-        Self::with_config(limits, |builder| builder)
+    pub fn new() -> Self {
+        Self::with_config(|builder| builder)
     }
 
     /// An agent with your own settings (proxy, TLS, pool, …) applied by `customize`. The
-    /// settings that keep tokens safe are forced afterwards: no redirects, status codes as
-    /// responses, and the timeouts of `limits`.
+    /// settings that keep tokens safe are forced afterwards: no redirects and status codes as
+    /// responses. Timeouts set here are replaced on every request by those of
+    /// [`Limits`](crate::transport::Limits).
     #[must_use]
     pub fn with_config(
-        limits: &Limits,
         customize: impl FnOnce(ConfigBuilder<AgentScope>) -> ConfigBuilder<AgentScope>,
     ) -> Self {
         let config = customize(ureq::Agent::config_builder())
             .max_redirects(0)
             .max_redirects_will_error(false)
             .http_status_as_error(false)
-            .timeout_connect(Some(limits.connect_timeout))
-            .timeout_global(Some(limits.request_timeout))
             .build();
         let agent =
             ureq::Agent::with_parts(config, DefaultConnector::default(), LiteralFirst::default());
@@ -58,13 +59,20 @@ impl HttpClient for UreqClient {
     fn execute(
         &self,
         request: Request<Vec<u8>>,
-        max_body_bytes: u64,
+        limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError> {
+        // Per-request timeouts leave the agent's connection pool shared.
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_connect(Some(limits.connect_timeout))
+            .timeout_global(Some(limits.request_timeout))
+            .build();
         let response = self.agent.run(request).map_err(transport_error)?;
         let (parts, mut body) = response.into_parts();
         let bytes = body
             .with_config()
-            .limit(max_body_bytes)
+            .limit(limits.max_body_bytes)
             .read_to_vec()
             .map_err(transport_error)?;
         Ok(Response::from_parts(parts, bytes))

@@ -8,7 +8,7 @@
 //! use keliweb_oauth::{Config, nonblocking::{Client, ReqwestClient}};
 //!
 //! let config = Config::keliweb("client-id", "client-secret").credentials("me@example.com", "pw").build()?;
-//! let client = Client::new(config, ReqwestClient::new(&Default::default())?);
+//! let client = Client::new(config, ReqwestClient::default());
 //! let invoices = client.send(http::Request::get("https://fatture.keliweb.it/api/invoices").body(Vec::new())?).await?;
 //! # Ok(()) }
 //! ```
@@ -27,24 +27,30 @@ use tokio::sync::Notify;
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestClient;
-use crate::transport::{self, Driver, Pending, Step, TokenGuard, copy_request, is_unauthorized};
+use crate::transport::{
+    self, Driver, Pending, RequestLimits, Step, TokenGuard, copy_request, is_unauthorized,
+};
 use crate::{Config, Credentials, Error, TokenId, TokenSet, TransportError, Unauthorized};
 
-/// An async HTTP client the driver sends requests through.
+/// An async HTTP client the driver sends requests through. It is made without limits: each
+/// request comes with its own [`RequestLimits`], from
+/// [`ClientBuilder::limits`](transport::ClientBuilder::limits).
 pub trait AsyncHttpClient: Send + Sync + 'static {
-    /// Sends `request` and returns its response.
+    /// Sends `request` within `limits` and returns its response.
     ///
     /// Implementations MUST return 4xx and 5xx answers as responses (the OAuth error body is in
-    /// them), MUST NOT follow redirects, MUST time out (every task waiting for a token waits on
-    /// this call), and MUST fail with [`TransportErrorKind::BodyTooLarge`] rather than read more
-    /// than `max_body_bytes` of body. Never log the request: its body and `Authorization`
+    /// them), MUST NOT follow redirects, MUST give up after `limits.connect_timeout` connecting
+    /// and `limits.request_timeout` in all (every task waiting for a token waits on this call),
+    /// and MUST fail with [`TransportErrorKind::BodyTooLarge`] rather than read more than
+    /// `limits.max_body_bytes` of body. A limit the HTTP library cannot apply must be documented
+    /// by the implementation, not ignored. Never log the request: its body and `Authorization`
     /// header hold secrets, and `http::Request`'s `Debug` prints them.
     ///
     /// [`TransportErrorKind::BodyTooLarge`]: crate::TransportErrorKind::BodyTooLarge
     fn execute(
         &self,
         request: Request<Vec<u8>>,
-        max_body_bytes: u64,
+        limits: RequestLimits,
     ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send;
 }
 
@@ -143,8 +149,8 @@ impl<H: AsyncHttpClient> Client<H> {
         mut request: Request<Vec<u8>>,
     ) -> Result<(TokenId, Response<Vec<u8>>), Error> {
         let token = self.authorize(&mut request).await?;
-        let limit = self.inner.limits.max_api_response_bytes;
-        let response = self.inner.http.execute(request, limit).await?;
+        let limits = self.inner.limits.api_request();
+        let response = self.inner.http.execute(request, limits).await?;
         Ok((token, response))
     }
 
@@ -177,8 +183,8 @@ impl<H: AsyncHttpClient> Client<H> {
             .collect();
         let mut first_error = None;
         for (pending, request) in outgoing {
-            let max = self.inner.limits.max_token_response_bytes;
-            if let Err(error) = pending.finish(self.inner.http.execute(request, max).await) {
+            let limits = self.inner.limits.token_request();
+            if let Err(error) = pending.finish(self.inner.http.execute(request, limits).await) {
                 first_error.get_or_insert(error);
             }
         }
@@ -218,8 +224,8 @@ impl<H: AsyncHttpClient> Client<H> {
                 Step::Send(outgoing) => {
                     let (id, request) = outgoing.into_parts();
                     let pending = Pending::new(driver, id);
-                    let max = driver.limits.max_token_response_bytes;
-                    let outcome = driver.http.execute(request, max).await;
+                    let limits = driver.limits.token_request();
+                    let outcome = driver.http.execute(request, limits).await;
                     pending.settle(outcome)?;
                 }
             }
