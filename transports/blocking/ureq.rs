@@ -1,13 +1,10 @@
 //! [`HttpClient`] for ureq 3, with the safe settings forced on.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
 
 use http::{Request, Response};
 use ureq::config::ConfigBuilder;
 use ureq::typestate::AgentScope;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::HttpClient;
 use crate::transport::RequestLimits;
@@ -18,6 +15,9 @@ use crate::{TransportError, TransportErrorKind};
 ///
 /// It has no limits of its own: each request gets the connect timeout, the whole-request
 /// timeout (`timeout_global`) and the body cap it comes with, as ureq's per-request settings.
+///
+/// With a timeout set, ureq looks the host up on a new thread for every request (so it can
+/// give up on the lookup), IP literals included; `BENCHMARKS.md` measures what that costs.
 #[derive(Clone, Debug)]
 pub struct UreqClient {
     agent: ureq::Agent,
@@ -49,9 +49,9 @@ impl UreqClient {
             .max_redirects_will_error(false)
             .http_status_as_error(false)
             .build();
-        let agent =
-            ureq::Agent::with_parts(config, DefaultConnector::default(), LiteralFirst::default());
-        Self { agent }
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+        }
     }
 }
 
@@ -94,45 +94,4 @@ fn transport_error(error: ureq::Error) -> TransportError {
         _ => TransportErrorKind::Other,
     };
     TransportError::new(kind, error.to_string())
-}
-
-/// Skips the lookup for a host that is an IP literal. With a timeout set, ureq's default
-/// resolver runs every lookup on a new thread (so it can give up on it), even for `127.0.0.1`,
-/// which costs more than a whole request on loopback. (ureq marks this API "unversioned": the
-/// lock file pins the version it was written against.)
-#[derive(Debug, Default)]
-struct LiteralFirst(DefaultResolver);
-
-impl Resolver for LiteralFirst {
-    fn resolve(
-        &self,
-        uri: &http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        match ip_literal(uri) {
-            Some(address) => {
-                let mut addresses = self.empty();
-                addresses.push(address);
-                Ok(addresses)
-            }
-            None => self.0.resolve(uri, config, timeout),
-        }
-    }
-}
-
-fn ip_literal(uri: &http::Uri) -> Option<SocketAddr> {
-    let host = uri.host()?;
-    let ip: IpAddr = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
-    let port = match (uri.port_u16(), uri.scheme_str()) {
-        (Some(port), _) => port,
-        (None, Some("https")) => 443,
-        (None, Some("http")) => 80,
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
 }
