@@ -7,7 +7,7 @@ use ureq::config::ConfigBuilder;
 use ureq::typestate::AgentScope;
 
 use super::HttpClient;
-use crate::transport::RequestLimits;
+use crate::transport::{RequestLimits, without_query};
 use crate::{TransportError, TransportErrorKind};
 
 /// A ureq agent that never follows redirects and returns 4xx/5xx as responses. TLS is rustls
@@ -61,6 +61,8 @@ impl HttpClient for UreqClient {
         request: Request<Vec<u8>>,
         limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError> {
+        let query = request.uri().query().map(str::to_owned);
+        let fail = |error| transport_error(&error, query.as_deref());
         // Per-request timeouts leave the agent's connection pool shared.
         let request = self
             .agent
@@ -68,21 +70,27 @@ impl HttpClient for UreqClient {
             .timeout_connect(Some(limits.connect_timeout))
             .timeout_global(Some(limits.request_timeout))
             .build();
-        let response = self.agent.run(request).map_err(transport_error)?;
+        let response = self.agent.run(request).map_err(fail)?;
         let (parts, mut body) = response.into_parts();
         let bytes = body
             .with_config()
             .limit(limits.max_body_bytes)
             .read_to_vec()
-            .map_err(transport_error)?;
+            .map_err(fail)?;
         Ok(Response::from_parts(parts, bytes))
     }
 }
 
-fn transport_error(error: ureq::Error) -> TransportError {
-    let kind = match &error {
+fn transport_error(error: &ureq::Error, query: Option<&str>) -> TransportError {
+    let kind = match error {
         ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
         ureq::Error::BodyExceedsLimit(_) => TransportErrorKind::BodyTooLarge,
+        ureq::Error::LargeResponseHeader(..) => TransportErrorKind::HeaderTooLarge,
+        // Over 128 header lines. ureq does not export the protocol error type, so its message
+        // is the only way to tell; if the wording ever changes this degrades to `Io`.
+        ureq::Error::Protocol(protocol) if protocol.to_string().contains("too many headers") => {
+            TransportErrorKind::HeaderTooLarge
+        }
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Tls(_) => {
             TransportErrorKind::Connect
         }
@@ -93,5 +101,6 @@ fn transport_error(error: ureq::Error) -> TransportError {
         ureq::Error::Io(_) | ureq::Error::Protocol(_) => TransportErrorKind::Io,
         _ => TransportErrorKind::Other,
     };
-    TransportError::new(kind, error.to_string())
+    // Some ureq errors (a bad or non-https URL) quote the whole URL.
+    TransportError::new(kind, without_query(error.to_string(), query))
 }

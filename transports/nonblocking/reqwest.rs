@@ -1,6 +1,5 @@
 //! [`AsyncHttpClient`] for reqwest 0.13, with the safe settings forced on.
 
-use std::error::Error as _;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -8,7 +7,7 @@ use std::time::Duration;
 use http::{Request, Response};
 
 use super::AsyncHttpClient;
-use crate::transport::RequestLimits;
+use crate::transport::{RequestLimits, without_query};
 use crate::{TransportError, TransportErrorKind};
 
 type Customize = dyn Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync;
@@ -103,7 +102,7 @@ impl ReqwestClient {
             .connect_timeout(connect_timeout)
             .build()
             .map_err(|error| {
-                let message = format!("reqwest could not build a client: {error}");
+                let message = format!("reqwest could not build a client: {}", chain(&error));
                 TransportError::new(TransportErrorKind::Other, message)
             })?;
         clients.push((connect_timeout, client.clone()));
@@ -117,11 +116,13 @@ impl AsyncHttpClient for ReqwestClient {
         request: Request<Vec<u8>>,
         limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError> {
+        let query = request.uri().query().map(str::to_owned);
+        let fail = |error| transport_error(error, query.as_deref());
         let client = self.client(limits.connect_timeout)?;
-        let mut request = reqwest::Request::try_from(request).map_err(transport_error)?;
+        let mut request = reqwest::Request::try_from(request).map_err(fail)?;
         // Covers connecting, the response head and the whole body.
         *request.timeout_mut() = Some(limits.request_timeout);
-        let mut response = client.execute(request).await.map_err(transport_error)?;
+        let mut response = client.execute(request).await.map_err(fail)?;
         let max_body_bytes = limits.max_body_bytes;
         let too_large = || {
             TransportError::new(
@@ -139,7 +140,7 @@ impl AsyncHttpClient for ReqwestClient {
         // the blocks it outgrows.
         let expected = response.content_length().unwrap_or(0);
         let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        while let Some(chunk) = response.chunk().await.map_err(fail)? {
             if body.len() as u64 + chunk.len() as u64 > max_body_bytes {
                 return Err(too_large());
             }
@@ -153,9 +154,14 @@ impl AsyncHttpClient for ReqwestClient {
     }
 }
 
-fn transport_error(error: reqwest::Error) -> TransportError {
+fn transport_error(error: reqwest::Error, query: Option<&str>) -> TransportError {
+    // The URL may carry an API query: keep it out of messages.
+    let error = error.without_url();
+    let message = without_query(chain(&error), query);
     let kind = if error.is_timeout() {
         TransportErrorKind::Timeout
+    } else if message.contains(HYPER_HEAD_TOO_LARGE) {
+        TransportErrorKind::HeaderTooLarge
     } else if error.is_connect() {
         TransportErrorKind::Connect
     } else if error.is_body() || error.is_decode() || error.is_request() {
@@ -163,12 +169,27 @@ fn transport_error(error: reqwest::Error) -> TransportError {
     } else {
         TransportErrorKind::Other
     };
-    // The URL may carry an API query: keep it out of messages. reqwest's own message is
-    // generic; the source says what actually broke.
-    let error = error.without_url();
-    let message = match error.source() {
-        Some(source) => format!("{error}: {source}"),
-        None => error.to_string(),
-    };
     TransportError::new(kind, message)
+}
+
+/// hyper's message for a response head over its size or header-count limit. hyper says so by
+/// a method only when built as a server too, so its message is the one way to tell; if the
+/// wording ever changes this degrades to `Io`.
+const HYPER_HEAD_TOO_LARGE: &str = "message head is too large";
+
+/// The error and every cause under it, outermost first: reqwest's own message is generic
+/// ("error sending request"), the causes say what broke.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        // Some errors print their cause already.
+        if !message.contains(&said) {
+            message.push_str(": ");
+            message.push_str(&said);
+        }
+        cause = inner.source();
+    }
+    message
 }

@@ -6,11 +6,15 @@ mod builder;
 mod clock;
 mod driver;
 mod limits;
+#[cfg(any(feature = "ureq", feature = "reqwest"))]
+mod redact;
 
 pub use builder::{Async, Blocking, ClientBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub(crate) use driver::{Driver, Pending, Step};
 pub use limits::{Limits, RequestLimits};
+#[cfg(any(feature = "ureq", feature = "reqwest"))]
+pub(crate) use redact::without_query;
 
 use std::fmt;
 use std::ops::Deref;
