@@ -1,7 +1,8 @@
 //! Every limit, set through `ClientBuilder::limits` alone (the test clients make their HTTP
 //! clients with none), fires for both transports against 127.0.0.1: the whole-request timeout
 //! on a token request and on an API `send`, the connect timeout on both, and both body caps at
-//! exactly their value.
+//! exactly their value. Timeouts set through `UreqClient::with_config` or
+//! `ReqwestClient::with_builder` give way to the request's.
 #![cfg(any(feature = "ureq", feature = "reqwest"))]
 // The clock ban in clippy.toml guards the sans-IO core; these tests time the limits.
 #![allow(clippy::disallowed_methods)]
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode};
 use keliweb_emulator::{Fault, Route};
-use keliweb_oauth::transport::Limits;
-use keliweb_oauth::{Config, Error, ErrorKind};
+use keliweb_oauth::transport::{Limits, RequestLimits};
+use keliweb_oauth::{Config, Error, ErrorKind, TransportError};
 use socket2::{Domain, Socket, Type};
 use transport_support::{Driver, Harness, test_limits};
 
@@ -229,4 +230,56 @@ limit_tests! {
     connect_timeout_fires_on_an_api_send,
     token_body_cap_is_exact,
     api_body_cap_is_exact,
+}
+
+/// Timeouts set through an HTTP client's own escape hatch give way to the request's: a slow
+/// answer (the API route delayed) and a hanging connect, each with the other limit long.
+async fn escape_hatch_timeouts_give_way<F, Fut>(execute: F)
+where
+    F: Fn(Request<Vec<u8>>, RequestLimits) -> Fut,
+    Fut: Future<Output = Result<http::Response<Vec<u8>>, TransportError>>,
+{
+    let harness = Harness::start();
+    harness.emulator.inject(Route::Api, Fault::Delay(SLOW));
+    let slow = harness.api_request();
+    let limits = Limits {
+        request_timeout: SHORT,
+        ..test_limits()
+    };
+    let outcome = execute(slow, limits.api_request());
+    assert_fires_soon(async { Ok(outcome.await?) }, "Timeout").await;
+
+    let stalled = Stalled::new();
+    let hanging = Request::get(stalled.url("/api/user"))
+        .body(Vec::new())
+        .expect("a valid request");
+    let outcome = execute(hanging, connect_limits().api_request());
+    assert_fires_soon(async { Ok(outcome.await?) }, "Timeout").await;
+}
+
+#[cfg(feature = "ureq")]
+#[test]
+fn ureq_config_timeouts_give_way_to_the_requests() {
+    use keliweb_oauth::blocking::{HttpClient, UreqClient};
+
+    let long = Some(Duration::from_secs(60));
+    let http = UreqClient::with_config(|config| config.timeout_global(long).timeout_connect(long));
+    // Lazy, so the call runs (and is timed) inside the check.
+    let execute = |request, limits| {
+        let http = &http;
+        async move { http.execute(request, limits) }
+    };
+    transport_support::block_on(escape_hatch_timeouts_give_way(execute));
+}
+
+#[cfg(feature = "reqwest")]
+#[tokio::test(flavor = "multi_thread")]
+async fn reqwest_builder_timeouts_give_way_to_the_requests() {
+    use keliweb_oauth::nonblocking::{AsyncHttpClient, ReqwestClient};
+
+    let long = Duration::from_secs(60);
+    let http =
+        ReqwestClient::with_builder(move |builder| builder.timeout(long).connect_timeout(long));
+    let execute = |request, limits| http.execute(request, limits);
+    escape_hatch_timeouts_give_way(execute).await;
 }
