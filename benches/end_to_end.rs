@@ -14,7 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use keliweb_emulator::{Emulator, EmulatorConfig};
-use keliweb_oauth::transport::Limits;
+use keliweb_oauth::transport::{Limits, RequestLimits};
 use keliweb_oauth::{Config, TransportError, TransportErrorKind, blocking, nonblocking};
 
 #[global_allocator]
@@ -43,21 +43,22 @@ fn setup() -> (Emulator, Config, HeaderValue, String, Limits) {
 }
 
 /// ureq with its defaults (no timeouts) behind the crate's `HttpClient` trait, to measure the
-/// crate's own overhead apart from `UreqClient`'s per-request resolver thread.
+/// crate's own overhead apart from the lookup thread ureq starts for every request once a
+/// timeout is set (`UreqClient` always sets one).
 struct NoTimeoutUreq(ureq::Agent);
 
 impl blocking::HttpClient for NoTimeoutUreq {
     fn execute(
         &self,
         request: Request<Vec<u8>>,
-        max_body_bytes: u64,
+        limits: RequestLimits,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let other =
             |error: ureq::Error| TransportError::new(TransportErrorKind::Other, error.to_string());
         let (parts, mut body) = self.0.run(request).map_err(other)?.into_parts();
         let bytes = body
             .with_config()
-            .limit(max_body_bytes)
+            .limit(limits.max_body_bytes)
             .read_to_vec()
             .map_err(other)?;
         Ok(http::Response::from_parts(parts, bytes))
@@ -83,7 +84,7 @@ fn reqwest_pair(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let http = nonblocking::ReqwestClient::new(&limits).expect("a reqwest client");
+    let http = nonblocking::ReqwestClient::default();
     let client = nonblocking::Client::new(config, http);
     let raw = {
         let _entered = runtime.enter();
@@ -172,7 +173,7 @@ fn ureq_pair(c: &mut Criterion) {
     let (_emulator, config, user_agent, url, limits) = setup();
     let mut group = c.benchmark_group("end_to_end");
     // ureq: the blocking client against a raw agent with the same settings.
-    let client = blocking::Client::new(config.clone(), blocking::UreqClient::new(&limits));
+    let client = blocking::Client::new(config.clone(), blocking::UreqClient::default());
     let bearer = client
         .access_token()
         .expect("login works")

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::nonblocking::{Client, ReqwestClient};
-use keliweb_oauth::transport::{Clock, Limits, ManualClock, SystemClock};
+use keliweb_oauth::transport::{Clock, ManualClock, SystemClock};
 
 #[global_allocator]
 static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
@@ -23,7 +23,7 @@ fn herd(c: &mut Criterion) {
     let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
     let config = common::emulator_config(&emulator);
     let clock = ManualClock::new(SystemClock.now());
-    let http = ReqwestClient::new(&Limits::default()).expect("a reqwest client");
+    let http = ReqwestClient::default();
     let client = Client::builder(config, http).clock(clock.clone()).build();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::blocking::{Client, HttpClient, UreqClient};
-use keliweb_oauth::transport::SystemClock;
+use keliweb_oauth::transport::{Limits, SystemClock};
 use keliweb_oauth::{Config, TokenSet, UnixTime, transport::Clock};
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -99,7 +99,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     client.authorize(&mut stale)?;
     client.revoke()?;
     show_store(&rotations);
-    let refused = UreqClient::default().execute(stale, 64 * 1024)?;
+    let refused = UreqClient::default().execute(stale, Limits::default().api_request())?;
     println!(
         "         the revoked token now gets: {} {}",
         refused.status(),

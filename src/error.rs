@@ -272,6 +272,9 @@ pub enum TransportErrorKind {
     Io,
     /// The response body was larger than the transport's cap.
     BodyTooLarge,
+    /// The response's status line and headers were larger than the HTTP library accepts (too
+    /// long, or too many lines): a broken or hostile server, or a proxy in between.
+    HeaderTooLarge,
     /// Anything else.
     Other,
 }

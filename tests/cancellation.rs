@@ -78,18 +78,15 @@ mod async_client {
         let clock = ManualClock::new(T0);
         let stored = Stored::default();
         let store = Arc::clone(&stored);
-        let client = Client::builder(
-            config,
-            ReqwestClient::new(&Default::default()).expect("reqwest"),
-        )
-        .clock(clock.clone())
-        .store(move |tokens: Option<&TokenSet>| {
-            store
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(tokens.cloned());
-        })
-        .build();
+        let client = Client::builder(config, ReqwestClient::default())
+            .clock(clock.clone())
+            .store(move |tokens: Option<&TokenSet>| {
+                store
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(tokens.cloned());
+            })
+            .build();
         client.access_token().await.expect("first login");
         (emulator, client, clock, stored)
     }
@@ -186,7 +183,7 @@ mod without_a_runtime {
     use http::{Request, Response};
     use keliweb_emulator::{Fault, Route};
     use keliweb_oauth::nonblocking::{AsyncHttpClient, Client};
-    use keliweb_oauth::transport::ManualClock;
+    use keliweb_oauth::transport::{ManualClock, RequestLimits};
     use keliweb_oauth::{TransportError, TransportErrorKind};
     use tokio::sync::oneshot;
 
@@ -200,7 +197,7 @@ mod without_a_runtime {
         fn execute(
             &self,
             request: Request<Vec<u8>>,
-            _max_body_bytes: u64,
+            _limits: RequestLimits,
         ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send {
             let agent = self.0.clone();
             let (answer, answered) = oneshot::channel();

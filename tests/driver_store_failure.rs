@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use http::{Request, Response};
 use keliweb_oauth::blocking::{Client, HttpClient};
+use keliweb_oauth::transport::RequestLimits;
 use keliweb_oauth::{Config, ErrorKind, TokenSet, TransportError};
 
 /// Answers every token request with the same success; no socket involved.
@@ -15,7 +16,7 @@ impl HttpClient for Canned {
     fn execute(
         &self,
         _request: Request<Vec<u8>>,
-        _max_body_bytes: u64,
+        _limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError> {
         let body = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"a.b.c","refresh_token":"r1"}"#;
         Ok(Response::new(body.as_bytes().to_vec()))

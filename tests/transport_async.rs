@@ -8,7 +8,7 @@ mod transport_support;
 use keliweb_oauth::Config;
 use keliweb_oauth::nonblocking::{AsyncHttpClient, Client, ReqwestClient};
 use transport_support::async_driver::Async;
-use transport_support::{every_scenario, scenarios, test_limits};
+use transport_support::{every_scenario, scenarios};
 
 macro_rules! async_tests {
     ($($scenario:ident),* $(,)?) => {
@@ -46,7 +46,7 @@ fn client_and_its_futures_are_send() {
     let config = Config::builder("http://127.0.0.1:9/oauth/token", "id", "secret")
         .build()
         .expect("a valid config");
-    let http = ReqwestClient::new(&test_limits()).expect("a reqwest client");
+    let http = ReqwestClient::default();
     // The futures are created and dropped, never polled: no request goes out.
     futures_are_send(&Client::new(config, http));
 }

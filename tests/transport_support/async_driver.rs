@@ -17,7 +17,8 @@ impl Driver for Async {
 
     fn build(setup: ClientSetup) -> Self {
         let http = Recording {
-            inner: ReqwestClient::new(&setup.limits).expect("a reqwest client"),
+            // Made without limits: the builder's are the only ones.
+            inner: ReqwestClient::default(),
             log: setup.log,
         };
         let mut builder = Client::builder(setup.config, http)

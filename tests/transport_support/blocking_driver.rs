@@ -17,7 +17,8 @@ impl Driver for Blocking {
 
     fn build(setup: ClientSetup) -> Self {
         let http = Recording {
-            inner: UreqClient::new(&setup.limits),
+            // Made without limits: the builder's are the only ones.
+            inner: UreqClient::default(),
             log: setup.log,
         };
         let mut builder = Client::builder(setup.config, http)

@@ -20,14 +20,16 @@ use std::time::Duration;
 
 use http::{HeaderValue, Request, Response};
 use keliweb_emulator::{Counters, Emulator, EmulatorConfig};
-use keliweb_oauth::transport::{Limits, ManualClock};
+use keliweb_oauth::transport::{Limits, ManualClock, RequestLimits};
 use keliweb_oauth::{
     Authorization, Config, ConfigBuilder, Credentials, Error, ErrorKind, TokenId, TokenSet,
     TransportError, Unauthorized, UnixTime,
 };
 
 /// Calls `$each!` with the name of every scenario in `scenarios.rs` that both transports run,
-/// so each test file turns the one list into tests of its own flavour.
+/// so each test file turns the one list into tests of its own flavour. (Not every test binary
+/// including this module uses it.)
+#[allow(unused_macros)]
 macro_rules! every_scenario {
     ($each:ident) => {
         $each! {
@@ -57,6 +59,7 @@ macro_rules! every_scenario {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use every_scenario;
 
 /// The client clock's start (2027-01-15); the emulator runs on real time.
@@ -199,11 +202,11 @@ impl<H: keliweb_oauth::blocking::HttpClient> keliweb_oauth::blocking::HttpClient
     fn execute(
         &self,
         request: Request<Vec<u8>>,
-        max_body_bytes: u64,
+        limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError> {
         let path = request.uri().path().to_owned();
         self.before(&request);
-        let outcome = self.inner.execute(request, max_body_bytes);
+        let outcome = self.inner.execute(request, limits);
         self.after(&path, &outcome);
         outcome
     }
@@ -216,11 +219,11 @@ impl<H: keliweb_oauth::nonblocking::AsyncHttpClient> keliweb_oauth::nonblocking:
     async fn execute(
         &self,
         request: Request<Vec<u8>>,
-        max_body_bytes: u64,
+        limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError> {
         let path = request.uri().path().to_owned();
         self.before(&request);
-        let outcome = self.inner.execute(request, max_body_bytes).await;
+        let outcome = self.inner.execute(request, limits).await;
         self.after(&path, &outcome);
         outcome
     }

@@ -10,6 +10,10 @@ use keliweb_emulator::{Fault, PassportVersion, Route};
 use keliweb_oauth::transport::Limits;
 use keliweb_oauth::{DEFAULT_MIN_RETRY_DELAY, ErrorKind, RetryAfter, TokenSet};
 
+#[allow(
+    unused_imports,
+    reason = "every_scenario! names these through scenarios::, which not every test file uses"
+)]
 pub use super::promise_scenarios::*;
 use super::{Delta, Driver, Event, HOUR, Harness, Token, parts, test_limits};
 

@@ -25,19 +25,24 @@ use http::{Request, Response};
 #[cfg(feature = "ureq")]
 pub use self::ureq::UreqClient;
 use crate::transport::{
-    self, Driver, Pending, Step, TokenGuard, Want, apply, copy_request, is_unauthorized,
+    self, Driver, Pending, RequestLimits, Step, TokenGuard, Want, apply, copy_request,
+    is_unauthorized,
 };
 use crate::{Config, Credentials, Error, TokenId, TokenSet, TransportError, Unauthorized};
 
-/// A blocking HTTP client the driver sends requests through.
+/// A blocking HTTP client the driver sends requests through. It is made without limits: each
+/// request comes with its own [`RequestLimits`], from
+/// [`ClientBuilder::limits`](transport::ClientBuilder::limits).
 pub trait HttpClient: Send + Sync + 'static {
-    /// Sends `request` and returns its response.
+    /// Sends `request` within `limits` and returns its response.
     ///
     /// Implementations MUST return 4xx and 5xx answers as responses (the OAuth error body is in
-    /// them), MUST NOT follow redirects, MUST time out (every caller waiting for a token waits
-    /// on this call), and MUST fail with [`TransportErrorKind::BodyTooLarge`] rather than read
-    /// more than `max_body_bytes` of body. Never log the request: its body and
-    /// `Authorization` header hold secrets, and `http::Request`'s `Debug` prints them.
+    /// them), MUST NOT follow redirects, MUST give up after `limits.connect_timeout` connecting
+    /// and `limits.request_timeout` in all (every caller waiting for a token waits on this
+    /// call), and MUST fail with [`TransportErrorKind::BodyTooLarge`] rather than read more than
+    /// `limits.max_body_bytes` of body. A limit the HTTP library cannot apply must be documented
+    /// by the implementation, not ignored. Never log the request: its body and `Authorization`
+    /// header hold secrets, and `http::Request`'s `Debug` prints them.
     ///
     /// [`TransportErrorKind::BodyTooLarge`]: crate::TransportErrorKind::BodyTooLarge
     ///
@@ -46,7 +51,7 @@ pub trait HttpClient: Send + Sync + 'static {
     fn execute(
         &self,
         request: Request<Vec<u8>>,
-        max_body_bytes: u64,
+        limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError>;
 }
 
@@ -159,8 +164,8 @@ impl<H: HttpClient> Client<H> {
         mut request: Request<Vec<u8>>,
     ) -> Result<(TokenId, Response<Vec<u8>>), Error> {
         let token = self.authorize(&mut request)?;
-        let limit = self.inner.limits.max_api_response_bytes;
-        let response = self.inner.http.execute(request, limit)?;
+        let limits = self.inner.limits.api_request();
+        let response = self.inner.http.execute(request, limits)?;
         Ok((token, response))
     }
 
@@ -196,8 +201,8 @@ impl<H: HttpClient> Client<H> {
             .collect();
         let mut first_error = None;
         for (pending, request) in outgoing {
-            let max = self.inner.limits.max_token_response_bytes;
-            if let Err(error) = pending.finish(self.inner.http.execute(request, max)) {
+            let limits = self.inner.limits.token_request();
+            if let Err(error) = pending.finish(self.inner.http.execute(request, limits)) {
                 first_error.get_or_insert(error);
             }
         }
@@ -237,8 +242,8 @@ impl<H: HttpClient> Client<H> {
                     drop(core);
                     let (id, request) = outgoing.into_parts();
                     let pending = Pending::new(driver, id);
-                    let max = driver.limits.max_token_response_bytes;
-                    pending.settle(driver.http.execute(request, max))?;
+                    let limits = driver.limits.token_request();
+                    pending.settle(driver.http.execute(request, limits))?;
                     core = driver.lock();
                 }
             }

@@ -1,20 +1,23 @@
 //! [`HttpClient`] for ureq 3, with the safe settings forced on.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
 
 use http::{Request, Response};
 use ureq::config::ConfigBuilder;
 use ureq::typestate::AgentScope;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::HttpClient;
-use crate::transport::Limits;
+use crate::transport::{RequestLimits, without_query};
 use crate::{TransportError, TransportErrorKind};
 
-/// A ureq agent that never follows redirects, returns 4xx/5xx as responses, and has finite
-/// timeouts. TLS is rustls with the webpki roots.
+/// A ureq agent that never follows redirects and returns 4xx/5xx as responses. TLS is rustls
+/// with the webpki roots.
+///
+/// It has no limits of its own: each request gets the connect timeout, the whole-request
+/// timeout (`timeout_global`) and the body cap it comes with, as ureq's per-request settings.
+///
+/// With a timeout set, ureq looks the host up on a new thread for every request (so it can
+/// give up on the lookup), IP literals included; `BENCHMARKS.md` measures what that costs.
 #[derive(Clone, Debug)]
 pub struct UreqClient {
     agent: ureq::Agent,
@@ -22,35 +25,33 @@ pub struct UreqClient {
 
 impl Default for UreqClient {
     fn default() -> Self {
-        Self::new(&Limits::default())
+        Self::new()
     }
 }
 
 impl UreqClient {
-    /// An agent with the timeouts of `limits`.
+    /// An agent with ureq's defaults and the safe settings.
     #[must_use]
-    pub fn new(limits: &Limits) -> Self {
-        Self::with_config(limits, |builder| builder)
+    pub fn new() -> Self {
+        Self::with_config(|builder| builder)
     }
 
     /// An agent with your own settings (proxy, TLS, pool, …) applied by `customize`. The
-    /// settings that keep tokens safe are forced afterwards: no redirects, status codes as
-    /// responses, and the timeouts of `limits`.
+    /// settings that keep tokens safe are forced afterwards: no redirects and status codes as
+    /// responses. Timeouts set here are replaced on every request by those of
+    /// [`Limits`](crate::transport::Limits).
     #[must_use]
     pub fn with_config(
-        limits: &Limits,
         customize: impl FnOnce(ConfigBuilder<AgentScope>) -> ConfigBuilder<AgentScope>,
     ) -> Self {
         let config = customize(ureq::Agent::config_builder())
             .max_redirects(0)
             .max_redirects_will_error(false)
             .http_status_as_error(false)
-            .timeout_connect(Some(limits.connect_timeout))
-            .timeout_global(Some(limits.request_timeout))
             .build();
-        let agent =
-            ureq::Agent::with_parts(config, DefaultConnector::default(), LiteralFirst::default());
-        Self { agent }
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+        }
     }
 }
 
@@ -58,23 +59,38 @@ impl HttpClient for UreqClient {
     fn execute(
         &self,
         request: Request<Vec<u8>>,
-        max_body_bytes: u64,
+        limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError> {
-        let response = self.agent.run(request).map_err(transport_error)?;
+        let query = request.uri().query().map(str::to_owned);
+        let fail = |error| transport_error(&error, query.as_deref());
+        // Per-request timeouts leave the agent's connection pool shared.
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_connect(Some(limits.connect_timeout))
+            .timeout_global(Some(limits.request_timeout))
+            .build();
+        let response = self.agent.run(request).map_err(fail)?;
         let (parts, mut body) = response.into_parts();
         let bytes = body
             .with_config()
-            .limit(max_body_bytes)
+            .limit(limits.max_body_bytes)
             .read_to_vec()
-            .map_err(transport_error)?;
+            .map_err(fail)?;
         Ok(Response::from_parts(parts, bytes))
     }
 }
 
-fn transport_error(error: ureq::Error) -> TransportError {
-    let kind = match &error {
+fn transport_error(error: &ureq::Error, query: Option<&str>) -> TransportError {
+    let kind = match error {
         ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
         ureq::Error::BodyExceedsLimit(_) => TransportErrorKind::BodyTooLarge,
+        ureq::Error::LargeResponseHeader(..) => TransportErrorKind::HeaderTooLarge,
+        // Over 128 header lines. ureq does not export the protocol error type, so its message
+        // is the only way to tell; if the wording ever changes this degrades to `Io`.
+        ureq::Error::Protocol(protocol) if protocol.to_string().contains("too many headers") => {
+            TransportErrorKind::HeaderTooLarge
+        }
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Tls(_) => {
             TransportErrorKind::Connect
         }
@@ -85,46 +101,6 @@ fn transport_error(error: ureq::Error) -> TransportError {
         ureq::Error::Io(_) | ureq::Error::Protocol(_) => TransportErrorKind::Io,
         _ => TransportErrorKind::Other,
     };
-    TransportError::new(kind, error.to_string())
-}
-
-/// Skips the lookup for a host that is an IP literal. With a timeout set, ureq's default
-/// resolver runs every lookup on a new thread (so it can give up on it), even for `127.0.0.1`,
-/// which costs more than a whole request on loopback. (ureq marks this API "unversioned": the
-/// lock file pins the version it was written against.)
-#[derive(Debug, Default)]
-struct LiteralFirst(DefaultResolver);
-
-impl Resolver for LiteralFirst {
-    fn resolve(
-        &self,
-        uri: &http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        match ip_literal(uri) {
-            Some(address) => {
-                let mut addresses = self.empty();
-                addresses.push(address);
-                Ok(addresses)
-            }
-            None => self.0.resolve(uri, config, timeout),
-        }
-    }
-}
-
-fn ip_literal(uri: &http::Uri) -> Option<SocketAddr> {
-    let host = uri.host()?;
-    let ip: IpAddr = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
-    let port = match (uri.port_u16(), uri.scheme_str()) {
-        (Some(port), _) => port,
-        (None, Some("https")) => 443,
-        (None, Some("http")) => 80,
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
+    // Some ureq errors (a bad or non-https URL) quote the whole URL.
+    TransportError::new(kind, without_query(error.to_string(), query))
 }

@@ -8,7 +8,7 @@
 //! use keliweb_oauth::{Config, nonblocking::{Client, ReqwestClient}};
 //!
 //! let config = Config::keliweb("client-id", "client-secret").credentials("me@example.com", "pw").build()?;
-//! let client = Client::new(config, ReqwestClient::new(&Default::default())?);
+//! let client = Client::new(config, ReqwestClient::default());
 //! let invoices = client.send(http::Request::get("https://fatture.keliweb.it/api/invoices").body(Vec::new())?).await?;
 //! # Ok(()) }
 //! ```
@@ -31,7 +31,8 @@ use tokio::sync::Notify;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestClient;
 use crate::transport::{
-    self, Driver, Pending, Step, TokenGuard, Wake, Want, apply, copy_request, is_unauthorized,
+    self, Driver, Pending, RequestLimits, Step, TokenGuard, Wake, Want, apply, copy_request,
+    is_unauthorized,
 };
 use crate::{
     Config, Credentials, Error, OutgoingRequest, RequestId, TokenId, TokenSet, TransportError,
@@ -41,21 +42,25 @@ use crate::{
 /// A token request and the storing of its answer, detached from the caller that started it.
 pub type BackgroundTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// An async HTTP client the driver sends requests through.
+/// An async HTTP client the driver sends requests through. It is made without limits: each
+/// request comes with its own [`RequestLimits`], from
+/// [`ClientBuilder::limits`](transport::ClientBuilder::limits).
 pub trait AsyncHttpClient: Send + Sync + 'static {
-    /// Sends `request` and returns its response.
+    /// Sends `request` within `limits` and returns its response.
     ///
     /// Implementations MUST return 4xx and 5xx answers as responses (the OAuth error body is in
-    /// them), MUST NOT follow redirects, MUST time out (every task waiting for a token waits on
-    /// this call), and MUST fail with [`TransportErrorKind::BodyTooLarge`] rather than read more
-    /// than `max_body_bytes` of body. Never log the request: its body and `Authorization`
+    /// them), MUST NOT follow redirects, MUST give up after `limits.connect_timeout` connecting
+    /// and `limits.request_timeout` in all (every task waiting for a token waits on this call),
+    /// and MUST fail with [`TransportErrorKind::BodyTooLarge`] rather than read more than
+    /// `limits.max_body_bytes` of body. A limit the HTTP library cannot apply must be documented
+    /// by the implementation, not ignored. Never log the request: its body and `Authorization`
     /// header hold secrets, and `http::Request`'s `Debug` prints them.
     ///
     /// [`TransportErrorKind::BodyTooLarge`]: crate::TransportErrorKind::BodyTooLarge
     fn execute(
         &self,
         request: Request<Vec<u8>>,
-        max_body_bytes: u64,
+        limits: RequestLimits,
     ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send;
 
     /// Runs `task` to completion in the background, if this client can (on its runtime); hands
@@ -235,8 +240,8 @@ impl<H: AsyncHttpClient> Client<H> {
         mut request: Request<Vec<u8>>,
     ) -> Result<(TokenId, Response<Vec<u8>>), Error> {
         let token = self.authorize(&mut request).await?;
-        let limit = self.inner.limits.max_api_response_bytes;
-        let response = self.inner.http.execute(request, limit).await?;
+        let limits = self.inner.limits.api_request();
+        let response = self.inner.http.execute(request, limits).await?;
         Ok((token, response))
     }
 
@@ -273,8 +278,8 @@ impl<H: AsyncHttpClient> Client<H> {
             .collect();
         let mut first_error = None;
         for (pending, request) in outgoing {
-            let max = self.inner.limits.max_token_response_bytes;
-            if let Err(error) = pending.finish(self.inner.http.execute(request, max).await) {
+            let limits = self.inner.limits.token_request();
+            if let Err(error) = pending.finish(self.inner.http.execute(request, limits).await) {
                 first_error.get_or_insert(error);
             }
         }
@@ -332,14 +337,14 @@ impl<H: AsyncHttpClient> Client<H> {
     fn start(&self, outgoing: OutgoingRequest) -> SharedRequest {
         let (id, request) = outgoing.into_parts();
         let http = Arc::clone(&self.inner.http);
-        let max = self.inner.limits.max_token_response_bytes;
+        let limits = self.inner.limits.token_request();
         let guard = AbandonUnlessAnswered {
             driver: Arc::downgrade(&self.inner),
             id: Some(id),
         };
         let task = async move {
             let mut guard = guard;
-            let outcome = http.execute(request, max).await;
+            let outcome = http.execute(request, limits).await;
             if let (Some(id), Some(driver)) = (guard.id.take(), guard.driver.upgrade()) {
                 // Stores and publishes any new tokens, records the outcome, wakes the waiters.
                 let _ = driver.finish(id, outcome);

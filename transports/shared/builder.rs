@@ -56,8 +56,8 @@ impl<H, D> ClientBuilder<H, D> {
         self
     }
 
-    /// Body-size caps. (The timeouts in [`Limits`] are applied where the HTTP client is made,
-    /// e.g. `UreqClient::new(&limits)`.)
+    /// Every timeout and body cap. This is the one place they are set: the HTTP client gets
+    /// them with each request.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self

@@ -5,15 +5,20 @@
 mod builder;
 mod clock;
 mod driver;
+mod limits;
+#[cfg(any(feature = "ureq", feature = "reqwest"))]
+mod redact;
 
 pub use builder::{Async, Blocking, ClientBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub(crate) use driver::{Driver, Pending, Step, Wake, Want, apply};
+pub use limits::{Limits, RequestLimits};
+#[cfg(any(feature = "ureq", feature = "reqwest"))]
+pub(crate) use redact::without_query;
 
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{Request, Response};
 
@@ -35,30 +40,6 @@ pub trait TokenStore: Send + Sync + 'static {
 impl<F: Fn(Option<&TokenSet>) + Send + Sync + 'static> TokenStore for F {
     fn save(&self, tokens: Option<&TokenSet>) {
         self(tokens);
-    }
-}
-
-/// Timeouts and size caps. The defaults are finite everywhere.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Time to establish a connection (default 10 s).
-    pub connect_timeout: Duration,
-    /// Time for a whole request and response (default 30 s).
-    pub request_timeout: Duration,
-    /// Largest token or revocation response body read (default 64 KiB).
-    pub max_token_response_bytes: u64,
-    /// Largest API response body read by `send` (default 32 MiB).
-    pub max_api_response_bytes: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            max_token_response_bytes: 64 * 1024,
-            max_api_response_bytes: 32 * 1024 * 1024,
-        }
     }
 }
 
