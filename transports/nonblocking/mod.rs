@@ -1,6 +1,8 @@
 //! The async driver: one [`Session`](crate::Session) shared by every task, single-flight token requests, and
-//! a lock-free valid-token path. Runtime-agnostic: it waits with `tokio::sync::Notify`, which
-//! needs no Tokio runtime.
+//! a lock-free valid-token path. Runtime-agnostic: a token request is a task of the client's,
+//! driven by every caller that waits for it (and spawned where the HTTP client can, see
+//! [`AsyncHttpClient::spawn`]), and callers sleep on `tokio::sync::Notify`, which needs no Tokio
+//! runtime.
 //!
 //! ```no_run
 //! # #[cfg(feature = "reqwest")]
@@ -168,8 +170,9 @@ impl<H: AsyncHttpClient> Client<H> {
 
     /// A usable access token, fetching one if needed. While a token is valid this takes no
     /// lock; when one is needed, exactly one task sends the token request and every task
-    /// waiting on it gets its outcome, failures included. Cancel-safe: if the task sending the
-    /// request is dropped, a waiting task sends it again.
+    /// waiting on it gets its outcome, failures included. Cancel-safe: the request belongs to
+    /// the client, so if the task that sent it is dropped, the request is still finished and
+    /// its answer stored, and the next caller waits for it rather than sending another.
     ///
     /// # Errors
     /// The [`Error`] of the token request, or why none can be sent.
