@@ -235,7 +235,9 @@ pub(crate) fn parse_revocation_response(
     }
     let parsed = serde_json::from_slice::<Body<'_>>(strip_bom(body)).ok();
     let kind = classify(RequestKind::Revocation, status, parsed.as_ref());
-    Err(Error::new(kind).with_response(details(status, headers, body, parsed.as_ref(), secrets)))
+    Err(Error::new(kind)
+        .with_response(details(status, headers, body, parsed.as_ref(), secrets))
+        .from_revocation())
 }
 
 fn strip_bom(body: &[u8]) -> &[u8] {
