@@ -179,7 +179,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn from_revocation(mut self) -> Self {
+    pub(crate) fn for_revocation(mut self) -> Self {
         self.from_revocation = true;
         self
     }
