@@ -2,15 +2,18 @@
 //! either case, `+` for a space, one encoding inside another, per-character mixes) never gets
 //! it into an error: not its `Display`, its `Debug`, its detail or any field of its response
 //! details. That holds for every secret the session knows and for the tokens issued in the
-//! very response that is refused.
+//! very response that is refused: checked for fixed secrets in every form and placement, and
+//! for random ones (special and non-ASCII characters, any form or mix) by proptest.
 
 #[path = "support/echo_forms.rs"]
 mod echo_forms;
 mod support;
 
-use echo_forms::{AllForms, JSON_STYLES, forms, json_string_content, mixed};
+use echo_forms::{AllForms, JSON_STYLES, JsonStyle, forms, json_string_content, mixed};
 use http::Response;
 use keliweb_oauth::{Config, Error, Progress, RequestId, Session, UnixTime};
+use proptest::prelude::*;
+use proptest::sample::Index;
 use support::{T0, expired_at_t0, with_request_out};
 
 const NOW: UnixTime = T0;
@@ -25,10 +28,10 @@ const KNOWN: [&str; 4] = [CLIENT_SECRET, PASSWORD, ACCESS, REFRESH];
 const NEW_ACCESS: &str = "NAq&\"<+%\\/n.e.w";
 const NEW_REFRESH: &str = "NRq next&\"<+ %ü\\/r";
 
-/// A session knowing every secret, with a refresh in flight.
-fn refreshing() -> (Session, RequestId) {
+/// A session knowing every secret (with `password` for the password), with a refresh in flight.
+fn refreshing(password: &str) -> (Session, RequestId) {
     let config = Config::keliweb("client-id", CLIENT_SECRET)
-        .credentials("user@example.com", PASSWORD)
+        .credentials("user@example.com", password)
         .build()
         .expect("valid config");
     with_request_out(Session::new(config).with_tokens(expired_at_t0(ACCESS, REFRESH)))
@@ -52,11 +55,24 @@ fn shown(error: &Error) -> Vec<String> {
     ]
 }
 
-/// Sends `body` with `status` as the answer to a refresh and fails if any form of `secrets`
-/// shows in the error.
+/// Sends `body` with `status` as the answer to a refresh and fails if any of `forms` shows in
+/// the error, or the start of any of `secrets`.
 #[track_caller]
 fn assert_clean(what: &str, status: u16, body: &str, secrets: &[&str], forms: &AllForms) {
-    let (mut session, id) = refreshing();
+    assert_clean_with(PASSWORD, what, status, body, secrets, forms);
+}
+
+/// [`assert_clean`] for a session whose password is `password`.
+#[track_caller]
+fn assert_clean_with(
+    password: &str,
+    what: &str,
+    status: u16,
+    body: &str,
+    secrets: &[&str],
+    forms: &AllForms,
+) {
+    let (mut session, id) = refreshing(password);
     let response = Response::builder()
         .status(status)
         .body(body.as_bytes())
@@ -213,5 +229,77 @@ fn tokens_issued_in_the_refused_response_are_redacted_where_it_quotes_them() {
                 }
             }
         }
+    }
+}
+
+/// Random secrets: a fixed start (so a cut-short secret is seen) and characters every encoding
+/// treats differently, non-ASCII included.
+fn secret(start: &'static str) -> impl Strategy<Value = String> {
+    const CHARACTERS: &[char] = &[
+        '&', '"', '<', '>', '\'', '+', ' ', '%', 'ä', 'é', 'Ä', '€', '😀', '\\', '/', '=', '?',
+        '#', ';', ':', '\n', 'x', '7', '.', '~', '-',
+    ];
+    prop::collection::vec(prop::sample::select(CHARACTERS), 1..12)
+        .prop_map(move |characters| format!("{start}{}", String::from_iter(characters)))
+}
+
+/// One form of `secret`: a whole-secret form, or a mix chosen by `picks`.
+fn echo_of(secret: &str, form: Index, picks: &[u8], mix: bool) -> String {
+    if mix {
+        mixed(secret, picks)
+    } else {
+        let forms = forms(secret);
+        forms[form.index(forms.len())].1.clone()
+    }
+}
+
+/// Every form of `secret`, plus the echo as sent, raw and inside each JSON style.
+fn forms_with_echo(secret: &str, echo: &str) -> AllForms {
+    let mut all = AllForms::of(&[secret]);
+    all.add("echo", echo.to_owned());
+    for style in JSON_STYLES {
+        all.add("echo in JSON", json_string_content(echo, style));
+    }
+    all
+}
+
+proptest! {
+    #[test]
+    fn a_random_password_echoed_in_any_form_never_shows(
+        password in secret("PWq"),
+        form in any::<Index>(),
+        picks in prop::collection::vec(any::<u8>(), 1..8),
+        mix in any::<bool>(),
+        place in any::<Index>(),
+    ) {
+        let echo = echo_of(&password, form, &picks, mix);
+        let placements = placements(&echo);
+        let (name, status, body) = &placements[place.index(placements.len())];
+        let all = forms_with_echo(&password, &echo);
+        assert_clean_with(&password, name, *status, body, &[password.as_str()], &all);
+    }
+
+    #[test]
+    fn a_random_token_quoted_in_its_own_refused_response_never_shows(
+        token in secret("NRq"),
+        form in any::<Index>(),
+        picks in prop::collection::vec(any::<u8>(), 1..8),
+        mix in any::<bool>(),
+        style in any::<Index>(),
+        in_hint in any::<bool>(),
+    ) {
+        let echo = echo_of(&token, form, &picks, mix);
+        let style = JSON_STYLES[style.index(JSON_STYLES.len())];
+        let (token_json, echo_json) = (
+            json_string_content(&token, JsonStyle::Php),
+            json_string_content(&echo, style),
+        );
+        let (status, body) = if in_hint {
+            (400, format!(r#"{{"error":"invalid_grant","refresh_token":"{token_json}","hint":"{echo_json}"}}"#))
+        } else {
+            (200, format!(r#"{{"access_token":"a.b","refresh_token":"{token_json}","expires_in":"{echo_json}"}}"#))
+        };
+        let all = forms_with_echo(&token, &echo);
+        assert_clean("a quoted token", status, &body, &[token.as_str()], &all);
     }
 }

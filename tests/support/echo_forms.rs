@@ -92,6 +92,11 @@ impl AllForms {
         Self(all)
     }
 
+    /// Adds one more form to look for.
+    pub fn add(&mut self, label: &str, form: String) {
+        self.0.push((format!("{label} {form:?}"), form));
+    }
+
     /// Which form `text` shows, if any.
     pub fn shown_in(&self, text: &str) -> Option<&str> {
         self.0
