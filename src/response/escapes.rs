@@ -46,6 +46,11 @@ impl<'t> Readings<'t> {
             escapes: Zeroizing::new(Vec::new()),
             budget: Cell::new(fits.then_some(0)),
         };
+        // Every escape, however nested, starts with one of these written out.
+        let introduced = |byte: &u8| matches!(byte, b'\\' | b'%' | b'&' | b'+');
+        if !text.as_bytes().iter().any(introduced) {
+            return readings;
+        }
         for _ in 0..ROUNDS {
             if readings.budget.get().is_none() {
                 break;
@@ -87,15 +92,31 @@ impl<'t> Readings<'t> {
             .unwrap_or(0)
     }
 
+    /// The character written at byte offset `at`, if one starts there.
+    pub(super) fn literal_at(&self, at: usize) -> Option<char> {
+        self.text.get(at..).and_then(|rest| rest.chars().next())
+    }
+
+    /// Whether an escape starts at byte offset `at`.
+    pub(super) fn escaped_at(&self, at: usize) -> bool {
+        let first = self.first_escape_at(at);
+        self.escapes
+            .get(first)
+            .is_some_and(|&[start, ..]| start as usize == at)
+    }
+
+    fn first_escape_at(&self, at: usize) -> usize {
+        self.escapes
+            .partition_point(|&[start, ..]| (start as usize) < at)
+    }
+
     /// Calls `found` with each way to read one character at byte offset `at`, and where that
     /// reading ends.
     pub(super) fn each(&self, at: usize, found: &mut dyn FnMut(char, usize)) {
-        if let Some(character) = self.text.get(at..).and_then(|rest| rest.chars().next()) {
+        if let Some(character) = self.literal_at(at) {
             found(character, at + character.len_utf8());
         }
-        let first = self
-            .escapes
-            .partition_point(|&[start, ..]| (start as usize) < at);
+        let first = self.first_escape_at(at);
         for &[start, end, character] in self.escapes.get(first..).unwrap_or_default() {
             if start as usize != at {
                 break;

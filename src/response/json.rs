@@ -34,7 +34,8 @@ pub(super) fn members(json: &[u8]) -> Result<Vec<Member<'_>>, Malformed> {
         return Err(unreadable());
     }
     at += 1;
-    let mut members = Vec::new();
+    // Token responses have a handful of members: one allocation, usually.
+    let mut members = Vec::with_capacity(8);
     loop {
         at = skip_space(json, at);
         match json.get(at) {

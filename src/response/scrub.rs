@@ -120,7 +120,18 @@ fn matches(
     let mut open: Vec<Vec<Open>> = vec![Vec::new(); ring];
     let mut spans = Vec::new();
     for at in 0..=len {
-        let here = open
+        let idle = open.get(at % ring).is_some_and(Vec::is_empty);
+        if idle && !readings.escaped_at(at) {
+            // Nothing open and nothing escaped: only the character written here can start a
+            // match, and most characters start none (this skip keeps plain text cheap).
+            let starts = readings.literal_at(at).is_some_and(|character| {
+                secrets.iter().any(|secret| secret.starts_with(character))
+            });
+            if !starts {
+                continue;
+            }
+        }
+        let mut here = open
             .get_mut(at % ring)
             .map(std::mem::take)
             .unwrap_or_default();
@@ -157,6 +168,11 @@ fn matches(
                 }
             }
         });
+        // The slot serves again `ring` bytes on: keep its buffer rather than allocate anew.
+        here.clear();
+        if let Some(slot) = open.get_mut(at % ring) {
+            *slot = here;
+        }
     }
     spans
 }
@@ -183,20 +199,19 @@ fn redact(text: &str, mut spans: Vec<(usize, usize)>, shown: usize) -> String {
             _ => merged.push((start, end)),
         }
     }
-    let mut out = String::new();
+    // Sized up front, and nothing beyond what is shown is copied.
+    let mut out = String::with_capacity(shown.min(text.len() + merged.len() * REDACTED.len()));
+    let push = |out: &mut String, piece: &str| {
+        let room = shown.saturating_sub(out.len());
+        out.push_str(piece.get(..floor_boundary(piece, room)).unwrap_or_default());
+    };
     let mut from = 0;
     for (start, end) in merged {
-        if out.len() >= shown {
-            break;
-        }
-        out.push_str(text.get(from..start).unwrap_or_default());
-        out.push_str(REDACTED);
+        push(&mut out, text.get(from..start).unwrap_or_default());
+        push(&mut out, REDACTED);
         from = end;
     }
-    if out.len() < shown {
-        out.push_str(text.get(from..).unwrap_or_default());
-    }
-    out.truncate(floor_boundary(&out, shown));
+    push(&mut out, text.get(from..).unwrap_or_default());
     out
 }
 
