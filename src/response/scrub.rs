@@ -51,9 +51,7 @@ impl<'s> Scrubber<'s> {
         let spans = matches(&readings, window.len(), &self.secrets, cut);
         redact(window, spans, shown)
     }
-}
 
-impl Scrubber<'_> {
     /// [`Self::scrub`] for a body, which may not be UTF-8.
     pub(super) fn scrub_bytes(&self, bytes: &[u8], shown: usize) -> String {
         let start = window(bytes, shown);
