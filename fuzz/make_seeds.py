@@ -5,7 +5,7 @@ names the section of docs/passport.md that describes it.
 Layout: [kind][status u16 BE][header count][name len, name, value len, value]...[body]
 kind: 0 password grant, 1 refresh grant, 2 revocation.
 """
-import pathlib, struct
+import json, pathlib, re, struct, urllib.parse
 
 OK = b'{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiIxIn0.c2ln","refresh_token":"def50200a1b2c3"}'
 BODIES = {
@@ -37,6 +37,48 @@ BODIES = {
     # docs/passport.md#revocation: a logout's empty answer
     "empty-204": (204, b"", []),
 }
+
+# The response target's secrets (fuzz/fuzz_targets/response.rs), echoed the ways servers do.
+SECRETS = ['fz-client&"<+ %\u00e4\\/s9f3k', 'fz-pass "<&+%\u00f6\\/wq8z1',
+           'fz-access&"<+%\\/tc7m2', 'fz-refresh "&<+%\u00e4\\/rx4v6']
+NAMED = {"&": "amp", '"': "quot", "<": "lt", ">": "gt", "\u00e4": "auml", "\u00f6": "ouml"}
+
+def php_json(text):
+    return json.dumps(text)[1:-1].replace("/", "\\/")
+
+def laravel_json(text):
+    out = php_json(text)
+    for c in "&\"<>'":
+        out = out.replace(json.dumps(c)[1:-1], "\\u%04X" % ord(c))
+    return out
+
+def htmlentities(text):
+    return "".join("&%s;" % NAMED[c] if c in NAMED else c for c in text)
+
+def numeric(text, form):
+    return "".join(c if c.isalnum() and c.isascii() else form % ord(c) for c in text)
+
+FORMS = {
+    "raw": lambda s: s,
+    "html": htmlentities,
+    "decimal": lambda s: numeric(s, "&#%d;"),
+    "hex": lambda s: numeric(s, "&#X%X;"),
+    "urlencode": lambda s: urllib.parse.quote_plus(s),
+    "rawurlencode-lower": lambda s: re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(),
+                                           urllib.parse.quote(s, safe="-_.~")),
+    "json-of-html": lambda s: laravel_json(htmlentities(s)),
+}
+for name, form in FORMS.items():
+    echoes = [form(secret) for secret in SECRETS]
+    description = php_json(" | ".join(echoes))
+    BODIES["echo-fields-" + name] = (400, ('{"error":"invalid_request","error_description":"%s",'
+        '"hint":"%s","message":"%s"}' % (description, description, description)).encode(), [])
+    BODIES["echo-plain-" + name] = (500, ("password=%s&client_secret=%s&token=%s" % (
+        echoes[1], echoes[0], echoes[2])).encode(), [])
+BODIES["echo-token-type"] = (200, ('{"token_type":"%s","access_token":"a"}'
+    % laravel_json(htmlentities(SECRETS[2]))).encode(), [])
+BODIES["echo-own-token"] = (200, ('{"access_token":"a.b","refresh_token":"%s","expires_in":"%s"}'
+    % (php_json("issued-%26" + SECRETS[3]), php_json(urllib.parse.quote_plus("issued-%26" + SECRETS[3])))).encode(), [])
 
 def encode(kind, status, body, headers):
     out = bytes([kind]) + struct.pack(">H", status - 100) + bytes([len(headers)])

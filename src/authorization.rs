@@ -216,6 +216,11 @@ mod tests {
             Err(NotAuthorized::Expired)
         );
         assert!(late.headers().is_empty());
-        assert!(!format!("{auth:?}").contains("tok\""));
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("tok\""), "{shown}");
+        assert!(
+            shown.contains("Bearer [redacted]") && shown.contains("TokenId(1)"),
+            "{shown}"
+        );
     }
 }

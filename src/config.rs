@@ -566,6 +566,42 @@ mod tests {
     }
 
     #[test]
+    fn every_setting_reads_back_as_set() {
+        let config = Config::keliweb("the-client", "s")
+            .leeway(Duration::from_secs(5))
+            .refresh_token_lifetime(Duration::from_secs(6))
+            .default_access_token_lifetime(Duration::from_secs(7))
+            .max_access_token_lifetime(Duration::from_secs(8))
+            .min_retry_delay(Duration::from_secs(9))
+            .user_agent("agent/1")
+            .build()
+            .unwrap();
+        assert_eq!(config.client_id(), "the-client");
+        assert_eq!(config.leeway(), Duration::from_secs(5));
+        assert_eq!(config.refresh_token_lifetime(), Duration::from_secs(6));
+        assert_eq!(config.default_access_token_lifetime, Duration::from_secs(7));
+        assert_eq!(config.max_access_token_lifetime(), Duration::from_secs(8));
+        assert_eq!(config.min_retry_delay(), Duration::from_secs(9));
+        assert_eq!(config.user_agent(), "agent/1");
+        let defaults = Config::keliweb("id", "s").build().unwrap();
+        assert_eq!(defaults.min_retry_delay(), Duration::from_secs(1));
+        assert_eq!(
+            defaults.max_access_token_lifetime(),
+            Duration::from_secs(365 * 24 * 3600),
+            "one year"
+        );
+        assert_eq!(defaults.user_agent(), crate::headers::DEFAULT_USER_AGENT);
+    }
+
+    #[test]
+    fn credentials_debug_names_the_account_and_hides_the_password() {
+        let shown = format!("{:?}", Credentials::new("me@example.com", "hunter2"));
+        assert!(shown.contains("me@example.com"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
     fn plain_http_is_refused_unless_loopback_or_opted_in() {
         assert!(build("http://127.0.0.1:8080/oauth/token").is_ok());
         assert!(build("http://127.1.2.3/oauth/token").is_ok());

@@ -34,9 +34,10 @@ pub enum ErrorKind {
     RateLimited,
     /// The server failed (5xx, `server_error`, `temporarily_unavailable`). Worth retrying.
     ServerError,
-    /// The response is not what a token endpoint sends: a redirect, an HTML or plain-text page,
-    /// a body that is not JSON, a token type other than Bearer, a missing or unusable access
-    /// token, or an `expires_in` that is not a positive number.
+    /// The response is not what a token (or revocation) endpoint sends: a 404 (the URL is
+    /// probably wrong), a redirect, an HTML or plain-text page, a body that is not JSON, a token
+    /// type other than Bearer, a missing or unusable access token, or an `expires_in` that is
+    /// not a positive number.
     UnexpectedResponse,
     /// The request never got a complete response (connect, timeout, reset, body over the cap),
     /// as reported by the transport. Worth retrying; no token was dropped.
@@ -170,6 +171,8 @@ pub struct Error {
     kind: ErrorKind,
     detail: Option<String>,
     response: Option<Box<ResponseDetails>>,
+    /// The answer to a revocation, not to a token request: the message names that endpoint.
+    from_revocation: bool,
 }
 
 impl Error {
@@ -178,6 +181,31 @@ impl Error {
             kind,
             detail: None,
             response: None,
+            from_revocation: false,
+        }
+    }
+
+    pub(crate) fn for_revocation(mut self) -> Self {
+        self.from_revocation = true;
+        self
+    }
+
+    /// What went wrong, in words naming the endpoint that answered.
+    fn summary(&self) -> &'static str {
+        let not_found = self.status() == Some(StatusCode::NOT_FOUND);
+        match (self.kind, self.from_revocation) {
+            // A 404 is nearly always a mistyped or outdated URL in the configuration.
+            (ErrorKind::UnexpectedResponse, false) if not_found => {
+                "the token URL is probably wrong: the server has no such endpoint"
+            }
+            (ErrorKind::UnexpectedResponse, true) if not_found => {
+                "the revocation URL is probably wrong: the server has no such endpoint"
+            }
+            (ErrorKind::UnexpectedResponse, true) => {
+                "the server sent a response a revocation endpoint does not send"
+            }
+            (ErrorKind::RateLimited, true) => "the server is rate limiting revocation requests",
+            (kind, _) => kind.describe(),
         }
     }
 
@@ -237,7 +265,10 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind.describe())?;
+        if self.from_revocation {
+            f.write_str("revocation failed: ")?;
+        }
+        f.write_str(self.summary())?;
         if let Some(detail) = &self.detail {
             write!(f, ": {detail}")?;
         }

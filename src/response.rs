@@ -1,19 +1,31 @@
 //! Reading a token endpoint's response: tolerant where real servers differ, strict where a
-//! mistake would hand out a broken token.
+//! mistake would hand out a broken token. Every string read from a body lands in a buffer that
+//! is wiped on drop (`json`), and every text an error quotes is scrubbed of every secret the
+//! session knows and of the tokens of the response itself, raw or escaped (`scrub`).
 
-use std::borrow::Cow;
-use std::fmt;
+mod body;
+mod entities;
+mod escapes;
+mod json;
+mod scrub;
+
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 use zeroize::Zeroizing;
 
 use crate::error::{BODY_EXCERPT_LIMIT, Error, ErrorKind, ResponseDetails, RetryAfter};
 use crate::request::RequestKind;
 use crate::time::UnixTime;
 use crate::token_set::check_access_token;
+use body::{Body, ExpiresIn};
+use json::Malformed;
+use scrub::Scrubber;
+
+/// How much of a field (`error_description`, `hint`, …) an error quotes.
+const FIELD_LIMIT: usize = 512;
+/// How much of a value an error's detail quotes (a token type, an `expires_in`).
+const QUOTE_LIMIT: usize = 32;
 
 /// What a successful token response carries.
 pub(crate) struct IssuedTokens {
@@ -30,108 +42,6 @@ impl Drop for IssuedTokens {
     }
 }
 
-/// The fields of either a success or an error body. Borrowed where the JSON has no escapes, so
-/// a typical Passport response is read without copying the token twice.
-#[derive(Deserialize)]
-struct Body<'a> {
-    #[serde(borrow, default)]
-    access_token: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    token_type: Option<Cow<'a, str>>,
-    #[serde(default)]
-    expires_in: Option<ExpiresIn>,
-    #[serde(borrow, default)]
-    refresh_token: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    error: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    error_description: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    message: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    hint: Option<Cow<'a, str>>,
-}
-
-impl Drop for Body<'_> {
-    fn drop(&mut self) {
-        // A token with JSON escapes was decoded into an owned copy: wipe it.
-        for token in [&mut self.access_token, &mut self.refresh_token] {
-            if let Some(Cow::Owned(copy)) = token {
-                zeroize::Zeroize::zeroize(copy);
-            }
-        }
-    }
-}
-
-/// `expires_in` as sent: a number (integer or not) or a string holding one.
-enum ExpiresIn {
-    Seconds(u64),
-    Invalid(String),
-}
-
-impl<'de> Deserialize<'de> for ExpiresIn {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ExpiresInVisitor;
-        impl Visitor<'_> for ExpiresInVisitor {
-            type Value = ExpiresIn;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number of seconds")
-            }
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<ExpiresIn, E> {
-                Ok(positive(value, || value.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<ExpiresIn, E> {
-                Ok(match u64::try_from(value) {
-                    Ok(value) => positive(value, || value.to_string()),
-                    Err(_) => ExpiresIn::Invalid(value.to_string()),
-                })
-            }
-            fn visit_f64<E: de::Error>(self, value: f64) -> Result<ExpiresIn, E> {
-                Ok(from_float(value))
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<ExpiresIn, E> {
-                let trimmed = value.trim();
-                Ok(if let Ok(seconds) = trimmed.parse::<u64>() {
-                    positive(seconds, || value.to_owned())
-                } else {
-                    match trimmed.parse::<f64>() {
-                        Ok(seconds) if trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
-                            from_float(seconds)
-                        }
-                        _ => ExpiresIn::Invalid(value.to_owned()),
-                    }
-                })
-            }
-        }
-        deserializer.deserialize_any(ExpiresInVisitor)
-    }
-}
-
-fn positive(seconds: u64, shown: impl FnOnce() -> String) -> ExpiresIn {
-    if seconds == 0 {
-        ExpiresIn::Invalid(shown())
-    } else {
-        ExpiresIn::Seconds(seconds)
-    }
-}
-
-fn from_float(seconds: f64) -> ExpiresIn {
-    if seconds.is_finite() && seconds >= 1.0 {
-        // Float-to-int casts saturate, so a huge value becomes u64::MAX rather than wrapping.
-        ExpiresIn::Seconds(seconds as u64)
-    } else {
-        ExpiresIn::Invalid(seconds.to_string())
-    }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 /// Parses a token response (password or refresh grant).
 pub(crate) fn parse_token_response(
     kind: RequestKind,
@@ -140,66 +50,103 @@ pub(crate) fn parse_token_response(
     body: &[u8],
     secrets: &[&str],
 ) -> Result<IssuedTokens, Error> {
-    let json = strip_bom(body);
-    let parsed = serde_json::from_slice::<Body<'_>>(json);
-    let fail = |kind: ErrorKind, parsed: Option<&Body<'_>>| {
-        Error::new(kind).with_response(details(status, headers, body, parsed, secrets))
+    let (mut fields, malformed) = Body::read(strip_bom(body));
+    let answer = Answer::new(status, headers, body, &fields, malformed.is_none());
+    if let Some(error) = answer.refusal(kind, malformed.as_ref(), secrets) {
+        return Err(error);
+    }
+    let expires_in = match fields.expires_in {
+        Some(ExpiresIn::Seconds(seconds)) => Some(Duration::from_secs(seconds)),
+        _ => None,
     };
-    let body_fields = match parsed {
-        Ok(fields) => fields,
-        Err(parse_error) => {
-            let error_kind = classify(kind, status, None);
-            let error = fail(error_kind, None);
-            return Err(if status.is_success() {
+    Ok(IssuedTokens {
+        access_token: moved(&mut fields.access_token).unwrap_or_default(),
+        expires_in,
+        refresh_token: moved(&mut fields.refresh_token).filter(|token| !token.is_empty()),
+    })
+}
+
+/// A response as read, for the checks that refuse it.
+struct Answer<'a> {
+    status: StatusCode,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    fields: &'a Body,
+    /// The fields, when the body is a token response's object.
+    parsed: Option<&'a Body>,
+}
+
+impl<'a> Answer<'a> {
+    fn new(
+        status: StatusCode,
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+        fields: &'a Body,
+        well_formed: bool,
+    ) -> Self {
+        Self {
+            status,
+            headers,
+            body,
+            fields,
+            parsed: well_formed.then_some(fields),
+        }
+    }
+
+    /// Why a token response cannot be used, if it cannot.
+    fn refusal(
+        &self,
+        kind: RequestKind,
+        malformed: Option<&Malformed>,
+        secrets: &[&str],
+    ) -> Option<Error> {
+        let (status, fields) = (self.status, self.fields);
+        // The response's own tokens are secrets too: a server may quote them in another field.
+        let scrubber = Scrubber::new(secrets.iter().copied().chain(fields.tokens()));
+        let fail =
+            |error_kind: ErrorKind| Error::new(error_kind).with_response(self.details(&scrubber));
+        if let Some(malformed) = malformed {
+            let error = fail(classify(kind, status, None));
+            return Some(if status.is_success() {
                 error.with_detail(format!(
                     "the body is not a token response: {}",
-                    describe_json_error(&parse_error)
+                    describe(malformed)
                 ))
             } else {
                 error
             });
         }
-    };
-    if !status.is_success() || body_fields.error.is_some() {
-        return Err(fail(
-            classify(kind, status, Some(&body_fields)),
-            Some(&body_fields),
-        ));
-    }
-    let unexpected = |detail: String| {
-        fail(ErrorKind::UnexpectedResponse, Some(&body_fields)).with_detail(detail)
-    };
-    if let Some(token_type) = &body_fields.token_type
-        && !token_type.eq_ignore_ascii_case("bearer")
-    {
-        return Err(unexpected(format!(
-            "token type {} is not Bearer",
-            quote(token_type, secrets)
-        )));
-    }
-    let Some(access_token) = &body_fields.access_token else {
-        return Err(unexpected("the body has no access_token".to_owned()));
-    };
-    check_access_token(access_token).map_err(|invalid| unexpected(invalid.to_string()))?;
-    let expires_in = match &body_fields.expires_in {
-        None => None,
-        Some(ExpiresIn::Seconds(seconds)) => Some(Duration::from_secs(*seconds)),
-        Some(ExpiresIn::Invalid(shown)) => {
-            return Err(unexpected(format!(
-                "expires_in {} is not a positive number of seconds",
-                quote(shown, secrets)
+        if !status.is_success() || fields.error.is_some() {
+            return Some(fail(classify(kind, status, Some(fields))));
+        }
+        let unexpected = |detail: String| fail(ErrorKind::UnexpectedResponse).with_detail(detail);
+        if let Some(token_type) = &fields.token_type
+            && !token_type.eq_ignore_ascii_case("bearer")
+        {
+            return Some(unexpected(format!(
+                "token type {} is not Bearer",
+                quote(token_type, &scrubber)
             )));
         }
-    };
-    Ok(IssuedTokens {
-        access_token: access_token.to_string(),
-        expires_in,
-        refresh_token: body_fields
-            .refresh_token
-            .as_ref()
-            .filter(|token| !token.is_empty())
-            .map(|token| token.to_string()),
-    })
+        let Some(access_token) = &fields.access_token else {
+            return Some(unexpected("the body has no access_token".to_owned()));
+        };
+        if let Err(invalid) = check_access_token(access_token) {
+            return Some(unexpected(invalid.to_string()));
+        }
+        if let Some(ExpiresIn::Invalid(shown)) = &fields.expires_in {
+            return Some(unexpected(format!(
+                "expires_in {} is not a positive number of seconds",
+                quote(shown, &scrubber)
+            )));
+        }
+        None
+    }
+}
+
+/// The string in `slot`, moved out without a copy (an empty string's drop has nothing to wipe).
+fn moved(slot: &mut Option<Zeroizing<String>>) -> Option<String> {
+    slot.as_mut().map(|text| std::mem::take(&mut **text))
 }
 
 /// The refresh token of a 2xx body that was refused for another reason (a wrong token type, a
@@ -209,19 +156,16 @@ pub(crate) fn salvage_refresh_token(status: StatusCode, body: &[u8]) -> Option<S
     if !status.is_success() {
         return None;
     }
-    // Only this field is read, so a wrong type elsewhere does not hide it.
-    #[derive(Deserialize)]
-    struct RefreshOnly<'a> {
-        #[serde(borrow, default)]
-        refresh_token: Option<Cow<'a, str>>,
-    }
-    let parsed = serde_json::from_slice::<RefreshOnly<'_>>(strip_bom(body)).ok()?;
-    let token = parsed.refresh_token.filter(|token| !token.is_empty())?;
-    let owned = token.to_string();
-    if let Cow::Owned(mut copy) = token {
-        zeroize::Zeroize::zeroize(&mut copy);
-    }
-    Some(owned)
+    // Only this field is read, so a wrong type elsewhere does not hide it; sent twice, it is
+    // ambiguous and not kept.
+    let members = json::members(strip_bom(body)).ok()?;
+    let mut named = members
+        .iter()
+        .filter(|member| json::key_is(member.key, "refresh_token"));
+    let (Some(member), None) = (named.next(), named.next()) else {
+        return None;
+    };
+    moved(&mut json::string(member.value).ok()?).filter(|token| !token.is_empty())
 }
 
 /// Parses a revocation response: any 2xx is success, whatever its body.
@@ -234,13 +178,24 @@ pub(crate) fn parse_revocation_response(
     if status.is_success() {
         return Ok(());
     }
-    let parsed = serde_json::from_slice::<Body<'_>>(strip_bom(body)).ok();
-    let kind = classify(RequestKind::Revocation, status, parsed.as_ref());
-    Err(Error::new(kind).with_response(details(status, headers, body, parsed.as_ref(), secrets)))
+    let (fields, malformed) = Body::read(strip_bom(body));
+    let answer = Answer::new(status, headers, body, &fields, malformed.is_none());
+    let scrubber = Scrubber::new(secrets.iter().copied().chain(fields.tokens()));
+    let kind = classify(RequestKind::Revocation, status, answer.parsed);
+    Err(Error::new(kind)
+        .with_response(answer.details(&scrubber))
+        .for_revocation())
 }
 
 fn strip_bom(body: &[u8]) -> &[u8] {
     body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+fn describe(malformed: &Malformed) -> String {
+    match malformed {
+        Malformed::Syntax(error) => describe_json_error(error),
+        Malformed::Shape(problem) => format!("JSON of the wrong shape ({problem})"),
+    }
 }
 
 fn describe_json_error(error: &serde_json::Error) -> String {
@@ -259,7 +214,7 @@ fn describe_json_error(error: &serde_json::Error) -> String {
 }
 
 /// Decides what an error response means for the caller.
-fn classify(kind: RequestKind, status: StatusCode, body: Option<&Body<'_>>) -> ErrorKind {
+fn classify(kind: RequestKind, status: StatusCode, body: Option<&Body>) -> ErrorKind {
     if status == StatusCode::TOO_MANY_REQUESTS {
         return ErrorKind::RateLimited;
     }
@@ -268,7 +223,9 @@ fn classify(kind: RequestKind, status: StatusCode, body: Option<&Body<'_>>) -> E
         // refresh token or stop the session.
         return ErrorKind::ServerError;
     }
-    let code = body.and_then(|body| body.error.as_deref());
+    let code = body
+        .and_then(|body| body.error.as_ref())
+        .map(|code| code.as_str());
     match code {
         Some("invalid_client" | "unauthorized_client") => ErrorKind::InvalidClient,
         Some("invalid_grant" | "invalid_credentials") => match kind {
@@ -292,59 +249,51 @@ fn classify(kind: RequestKind, status: StatusCode, body: Option<&Body<'_>>) -> E
     }
 }
 
-fn mentions_refresh_token(body: &Body<'_>) -> bool {
+fn mentions_refresh_token(body: &Body) -> bool {
+    // "The refresh token is invalid." or "Check the `refresh_token` parameter", in any case;
+    // compared in place, as a lowered copy would be one more copy of an echo to wipe.
     [&body.error_description, &body.message, &body.hint]
         .into_iter()
         .flatten()
         .any(|text| {
-            let text = text.to_ascii_lowercase();
-            // "The refresh token is invalid." or "Check the `refresh_token` parameter".
-            text.contains("refresh token") || text.contains("refresh_token")
+            contains_ignoring_case(text, b"refresh token")
+                || contains_ignoring_case(text, b"refresh_token")
         })
 }
 
-fn details(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &[u8],
-    parsed: Option<&Body<'_>>,
-    secrets: &[&str],
-) -> ResponseDetails {
-    // Scrub before cutting: a secret straddling the cut would otherwise show its first part.
-    let margin = secrets
-        .iter()
-        .map(|secret| secret.len() * 6)
-        .max()
-        .unwrap_or(0);
-    // Each secret's escaped forms are worked out once for every field of this response.
-    let scrubber = Scrubber::new(secrets);
-    let text = |field: Option<&Cow<'_, str>>| {
-        field
-            .map(|value| {
-                let scrubbed = scrubber.scrub(truncate(value, 512 + margin));
-                if scrubbed.len() <= 512 {
-                    return scrubbed; // nothing to cut: no second copy to make and wipe
-                }
-                let scrubbed = Zeroizing::new(scrubbed);
-                truncate(&scrubbed, 512).to_owned()
-            })
-            .filter(|value| !value.trim().is_empty())
-    };
-    let description = parsed.and_then(|body| {
-        text(body.error_description.as_ref()).or_else(|| text(body.message.as_ref()))
-    });
-    ResponseDetails {
-        status,
-        error: parsed.and_then(|body| text(body.error.as_ref())),
-        description,
-        hint: parsed.and_then(|body| text(body.hint.as_ref())),
-        retry_after: retry_after(headers),
-        body_excerpt: if carries_tokens(body, parsed) {
-            format!("[{} bytes withheld: the body carries tokens]", body.len())
-        } else {
-            excerpt_with(body, secrets, &scrubber)
-        },
-        body_len: body.len(),
+fn contains_ignoring_case(text: &str, needle: &[u8]) -> bool {
+    text.as_bytes()
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+impl Answer<'_> {
+    /// What an error shows of the response: every field and the excerpt scrubbed, the excerpt
+    /// withheld whole when the body carries tokens. Only a token response's fields are shown.
+    fn details(&self, scrubber: &Scrubber<'_>) -> ResponseDetails {
+        let text = |field: &Option<Zeroizing<String>>| {
+            field
+                .as_ref()
+                .map(|value| scrubber.scrub(value, FIELD_LIMIT, false))
+                .filter(|value| !value.trim().is_empty())
+        };
+        let parsed = self.parsed;
+        let description =
+            parsed.and_then(|body| text(&body.error_description).or_else(|| text(&body.message)));
+        let body = self.body;
+        ResponseDetails {
+            status: self.status,
+            error: parsed.and_then(|body| text(&body.error)),
+            description,
+            hint: parsed.and_then(|body| text(&body.hint)),
+            retry_after: retry_after(self.headers),
+            body_excerpt: if carries_tokens(body, self.fields) {
+                format!("[{} bytes withheld: the body carries tokens]", body.len())
+            } else {
+                scrubber.scrub_bytes(body, BODY_EXCERPT_LIMIT)
+            },
+            body_len: body.len(),
+        }
     }
 }
 
@@ -359,38 +308,15 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
         .map(|at| RetryAfter::At(UnixTime::from_system_time(at)))
 }
 
-/// The start of a body, safe to log: capped, scrubbed of known secrets, and withheld whole when
-/// it carries tokens (a 2xx body with a wrong token type still holds a live token).
-#[cfg(test)]
-fn excerpt(body: &[u8], secrets: &[&str]) -> String {
-    if carries_tokens(body, None) {
-        return format!("[{} bytes withheld: the body carries tokens]", body.len());
-    }
-    excerpt_with(body, secrets, &Scrubber::new(secrets))
-}
-
-/// Whether a body holds a token: parsed as one, named plainly, or named with JSON escapes
-/// (`"access\u005ftoken"` decodes to the same key, so escapes near "token" count too).
-fn carries_tokens(body: &[u8], parsed: Option<&Body<'_>>) -> bool {
-    parsed.is_some_and(|body| body.access_token.is_some() || body.refresh_token.is_some())
-        || contains(body, b"access_token")
-        || contains(body, b"refresh_token")
-        || (contains(body, b"\\u") && body.to_ascii_lowercase().windows(5).any(|w| w == b"token"))
-}
-
-/// [`excerpt`] with the secrets' forms already worked out.
-fn excerpt_with(body: &[u8], secrets: &[&str], scrubber: &Scrubber<'_>) -> String {
-    let longest_secret = secrets
-        .iter()
-        .map(|secret| secret.len() * 3)
-        .max()
-        .unwrap_or(0);
-    let window = &body[..body.len().min(BODY_EXCERPT_LIMIT + longest_secret)];
-    let scrubbed = scrubber.scrub(&String::from_utf8_lossy(window));
-    if scrubbed.len() <= BODY_EXCERPT_LIMIT {
-        return scrubbed;
-    }
-    truncate(&scrubbed, BODY_EXCERPT_LIMIT).to_owned()
+/// Whether a body holds a token: read as one, named plainly anywhere, or named through escapes
+/// where an excerpt would show it (`"access\u005ftoken"` is the same key to a JSON parser).
+fn carries_tokens(body: &[u8], fields: &Body) -> bool {
+    const NAMES: [&str; 2] = ["access_token", "refresh_token"];
+    fields.tokens().next().is_some()
+        || NAMES.iter().any(|name| contains(body, name.as_bytes()))
+        || scrub::with_text(scrub::window(body, BODY_EXCERPT_LIMIT), |text| {
+            scrub::mentions(text, &NAMES)
+        })
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -399,164 +325,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-/// A server-sent value quoted in an error message: scrubbed whole, then cut short (cutting
-/// first could leave the start of a secret).
-fn quote(value: &str, secrets: &[&str]) -> String {
-    let scrubbed = Zeroizing::new(scrub(value, secrets));
-    format!("{:?}", truncate(&scrubbed, 32))
-}
-
-/// Replaces every known secret, raw and in the encodings a server might echo it in.
-fn scrub(text: &str, secrets: &[&str]) -> String {
-    Scrubber::new(secrets).scrub(text)
-}
-
-/// The known secrets with the encodings a server might echo each in, worked out once per
-/// response rather than once per scrubbed field. Every buffer that holds a form of a secret is
-/// sized up front (a growing buffer leaves copies behind in the blocks it outgrew) and wiped
-/// on drop.
-struct Scrubber<'a> {
-    secrets: Vec<SecretForms<'a>>,
-}
-
-struct SecretForms<'a> {
-    raw: &'a str,
-    /// `None` when the secret reads the same in every encoding (see [`is_plain`]).
-    escaped: Option<EscapedForms>,
-}
-
-struct EscapedForms {
-    form_encoded: Zeroizing<String>,
-    json_escaped: Zeroizing<Vec<u8>>,
-    php_escaped: Zeroizing<String>,
-    ascii_escaped: Zeroizing<String>,
-    ascii_php_escaped: Zeroizing<String>,
-}
-
-/// Whether every encoding [`Scrubber`] looks for leaves `secret` unchanged: ASCII letters,
-/// digits and `*-._` are kept as they are by form encoding, JSON, PHP's `\/` and `\uXXXX`.
-/// Most client secrets and tokens are plain, so they cost no buffer and one search.
-fn is_plain(secret: &str) -> bool {
-    secret
-        .bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'*' | b'-' | b'.' | b'_'))
-}
-
-fn json_inner(json_escaped: &[u8]) -> &str {
-    std::str::from_utf8(json_escaped)
-        .unwrap_or_default()
-        .trim_matches('"')
-}
-
-impl<'a> Scrubber<'a> {
-    fn new(secrets: &[&'a str]) -> Self {
-        let secrets = secrets
-            .iter()
-            .filter(|secret| !secret.is_empty())
-            .map(|secret| SecretForms {
-                raw: secret,
-                escaped: (!is_plain(secret)).then(|| EscapedForms::new(secret)),
-            })
-            .collect();
-        Self { secrets }
-    }
-
-    /// `text` with every form of every secret replaced by `[redacted]`.
-    fn scrub(&self, text: &str) -> String {
-        let mut scrubbed = text.to_owned();
-        for secret in &self.secrets {
-            // The last form searched for and not found: a repeat of it right after (a plain
-            // secret's forms are all the same) cannot be found either, so it is not searched.
-            let mut absent: Option<&str> = None;
-            for form in secret.forms() {
-                if form.is_empty() || absent == Some(form) {
-                    continue;
-                }
-                if form.len() <= scrubbed.len() && scrubbed.contains(form) {
-                    let replaced = replace_all(&scrubbed, form, "[redacted]");
-                    // The text held a secret: wipe it before letting it go.
-                    zeroize::Zeroize::zeroize(&mut std::mem::replace(&mut scrubbed, replaced));
-                    absent = None;
-                } else {
-                    absent = Some(form);
-                }
-            }
-        }
-        scrubbed
-    }
-}
-
-impl SecretForms<'_> {
-    /// The forms, in the order they are replaced.
-    fn forms(&self) -> [&str; 6] {
-        match &self.escaped {
-            None => [self.raw; 6],
-            Some(escaped) => [
-                self.raw,
-                escaped.form_encoded.as_str(),
-                escaped.ascii_php_escaped.as_str(),
-                escaped.ascii_escaped.as_str(),
-                escaped.php_escaped.as_str(),
-                json_inner(&escaped.json_escaped),
-            ],
-        }
-    }
-}
-
-impl EscapedForms {
-    fn new(secret: &str) -> Self {
-        let mut form_encoded = Zeroizing::new(String::with_capacity(secret.len() * 3));
-        form_encoded.extend(form_urlencoded::byte_serialize(secret.as_bytes()));
-        let mut json_escaped = Zeroizing::new(Vec::with_capacity(secret.len() * 6 + 2));
-        if serde_json::to_writer(&mut *json_escaped, secret).is_err() {
-            json_escaped.clear();
-        }
-        let inner = json_inner(&json_escaped);
-        let php_escaped = Zeroizing::new(replace_all(inner, "/", "\\/"));
-        // PHP's json_encode (what Laravel sends) and Python's json.dumps also write every
-        // non-ASCII character as \uXXXX.
-        let ascii_escaped = Zeroizing::new(escape_non_ascii(inner));
-        let ascii_php_escaped = Zeroizing::new(replace_all(&ascii_escaped, "/", "\\/"));
-        Self {
-            form_encoded,
-            json_escaped,
-            php_escaped,
-            ascii_escaped,
-            ascii_php_escaped,
-        }
-    }
-}
-
-/// `text` with every non-ASCII character written as JSON `\uXXXX` escapes (lowercase hex, as
-/// PHP and Python write them; UTF-16 surrogate pairs beyond the BMP).
-fn escape_non_ascii(text: &str) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(text.len() * 6);
-    for c in text.chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
-            for unit in c.encode_utf16(&mut [0; 2]) {
-                let _ = write!(out, "\\u{unit:04x}");
-            }
-        }
-    }
-    out
-}
-
-/// `str::replace` into a buffer allocated once at its final size.
-/// `str::replace` into a buffer allocated once at its final size.
-fn replace_all(text: &str, from: &str, to: &str) -> String {
-    let count = text.matches(from).count();
-    let mut out = String::with_capacity(text.len() + count * to.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(from) {
-        out.push_str(&rest[..at]);
-        out.push_str(to);
-        rest = &rest[at + from.len()..];
-    }
-    out.push_str(rest);
-    out
+/// A server-sent value quoted in an error message: scrubbed, then cut short.
+fn quote(value: &str, scrubber: &Scrubber<'_>) -> String {
+    format!("{:?}", scrubber.scrub(value, QUOTE_LIMIT, false))
 }
 
 #[cfg(test)]
@@ -624,6 +395,14 @@ mod tests {
             token(400, missing).err().unwrap().kind(),
             ErrorKind::InvalidRequest
         );
+    }
+
+    fn excerpt(body: &[u8], secrets: &[&str]) -> String {
+        let fields = Body::read(body).0;
+        let headers = HeaderMap::new();
+        Answer::new(StatusCode::OK, &headers, body, &fields, false)
+            .details(&Scrubber::new(secrets.iter().copied()))
+            .body_excerpt
     }
 
     #[test]

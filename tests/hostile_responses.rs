@@ -2,15 +2,18 @@
 //! with the outcome expected and a check that the session's state is unchanged or correctly
 //! advanced.
 
+mod support;
+
 use std::time::Duration;
 
 use http::{Response, StatusCode};
 use keliweb_oauth::{
-    AccessToken, Action, Config, ErrorKind, Progress, RefreshToken, RequestId, RetryAfter, Session,
-    TokenSet, TransportError, TransportErrorKind, UnixTime,
+    Action, Config, ErrorKind, Progress, RequestId, RetryAfter, Session, TransportError,
+    TransportErrorKind, UnixTime,
 };
+use support::{T0, expired_at_t0, with_request_out};
 
-const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+const NOW: UnixTime = T0;
 
 /// What a row expects, for the refresh grant and (where it differs) the password grant.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -293,31 +296,13 @@ fn config() -> Config {
 
 /// A session whose access token has expired and whose refresh request is in flight.
 fn refreshing() -> (Session, RequestId) {
-    let expired = TokenSet::new(
-        AccessToken::new("old-access"),
-        NOW,
-        Some((
-            RefreshToken::new("old-refresh"),
-            NOW.saturating_add(Duration::from_secs(3600)),
-        )),
-    )
-    .expect("valid tokens");
+    let expired = expired_at_t0("old-access", "old-refresh");
     with_request_out(Session::new(config()).with_tokens(expired))
 }
 
 /// A session whose first login is in flight.
 fn logging_in() -> (Session, RequestId) {
     with_request_out(Session::new(config()))
-}
-
-fn with_request_out(mut session: Session) -> (Session, RequestId) {
-    match session.poll(NOW) {
-        Action::Send(request) => {
-            let id = request.id();
-            (session, id)
-        }
-        other => panic!("expected a token request, got {other:?}"),
-    }
 }
 
 fn response(row: &Row) -> Response<Vec<u8>> {

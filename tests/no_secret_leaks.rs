@@ -1,7 +1,9 @@
 //! No public type or error shows a secret in `{:?}`, `{:#?}` or `{}`: not the client secret,
 //! the password, the access token or the refresh token, raw or in the encodings a server
-//! echoes them in (form-encoded, JSON-escaped the serde way and the PHP way).
+//! echoes them in (see `tests/support/echo_forms.rs`; `tests/escaped_echoes.rs` sends each).
 
+#[path = "support/echo_forms.rs"]
+mod echo_forms;
 mod support;
 
 use std::cell::RefCell;
@@ -32,36 +34,15 @@ const SECRETS: [&str; 4] = [CLIENT_SECRET, PASSWORD, ACCESS_TOKEN, REFRESH_TOKEN
 
 /// A secret as a PHP server's `json_encode` writes it: `\/` and `\uXXXX` for non-ASCII.
 fn php_json(secret: &str) -> String {
-    let mut out = String::new();
-    for c in secret.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '/' => out.push_str("\\/"),
-            c if c.is_ascii() => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-    }
-    out
+    echo_forms::json_string_content(secret, echo_forms::JsonStyle::Php)
 }
 
-/// Every form a secret may take in a server's echo.
+/// Every form a secret may take in a server's echo (raw, JSON, HTML, percent-encoded, …).
 fn forms(secret: &str) -> Vec<String> {
-    let form_encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    let serde_json = serde_json::to_string(secret).unwrap();
-    let serde_inner = serde_json.trim_matches('"').to_owned();
-    vec![
-        secret.to_owned(),
-        form_encoded,
-        serde_inner.clone(),
-        serde_inner.replace('/', "\\/"),
-        php_json(secret),
-    ]
+    echo_forms::forms(secret)
+        .into_iter()
+        .map(|(_, form)| form)
+        .collect()
 }
 
 /// Fails if `text` shows any secret in any form, or any 8-character run of one (a secret cut

@@ -1,20 +1,68 @@
 //! Arbitrary status, headers and body fed to the session for each kind of request: password
 //! grant, refresh grant, revocation. Input layout (so real bodies make readable seeds):
 //! `[kind][status: u16 BE][header count][per header: name len, name, value len, value][body…]`.
+//!
+//! The secrets hold every character the encodings treat differently (`&"<+ %ä\/`), and the
+//! checker looks for each of them in every form a server may echo it in (the forms of
+//! `tests/support/echo_forms.rs`: JSON, HTML entities, percent-encoding, nested), in the
+//! `Display` and `Debug` of the result and every field of its details.
 #![no_main]
 
+#[path = "../../tests/support/echo_forms.rs"]
+mod echo_forms;
+
+use std::sync::OnceLock;
+
+use echo_forms::AllForms;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use keliweb_oauth::{
-    AccessToken, Action, Config, ErrorKind, Progress, RefreshToken, RequestKind, Session, TokenSet,
-    UnixTime,
+    AccessToken, Action, Config, Error, ErrorKind, Progress, RefreshToken, RequestKind, Session,
+    TokenSet, UnixTime,
 };
 use libfuzzer_sys::fuzz_target;
 
-const SECRET: &str = "fuzz-client-secret-9f3k";
-const PASSWORD: &str = "fuzz-password-q8z1";
-const ACCESS: &str = "fuzz-access-token-c7m2";
-const REFRESH: &str = "fuzz-refresh-token-x4v6";
+const SECRET: &str = "fz-client&\"<+ %ä\\/s9f3k";
+const PASSWORD: &str = "fz-pass \"<&+%ö\\/wq8z1";
+/// Access tokens are printable ASCII (they go into a header).
+const ACCESS: &str = "fz-access&\"<+%\\/tc7m2";
+const REFRESH: &str = "fz-refresh \"&<+%ä\\/rx4v6";
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+/// The forms of the secrets each kind of request can leak (see the `known` comment below).
+fn forms(kind: RequestKind) -> &'static AllForms {
+    static LOGIN: OnceLock<AllForms> = OnceLock::new();
+    static REFRESHING: OnceLock<AllForms> = OnceLock::new();
+    static REVOKING: OnceLock<AllForms> = OnceLock::new();
+    // Only the secrets this session holds can be scrubbed from what the server echoes: a login
+    // has no tokens yet, and a revocation forgets the password before it is sent.
+    match kind {
+        RequestKind::PasswordGrant => LOGIN.get_or_init(|| AllForms::of(&[SECRET, PASSWORD])),
+        RequestKind::RefreshGrant => {
+            REFRESHING.get_or_init(|| AllForms::of(&[SECRET, PASSWORD, ACCESS, REFRESH]))
+        }
+        RequestKind::Revocation => {
+            REVOKING.get_or_init(|| AllForms::of(&[SECRET, ACCESS, REFRESH]))
+        }
+    }
+}
+
+/// Everything an error shows.
+fn shown(error: &Error) -> Vec<String> {
+    let mut texts = vec![
+        error.to_string(),
+        error.detail().unwrap_or_default().to_owned(),
+    ];
+    if let Some(details) = error.response() {
+        texts.extend(
+            [details.description(), details.hint(), details.error_code()]
+                .into_iter()
+                .flatten()
+                .map(str::to_owned),
+        );
+        texts.push(details.body_excerpt().to_owned());
+    }
+    texts
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, rest)) = data.split_first() else {
@@ -27,16 +75,13 @@ fuzz_target!(|data: &[u8]| {
     let before = session.tokens().cloned();
     let result = session.handle_response(id, NOW, &response);
 
-    // Only the secrets this session holds can be scrubbed from what the server echoes: a login
-    // has no tokens yet, and a revocation forgets the password before it is sent.
-    let known: &[&str] = match kind {
-        RequestKind::PasswordGrant => &[SECRET, PASSWORD],
-        RequestKind::RefreshGrant => &[SECRET, PASSWORD, ACCESS, REFRESH],
-        RequestKind::Revocation => &[SECRET, ACCESS, REFRESH],
-    };
-    for text in [format!("{result:?}"), format!("{session:?}")] {
-        for secret in known {
-            assert!(!text.contains(secret), "a secret leaked into {text}");
+    let mut texts = vec![format!("{result:?}"), format!("{session:?}")];
+    if let Err(error) | Ok(Progress::RefreshTokenRejected(error)) = &result {
+        texts.extend(shown(error));
+    }
+    for text in &texts {
+        if let Some(form) = forms(kind).shown_in(text) {
+            panic!("the {form} leaked into {text}");
         }
     }
     match result {

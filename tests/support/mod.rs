@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use http::Response;
 use keliweb_oauth::{
-    Action, Authorization, Config, ConfigBuilder, Error, ErrorKind, OutgoingRequest,
-    PasswordRetention, Progress, RequestId, RequestKind, Session, TokenSet, TransportError,
-    TransportErrorKind, UnixTime,
+    AccessToken, Action, Authorization, Config, ConfigBuilder, Error, ErrorKind, OutgoingRequest,
+    PasswordRetention, Progress, RefreshToken, RequestId, RequestKind, Session, TokenSet,
+    TransportError, TransportErrorKind, UnixTime,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -300,6 +300,27 @@ pub fn foreign_id(n: u64) -> RequestId {
         last = Some(request.id());
     }
     last.expect("n >= 1")
+}
+
+/// Tokens whose access token expired at `T0` and whose refresh token lives an hour more.
+pub fn expired_at_t0(access: &str, refresh: &str) -> TokenSet {
+    TokenSet::new(
+        AccessToken::new(access),
+        T0,
+        Some((RefreshToken::new(refresh), T0.saturating_add(HOUR))),
+    )
+    .expect("valid tokens")
+}
+
+/// `session` with the token request it sends at `T0` out, and that request's id.
+pub fn with_request_out(mut session: Session) -> (Session, RequestId) {
+    match session.poll(T0) {
+        Action::Send(request) => {
+            let id = request.id();
+            (session, id)
+        }
+        other => panic!("expected a token request, got {other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,156 @@
+//! The fields of a token endpoint's answer, success or error: each read into a buffer of its
+//! own, owned and wiped on drop (see `json` for why nothing is borrowed).
+
+use zeroize::Zeroizing;
+
+use super::json::{self, Malformed, Member};
+
+/// The string fields, in the order of [`Body::strings`].
+const STRINGS: [&str; 7] = [
+    "access_token",
+    "token_type",
+    "refresh_token",
+    "error",
+    "error_description",
+    "message",
+    "hint",
+];
+
+/// The fields of either a success or an error body.
+#[derive(Default)]
+pub(super) struct Body {
+    pub(super) access_token: Option<Zeroizing<String>>,
+    pub(super) token_type: Option<Zeroizing<String>>,
+    pub(super) expires_in: Option<ExpiresIn>,
+    pub(super) refresh_token: Option<Zeroizing<String>>,
+    pub(super) error: Option<Zeroizing<String>>,
+    pub(super) error_description: Option<Zeroizing<String>>,
+    pub(super) message: Option<Zeroizing<String>>,
+    pub(super) hint: Option<Zeroizing<String>>,
+}
+
+/// `expires_in` as sent: a number (integer or not) or a string holding one.
+pub(super) enum ExpiresIn {
+    Seconds(u64),
+    /// Not a positive number; the value as the server wrote it, to quote once scrubbed.
+    Invalid(Zeroizing<String>),
+}
+
+impl Body {
+    /// Reads `json`. When it is not a token response's object, says why, and still hands back
+    /// the fields read (a token among them must still be scrubbed from what is shown).
+    pub(super) fn read(json: &[u8]) -> (Self, Option<Malformed>) {
+        let mut body = Self::default();
+        let members = match json::members(json) {
+            Ok(members) => members,
+            Err(malformed) => return (body, Some(malformed)),
+        };
+        let mut seen = [false; STRINGS.len() + 1];
+        let mut malformed = None;
+        for member in &members {
+            if let Err(problem) = body.take(member, &mut seen) {
+                malformed.get_or_insert(Malformed::Shape(problem));
+            }
+        }
+        (body, malformed)
+    }
+
+    /// The tokens this body carries, to scrub from what is shown of it.
+    pub(super) fn tokens(&self) -> impl Iterator<Item = &str> {
+        [&self.access_token, &self.refresh_token]
+            .into_iter()
+            .flatten()
+            .map(|token| token.as_str())
+    }
+
+    fn strings(&mut self) -> [&mut Option<Zeroizing<String>>; STRINGS.len()] {
+        [
+            &mut self.access_token,
+            &mut self.token_type,
+            &mut self.refresh_token,
+            &mut self.error,
+            &mut self.error_description,
+            &mut self.message,
+            &mut self.hint,
+        ]
+    }
+
+    fn take(&mut self, member: &Member<'_>, seen: &mut [bool]) -> Result<(), String> {
+        let (index, name) = match STRINGS
+            .iter()
+            .position(|name| json::key_is(member.key, name))
+        {
+            Some(index) => (index, STRINGS.get(index).copied().unwrap_or_default()),
+            None if json::key_is(member.key, "expires_in") => (STRINGS.len(), "expires_in"),
+            None => return Ok(()), // a field the crate does not read
+        };
+        if let Some(seen) = seen.get_mut(index) {
+            if *seen {
+                return Err(format!("{name} is sent twice"));
+            }
+            *seen = true;
+        }
+        let problem = |problem: &str| format!("{name} {problem}");
+        if index == STRINGS.len() {
+            self.expires_in = expires_in(member.value).map_err(problem)?;
+        } else if let Some(slot) = self.strings().into_iter().nth(index) {
+            *slot = json::string(member.value).map_err(problem)?;
+        }
+        Ok(())
+    }
+}
+
+fn expires_in(value: &[u8]) -> Result<Option<ExpiresIn>, &'static str> {
+    match value.first() {
+        Some(b'"') => Ok(json::string(value)?.map(from_text)),
+        Some(b'-' | b'0'..=b'9') => Ok(Some(from_number(value))),
+        _ if value == b"null" => Ok(None),
+        _ => Err("is not a number"),
+    }
+}
+
+fn from_number(number: &[u8]) -> ExpiresIn {
+    // A JSON number is ASCII: the conversion cannot fail on a checked body.
+    let text = std::str::from_utf8(number).unwrap_or_default();
+    let shown = || Zeroizing::new(text.to_owned());
+    if let Ok(seconds) = text.parse::<u64>() {
+        positive(seconds, shown)
+    } else if text.bytes().all(|byte| byte.is_ascii_digit()) {
+        ExpiresIn::Seconds(u64::MAX) // beyond u64: as good as never expiring
+    } else {
+        match text.parse::<f64>() {
+            Ok(seconds) => from_float(seconds),
+            Err(_) => ExpiresIn::Invalid(shown()),
+        }
+    }
+}
+
+fn from_text(text: Zeroizing<String>) -> ExpiresIn {
+    let trimmed = text.trim();
+    if let Ok(seconds) = trimmed.parse::<u64>() {
+        return positive(seconds, || text);
+    }
+    match trimmed.parse::<f64>() {
+        Ok(seconds) if trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+            from_float(seconds)
+        }
+        _ => ExpiresIn::Invalid(text),
+    }
+}
+
+fn positive(seconds: u64, shown: impl FnOnce() -> Zeroizing<String>) -> ExpiresIn {
+    if seconds == 0 {
+        ExpiresIn::Invalid(shown())
+    } else {
+        ExpiresIn::Seconds(seconds)
+    }
+}
+
+fn from_float(seconds: f64) -> ExpiresIn {
+    if seconds.is_finite() && seconds >= 1.0 {
+        // Float-to-int casts saturate, so a huge value becomes u64::MAX rather than wrapping.
+        ExpiresIn::Seconds(seconds as u64)
+    } else {
+        ExpiresIn::Invalid(Zeroizing::new(seconds.to_string()))
+    }
+}

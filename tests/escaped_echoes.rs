@@ -1,0 +1,305 @@
+//! A server echoing a secret escaped (JSON `\uXXXX` in either case, HTML entities, `%xx` in
+//! either case, `+` for a space, one encoding inside another, per-character mixes) never gets
+//! it into an error: not its `Display`, its `Debug`, its detail or any field of its response
+//! details. That holds for every secret the session knows and for the tokens issued in the
+//! very response that is refused: checked for fixed secrets in every form and placement, and
+//! for random ones (special and non-ASCII characters, any form or mix) by proptest.
+
+#[path = "support/echo_forms.rs"]
+mod echo_forms;
+mod support;
+
+use echo_forms::{AllForms, JSON_STYLES, JsonStyle, forms, json_string_content, mixed};
+use http::Response;
+use keliweb_oauth::{Config, Error, Progress, RequestId, Session, UnixTime};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use support::{T0, expired_at_t0, with_request_out};
+
+const NOW: UnixTime = T0;
+/// Each with the characters the encodings treat differently: `&"<+ %ä\/`.
+const CLIENT_SECRET: &str = "CSq&\"<+ %ä\\/c1";
+const PASSWORD: &str = "PWq p&ss\"<w>+%ö\\/rd é";
+/// Access tokens are printable ASCII (they go into a header).
+const ACCESS: &str = "ATq&\"<+%\\/a.b.c";
+const REFRESH: &str = "RTq def&\"<+ %ä\\/r";
+const KNOWN: [&str; 4] = [CLIENT_SECRET, PASSWORD, ACCESS, REFRESH];
+/// Tokens a refused response issues and quotes elsewhere: the session never knew them.
+const NEW_ACCESS: &str = "NAq&\"<+%\\/n.e.w";
+const NEW_REFRESH: &str = "NRq next&\"<+ %ü\\/r";
+
+/// A session knowing every secret (with `password` for the password), with a refresh in flight.
+fn refreshing(password: &str) -> (Session, RequestId) {
+    let config = Config::keliweb("client-id", CLIENT_SECRET)
+        .credentials("user@example.com", password)
+        .build()
+        .expect("valid config");
+    with_request_out(Session::new(config).with_tokens(expired_at_t0(ACCESS, REFRESH)))
+}
+
+/// Everything an error shows.
+fn shown(error: &Error) -> Vec<String> {
+    let response = error.response();
+    let field = |get: fn(&keliweb_oauth::ResponseDetails) -> Option<&str>| {
+        response.and_then(get).unwrap_or_default().to_owned()
+    };
+    vec![
+        error.to_string(),
+        format!("{error:?}"),
+        format!("{error:#?}"),
+        error.detail().unwrap_or_default().to_owned(),
+        field(|details| details.description()),
+        field(|details| details.hint()),
+        field(|details| details.error_code()),
+        field(|details| Some(details.body_excerpt())),
+    ]
+}
+
+/// Sends `body` with `status` as the answer to a refresh and fails if any of `forms` shows in
+/// the error, or the start of any of `secrets`.
+#[track_caller]
+fn assert_clean(what: &str, status: u16, body: &str, secrets: &[&str], forms: &AllForms) {
+    assert_clean_with(PASSWORD, what, status, body, secrets, forms);
+}
+
+/// [`assert_clean`] for a session whose password is `password`.
+#[track_caller]
+fn assert_clean_with(
+    password: &str,
+    what: &str,
+    status: u16,
+    body: &str,
+    secrets: &[&str],
+    forms: &AllForms,
+) {
+    let (mut session, id) = refreshing(password);
+    let response = Response::builder()
+        .status(status)
+        .body(body.as_bytes())
+        .expect("valid response");
+    let error = match session.handle_response(id, NOW, &response) {
+        Err(error) | Ok(Progress::RefreshTokenRejected(error)) => error,
+        Ok(progress) => panic!("{what}: accepted as {progress:?}"),
+    };
+    for text in shown(&error) {
+        if let Some(form) = forms.shown_in(&text) {
+            panic!("{what} ({status}): the {form} shows in:\n{text}\nbody: {body}");
+        }
+        // Each secret starts with three letters no encoding here changes: seeing them means a
+        // secret was cut short rather than redacted.
+        for secret in secrets {
+            assert!(
+                !text.contains(&secret[..3]),
+                "{what} ({status}): the start of {secret:?} shows in:\n{text}\nbody: {body}"
+            );
+        }
+    }
+}
+
+/// The bodies that quote `echo` (already written as JSON string content) in a field.
+fn json_placements(echo: &str) -> Vec<(&'static str, u16, String)> {
+    let error_body = format!(
+        r#"{{"error":"invalid_request","error_description":"Bad: {echo}","hint":"You sent {echo}","message":"Got {echo}"}}"#
+    );
+    vec![
+        ("description and hint", 400, error_body.clone()),
+        ("description and hint of a 5xx", 500, error_body),
+        ("error code", 400, format!(r#"{{"error":"{echo}"}}"#)),
+        (
+            "message",
+            401,
+            format!(r#"{{"error":"invalid_request","message":"{echo}"}}"#),
+        ),
+        (
+            "token type",
+            200,
+            format!(r#"{{"token_type":"{echo}","access_token":"fresh"}}"#),
+        ),
+        (
+            "expires_in",
+            200,
+            format!(r#"{{"access_token":"fresh","expires_in":"{echo}"}}"#),
+        ),
+        (
+            "a long description",
+            400,
+            format!(
+                r#"{{"error":"invalid_request","error_description":"{}{echo}"}}"#,
+                "x".repeat(500)
+            ),
+        ),
+    ]
+}
+
+/// The bodies that show `echo` as it is.
+fn plain_placements(echo: &str) -> Vec<(&'static str, u16, String)> {
+    vec![
+        ("form echo", 400, format!("password={echo}&next=1")),
+        ("HTML page", 500, format!("<html><pre>{echo}</pre></html>")),
+        ("HTML page with 200", 200, format!("<p>{echo}</p>")),
+        (
+            "a long plain body",
+            502,
+            format!("{}{echo}tail", "z".repeat(2040)),
+        ),
+    ]
+}
+
+/// Every placement of `form` (a form of a secret as the server echoes it).
+fn placements(form: &str) -> Vec<(String, u16, String)> {
+    let mut all = Vec::new();
+    for style in JSON_STYLES {
+        for (name, status, body) in json_placements(&json_string_content(form, style)) {
+            all.push((format!("{name}, {style:?} JSON"), status, body));
+        }
+    }
+    for (name, status, body) in plain_placements(form) {
+        all.push((name.to_owned(), status, body));
+    }
+    all
+}
+
+#[test]
+fn every_form_of_every_known_secret_is_redacted_everywhere() {
+    let all = AllForms::of(&KNOWN);
+    for secret in KNOWN {
+        for (form_name, form) in forms(secret) {
+            for (place, status, body) in placements(&form) {
+                let what = format!("{form_name} in {place}");
+                assert_clean(&what, status, &body, &KNOWN, &all);
+            }
+        }
+    }
+}
+
+#[test]
+fn per_character_mixes_of_encodings_are_redacted() {
+    let picks: [&[u8]; 5] = [
+        &[0, 1, 2, 3, 4, 5, 6, 7, 8],
+        &[8, 7, 6, 5, 4, 3, 2, 1, 0],
+        &[3, 0, 6],
+        &[2, 5],
+        &[1, 1, 4, 7],
+    ];
+    let all = AllForms::of(&KNOWN);
+    for secret in KNOWN {
+        for picks in picks {
+            let echo = mixed(secret, picks);
+            for (place, status, body) in placements(&echo) {
+                let what = format!("mix {picks:?} in {place}");
+                assert_clean(&what, status, &body, &KNOWN, &all);
+            }
+        }
+    }
+}
+
+#[test]
+fn tokens_issued_in_the_refused_response_are_redacted_where_it_quotes_them() {
+    let issued = [NEW_ACCESS, NEW_REFRESH];
+    let all = AllForms::of(&issued);
+    let access = json_string_content(NEW_ACCESS, echo_forms::JsonStyle::Php);
+    let refresh = json_string_content(NEW_REFRESH, echo_forms::JsonStyle::Laravel);
+    for token in issued {
+        for (form_name, form) in forms(token) {
+            for style in JSON_STYLES {
+                let echo = json_string_content(&form, style);
+                let bodies = [
+                    (
+                        200,
+                        format!(
+                            r#"{{"access_token":"{access}","refresh_token":"{refresh}","expires_in":"{echo}"}}"#
+                        ),
+                    ),
+                    (
+                        200,
+                        format!(
+                            r#"{{"token_type":"{echo}","access_token":"{access}","refresh_token":"{refresh}"}}"#
+                        ),
+                    ),
+                    (
+                        400,
+                        format!(
+                            r#"{{"error":"invalid_request","refresh_token":"{refresh}","access_token":"{access}","hint":"{echo}"}}"#
+                        ),
+                    ),
+                ];
+                for (status, body) in bodies {
+                    let what = format!("{form_name} of an issued token, {style:?} JSON");
+                    assert_clean(&what, status, &body, &issued, &all);
+                }
+            }
+        }
+    }
+}
+
+/// Random secrets: a fixed start (so a cut-short secret is seen) and characters every encoding
+/// treats differently, non-ASCII included.
+fn secret(start: &'static str) -> impl Strategy<Value = String> {
+    const CHARACTERS: &[char] = &[
+        '&', '"', '<', '>', '\'', '+', ' ', '%', 'ä', 'é', 'Ä', '€', '😀', '\\', '/', '=', '?',
+        '#', ';', ':', '\n', 'x', '7', '.', '~', '-',
+    ];
+    prop::collection::vec(prop::sample::select(CHARACTERS), 1..12)
+        .prop_map(move |characters| format!("{start}{}", String::from_iter(characters)))
+}
+
+/// One form of `secret`: a whole-secret form, or a mix chosen by `picks`.
+fn echo_of(secret: &str, form: Index, picks: &[u8], mix: bool) -> String {
+    if mix {
+        mixed(secret, picks)
+    } else {
+        let forms = forms(secret);
+        forms[form.index(forms.len())].1.clone()
+    }
+}
+
+/// Every form of `secret`, plus the echo as sent, raw and inside each JSON style.
+fn forms_with_echo(secret: &str, echo: &str) -> AllForms {
+    let mut all = AllForms::of(&[secret]);
+    all.add("echo", echo.to_owned());
+    for style in JSON_STYLES {
+        all.add("echo in JSON", json_string_content(echo, style));
+    }
+    all
+}
+
+proptest! {
+    #[test]
+    fn a_random_password_echoed_in_any_form_never_shows(
+        password in secret("PWq"),
+        form in any::<Index>(),
+        picks in prop::collection::vec(any::<u8>(), 1..8),
+        mix in any::<bool>(),
+        place in any::<Index>(),
+    ) {
+        let echo = echo_of(&password, form, &picks, mix);
+        let placements = placements(&echo);
+        let (name, status, body) = &placements[place.index(placements.len())];
+        let all = forms_with_echo(&password, &echo);
+        assert_clean_with(&password, name, *status, body, &[password.as_str()], &all);
+    }
+
+    #[test]
+    fn a_random_token_quoted_in_its_own_refused_response_never_shows(
+        token in secret("NRq"),
+        form in any::<Index>(),
+        picks in prop::collection::vec(any::<u8>(), 1..8),
+        mix in any::<bool>(),
+        style in any::<Index>(),
+        in_hint in any::<bool>(),
+    ) {
+        let echo = echo_of(&token, form, &picks, mix);
+        let style = JSON_STYLES[style.index(JSON_STYLES.len())];
+        let (token_json, echo_json) = (
+            json_string_content(&token, JsonStyle::Php),
+            json_string_content(&echo, style),
+        );
+        let (status, body) = if in_hint {
+            (400, format!(r#"{{"error":"invalid_grant","refresh_token":"{token_json}","hint":"{echo_json}"}}"#))
+        } else {
+            (200, format!(r#"{{"access_token":"a.b","refresh_token":"{token_json}","expires_in":"{echo_json}"}}"#))
+        };
+        let all = forms_with_echo(&token, &echo);
+        assert_clean("a quoted token", status, &body, &[token.as_str()], &all);
+    }
+}
