@@ -70,7 +70,8 @@
 //! # Secrets
 //! [`ClientSecret`], [`Password`], [`AccessToken`] and [`RefreshToken`] redact themselves in
 //! `Debug` and `Display`, are wiped on drop, and are read only through `expose_secret`. Error
-//! excerpts of server bodies are scrubbed of every secret the session knows.
+//! excerpts of server bodies are scrubbed of every secret the session knows and of the tokens of
+//! the response itself, however the server escaped them (JSON, HTML entities, percent-encoding).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
