@@ -202,6 +202,28 @@ mod tests {
             "a caller's own Accept is kept"
         );
         assert_eq!(request.headers()["x-requested-with"], "XMLHttpRequest");
+        assert_eq!(
+            request.headers()["user-agent"],
+            "agent",
+            "the default User-Agent is added"
+        );
+
+        // A caller's own User-Agent is kept, whatever other headers it set.
+        let mut own = Request::get("https://api.example/x")
+            .header("x-custom", "1")
+            .header("user-agent", "mine/2")
+            .body(())
+            .unwrap();
+        auth.apply(UnixTime::from_secs(99), &mut own).unwrap();
+        assert_eq!(own.headers()["user-agent"], "mine/2");
+        assert_eq!(own.headers()["accept"], "application/json");
+        // Other headers alone do not count as a User-Agent.
+        let mut other = Request::get("https://api.example/x")
+            .header("x-custom", "1")
+            .body(())
+            .unwrap();
+        auth.apply(UnixTime::from_secs(99), &mut other).unwrap();
+        assert_eq!(other.headers()["user-agent"], "agent");
 
         let mut elsewhere = Request::get("https://other.example/x").body(()).unwrap();
         assert_eq!(

@@ -5,8 +5,6 @@
 //! in). A Laravel `next_page_url` built behind a TLS-terminating proxy is `http://…`: refusing
 //! it before any IO is what keeps the token off the network in clear.
 
-use std::fmt;
-
 use http::Uri;
 
 use crate::config::is_loopback;
@@ -42,13 +40,6 @@ impl AllowedOrigin {
             port: 443,
             plain_http: false,
         }
-    }
-}
-
-impl fmt::Display for AllowedOrigin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.plain_http { "http" } else { "https" };
-        write!(f, "{scheme}://{}:{}", self.host, self.port)
     }
 }
 

@@ -124,6 +124,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ids_and_outgoing_requests_show_what_they_are_but_no_body() {
+        assert_eq!(RequestId(7).to_string(), "request #7");
+        let uri = Uri::from_static("https://apiv2.keliweb.it/oauth/token");
+        let agent = HeaderValue::from_static("agent");
+        let outgoing = OutgoingRequest {
+            id: RequestId(3),
+            kind: RequestKind::PasswordGrant,
+            request: form_post(&uri, &agent, &[("password", "hunter2")]),
+        };
+        let shown = format!("{outgoing:?}");
+        for expected in [
+            "RequestId(3)",
+            "PasswordGrant",
+            "POST",
+            "https://apiv2.keliweb.it/oauth/token",
+            "[16 bytes redacted]", // password=hunter2
+        ] {
+            assert!(shown.contains(expected), "{expected} missing from {shown}");
+        }
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
     fn form_post_has_keliweb_headers_and_an_encoded_body() {
         let uri = Uri::from_static("https://apiv2.keliweb.it/oauth/token");
         let agent = HeaderValue::from_static("test-agent");
