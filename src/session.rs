@@ -162,10 +162,22 @@ impl Session {
     }
 
     /// A session resuming from a stored token set: no login while its tokens work. An expired
-    /// access token is refreshed, an expired refresh token leads to a password login.
+    /// access token is refreshed, an expired refresh token leads to a password login. A set
+    /// issued to another username than the configured credentials' is not used: the session
+    /// logs in as the configured account.
     #[must_use]
     pub fn with_tokens(mut self, tokens: TokenSet) -> Self {
+        let other_account = self.credentials.as_ref().is_some_and(|credentials| {
+            tokens
+                .username()
+                .is_some_and(|owner| owner != credentials.username())
+        });
         self.install(tokens, false);
+        if other_account {
+            // The configured account is not the one the set was issued to: log in as it.
+            self.login_requested = true;
+            self.withdraw_other_accounts_token();
+        }
         self
     }
 
@@ -276,9 +288,10 @@ impl Session {
         if let Some(in_flight) = self.in_flight {
             return Action::Wait(in_flight.id);
         }
-        if let Some(error) = self.blocked_at(now).cloned() {
+        if let Some(error) = self.token_request_blocker(now) {
             return match usable {
-                // A forced refresh cannot go out now: keep using the token that works.
+                // A forced refresh cannot go out (a pause, a stop, nothing to send it with):
+                // keep using the token that works.
                 Some(authorization) => {
                     self.refresh_requested = false;
                     Action::UseToken(authorization.clone())
@@ -506,13 +519,20 @@ impl Session {
         self.current_token
     }
 
-    /// The stop or retry pause that keeps any token request from going out at `now`.
-    pub(crate) fn blocked_at(&self, now: UnixTime) -> Option<&Error> {
+    /// Why no token request can go out at `now`, if none can: a stop, a retry pause, or
+    /// neither a live refresh token nor credentials to send.
+    pub(crate) fn token_request_blocker(&self, now: UnixTime) -> Option<Error> {
         match (&self.stopped, &self.cooldown) {
-            (Some(error), _) => Some(error),
-            (None, Some((until, error))) if now < *until => Some(error),
-            _ => None,
+            (Some(error), _) => return Some(error.clone()),
+            (None, Some((until, error))) if now < *until => return Some(error.clone()),
+            _ => {}
         }
+        let refresh_token = self
+            .tokens
+            .as_ref()
+            .and_then(|tokens| tokens.live_refresh_token(now));
+        (refresh_token.is_none() && self.credentials.is_none())
+            .then(|| Error::new(ErrorKind::LoginRequired))
     }
 
     /// Which username the password grant `in_flight` logged in with.
@@ -627,7 +647,10 @@ impl Session {
             refresh,
         )
         .with_owner(owner);
-        self.install(tokens, in_flight.replaces_refused_token);
+        // Within the window after a refusal, any new token (a forced refresh, a refresh already
+        // out) counts as a replacement, so its refusal is reported rather than paid for again.
+        let replaces = in_flight.replaces_refused_token || now < self.refusals_reported_until;
+        self.install(tokens, replaces);
         self.stopped = None;
         self.cooldown = None;
         // Credentials that `login` supplied while this grant was out are not the ones it used:

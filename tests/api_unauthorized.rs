@@ -214,3 +214,26 @@ fn replacement_for_a_refused_token() -> (Scenario, keliweb_oauth::Authorization)
     let replacement = scenario.expect_use();
     (scenario, replacement)
 }
+
+#[test]
+fn a_token_forced_within_the_window_after_a_refusal_counts_as_a_replacement() {
+    let mut scenario = Scenario::new().logged_in();
+    let refused = scenario.expect_use();
+    let _ = scenario
+        .session
+        .handle_unauthorized(refused.token_id(), scenario.now);
+    let refresh = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.answer_tokens(&refresh);
+    // The caller forces another refresh instead of reporting: that token is refused too, within
+    // the window, and costs no third request.
+    scenario.session.force_refresh();
+    let forced = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.answer_tokens(&forced);
+    let token = scenario.expect_use();
+    assert_eq!(
+        scenario
+            .session
+            .handle_unauthorized(token.token_id(), scenario.now),
+        Unauthorized::Report
+    );
+}

@@ -136,6 +136,22 @@ mod async_client {
         assert_eq!(token_requests_since(&emulator, &before), (2, 0, 0));
     }
 
+    /// The caller gives up and drops the client (a CLI run ending): the spawned request keeps
+    /// what it needs alive, and the rotated set still reaches the store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_outlives_the_client_itself() {
+        let (emulator, client, _clock, stored) = logged_in().await;
+        let old = client.tokens().expect("a set");
+        emulator.inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(1)));
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(300), client.force_refresh()).await;
+        assert!(gave_up.is_err(), "the caller should have given up");
+        drop(client);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let rotated = last_stored(&stored).expect("the rotated set was stored");
+        assert_ne!(rotated, old, "the store has the new set");
+    }
+
     /// The next caller waits for the request a cancelled caller sent, instead of sending another.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_next_caller_waits_for_a_cancelled_callers_request() {
@@ -181,7 +197,7 @@ mod without_a_runtime {
     use std::time::Duration;
 
     use http::{Request, Response};
-    use keliweb_emulator::{Fault, Route};
+    use keliweb_emulator::{Emulator, Fault, Route};
     use keliweb_oauth::nonblocking::{AsyncHttpClient, Client};
     use keliweb_oauth::transport::{ManualClock, RequestLimits};
     use keliweb_oauth::{TransportError, TransportErrorKind};
@@ -227,8 +243,8 @@ mod without_a_runtime {
         }
     }
 
-    #[test]
-    fn a_dropped_callers_request_is_finished_by_the_next_caller() {
+    /// A logged-in client over [`ThreadClient`] on a fresh emulator, and its clock.
+    fn logged_in() -> (Emulator, Client<ThreadClient>, ManualClock) {
         let (emulator, config) = emulator_and_config();
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
@@ -241,16 +257,41 @@ mod without_a_runtime {
             .clock(clock.clone())
             .build();
         futures_executor::block_on(client.access_token()).expect("first login");
+        (emulator, client, clock)
+    }
+
+    /// Sends a token request through `client` and drops its caller before the answer.
+    fn send_and_drop_the_caller(client: &Client<ThreadClient>) {
+        let mut dropped = pin!(client.access_token());
+        let mut context = Context::from_waker(Waker::noop());
+        assert!(dropped.as_mut().poll(&mut context).is_pending());
+    }
+
+    /// Runs `test` on a thread and fails if it has not finished within `limit` (a deadlock).
+    fn within(limit: Duration, test: impl FnOnce() + Send + 'static) {
+        let (done, finished) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            test();
+            let _ = done.send(());
+        });
+        match finished.recv_timeout(limit) {
+            Ok(()) => thread.join().expect("the test thread"),
+            Err(_) if thread.is_finished() => {
+                std::panic::resume_unwind(thread.join().expect_err("it panicked"))
+            }
+            Err(_) => panic!("still running after {limit:?}: a deadlock"),
+        }
+    }
+
+    #[test]
+    fn a_dropped_callers_request_is_finished_by_the_next_caller() {
+        let (emulator, client, clock) = logged_in();
         let before = emulator.counters();
 
         // A refresh is sent, then its caller goes away before the answer (1 s later).
         clock.advance(Duration::from_secs(3600));
         emulator.inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(1)));
-        {
-            let mut dropped = pin!(client.access_token());
-            let mut context = Context::from_waker(Waker::noop());
-            assert!(dropped.as_mut().poll(&mut context).is_pending());
-        }
+        send_and_drop_the_caller(&client);
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(
             emulator.counters().refresh_grants,
@@ -266,5 +307,59 @@ mod without_a_runtime {
             "not sent again"
         );
         assert_eq!(after.token_errors, before.token_errors);
+    }
+
+    /// A request nobody drives is left behind by a revocation; the next login's request
+    /// replaces it. Dropping the stale one must not deadlock the client.
+    #[test]
+    fn a_stale_request_left_by_a_revocation_is_dropped_without_a_deadlock() {
+        within(Duration::from_secs(20), || {
+            let (emulator, client, clock) = logged_in();
+            clock.advance(Duration::from_secs(3600));
+            emulator.inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(1)));
+            send_and_drop_the_caller(&client);
+            futures_executor::block_on(client.revoke()).expect("local revocation");
+            let defaults = keliweb_emulator::EmulatorConfig::default();
+            client.login(keliweb_oauth::Credentials::new(
+                defaults.username.as_str(),
+                defaults.password.as_str(),
+            ));
+            futures_executor::block_on(client.access_token()).expect("a new login");
+        });
+    }
+
+    /// An HTTP client that panics on every request: each caller gets a transport error, and the
+    /// retry pause keeps the next caller from trying again at once (no busy loop).
+    #[test]
+    fn a_panicking_http_client_fails_the_request_and_starts_a_pause() {
+        struct Panicking(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl AsyncHttpClient for Panicking {
+            async fn execute(
+                &self,
+                _request: Request<Vec<u8>>,
+                _limits: RequestLimits,
+            ) -> Result<Response<Vec<u8>>, TransportError> {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                panic!("a bug in the HTTP client");
+            }
+        }
+        within(Duration::from_secs(20), || {
+            let (_emulator, config) = emulator_and_config();
+            let calls = std::sync::Arc::default();
+            let http = Panicking(std::sync::Arc::clone(&calls));
+            let client = Client::builder(config, http)
+                .clock(ManualClock::new(T0))
+                .build();
+            for _ in 0..3 {
+                let error =
+                    futures_executor::block_on(client.access_token()).expect_err("no answer");
+                assert_eq!(error.kind(), keliweb_oauth::ErrorKind::Transport, "{error}");
+            }
+            assert_eq!(
+                calls.load(std::sync::atomic::Ordering::SeqCst),
+                1,
+                "one try, then the retry pause"
+            );
+        });
     }
 }

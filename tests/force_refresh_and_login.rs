@@ -3,7 +3,7 @@
 
 mod support;
 
-use keliweb_oauth::{Credentials, ErrorKind, RequestKind};
+use keliweb_oauth::{AccessToken, Config, Credentials, ErrorKind, RequestKind, TokenSet};
 use support::*;
 
 #[test]
@@ -281,4 +281,48 @@ fn an_absurd_expires_in_is_cut_to_the_configured_maximum() {
         scenario.tokens().access_token_expires_at(),
         scenario.now.saturating_add(short)
     );
+}
+
+#[test]
+fn a_stored_set_of_another_account_is_not_used_for_the_configured_one() {
+    let stored = Scenario::new().logged_in().tokens();
+    assert_eq!(stored.username(), Some(USERNAME));
+    let bob = || {
+        Config::keliweb(CLIENT_ID, CLIENT_SECRET)
+            .credentials("bob@example.com", "bob-pw")
+            .build()
+            .expect("config")
+    };
+    let mut scenario = Scenario::from_config(bob());
+    scenario.session = keliweb_oauth::Session::new(bob()).with_tokens(stored.clone());
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    assert_eq!(form(&login)["username"], "bob@example.com");
+
+    // The same account resumes without a login.
+    let mut same = Scenario::new();
+    same.session = keliweb_oauth::Session::new(config_with_credentials()).with_tokens(stored);
+    let _ = same.expect_use();
+}
+
+#[test]
+fn a_forced_refresh_with_nothing_to_send_keeps_the_working_token() {
+    // No credentials, and a set without a refresh token: a forced refresh cannot go out.
+    let mut scenario = Scenario::without_credentials(|builder| builder);
+    let set = TokenSet::new(
+        AccessToken::new("still.valid.token"),
+        scenario.now.saturating_add(HOUR),
+        None,
+    )
+    .expect("a set");
+    scenario.session =
+        keliweb_oauth::Session::new(scenario.session.config().clone()).with_tokens(set);
+    let current = scenario.expect_use();
+    scenario.session.force_refresh();
+    assert_eq!(scenario.expect_use().token_id(), current.token_id());
+    // And it stays usable afterwards, poll after poll.
+    assert_eq!(scenario.expect_use().token_id(), current.token_id());
+}
+
+fn config_with_credentials() -> Config {
+    config().build().expect("config")
 }

@@ -38,8 +38,9 @@ impl UreqClient {
 
     /// An agent with your own settings (proxy, TLS, pool, …) applied by `customize`. The
     /// settings that keep tokens safe are forced afterwards: no redirects and status codes as
-    /// responses. Timeouts set here are replaced on every request by those of
-    /// [`Limits`](crate::transport::Limits).
+    /// responses. The connect and whole-request timeouts set here are replaced on every request
+    /// by those of [`Limits`](crate::transport::Limits); ureq's other per-phase timeouts, if you
+    /// set any, stay.
     #[must_use]
     pub fn with_config(
         customize: impl FnOnce(ConfigBuilder<AgentScope>) -> ConfigBuilder<AgentScope>,

@@ -1,8 +1,7 @@
 //! The async driver: one [`Session`](crate::Session) shared by every task, single-flight token requests, and
 //! a lock-free valid-token path. Runtime-agnostic: a token request is a task of the client's,
-//! driven by every caller that waits for it (and spawned where the HTTP client can, see
-//! [`AsyncHttpClient::spawn`]), and callers sleep on `tokio::sync::Notify`, which needs no Tokio
-//! runtime.
+//! driven by every caller that waits for it and spawned where the HTTP client can (see
+//! [`AsyncHttpClient::spawn`]); nothing needs a Tokio runtime.
 //!
 //! ```no_run
 //! # #[cfg(feature = "reqwest")]
@@ -38,7 +37,7 @@ use crate::transport::{
 };
 use crate::{
     Config, Credentials, Error, OutgoingRequest, RequestId, TokenId, TokenSet, TransportError,
-    Unauthorized,
+    TransportErrorKind, Unauthorized,
 };
 
 /// A token request and the storing of its answer, detached from the caller that started it.
@@ -107,25 +106,47 @@ impl Waiters {
             .map(|(_, request)| request.clone())
     }
 
+    /// Forgets request `id`. The request is dropped after the slot's lock is released: if this
+    /// was its last copy, dropping it runs [`FailUnlessAnswered`], which takes locks itself.
     fn forget(&self, id: RequestId) {
+        drop(self.take_if(|running| running == id));
+    }
+
+    /// Takes the request out of the slot if `which` says so; the caller drops it outside every
+    /// lock.
+    fn take_if(&self, which: impl FnOnce(RequestId) -> bool) -> Option<SharedRequest> {
         let mut slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.as_ref().is_some_and(|(running, _)| *running == id) {
-            *slot = None;
+        if slot.as_ref().is_some_and(|(running, _)| which(*running)) {
+            slot.take().map(|(_, request)| request)
+        } else {
+            None
         }
+    }
+
+    /// Puts `request` in the slot and returns what was there, for the caller to drop outside
+    /// every lock.
+    fn replace(&self, id: RequestId, request: SharedRequest) -> Option<SharedRequest> {
+        let mut slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.replace((id, request)).map(|(_, old)| old)
     }
 }
 
-/// Abandons the request if its task ends without an answer (a panicking HTTP client), so that
-/// the session is not left waiting for it.
-struct AbandonUnlessAnswered<H: AsyncHttpClient> {
+/// Fails the request with a transport error if its task ends without an answer (a panicking
+/// HTTP client), so the session is not left waiting for it and a retry pause starts: a client
+/// that panics on every request must not be retried in a busy loop.
+struct FailUnlessAnswered<H: AsyncHttpClient> {
     driver: Weak<Driver<H, Waiters>>,
     id: Option<RequestId>,
 }
 
-impl<H: AsyncHttpClient> Drop for AbandonUnlessAnswered<H> {
+impl<H: AsyncHttpClient> Drop for FailUnlessAnswered<H> {
     fn drop(&mut self) {
         if let (Some(id), Some(driver)) = (self.id.take(), self.driver.upgrade()) {
-            driver.abandon(id);
+            let failure = TransportError::new(
+                TransportErrorKind::Other,
+                "the HTTP client gave no answer (it panicked, or its request was dropped)",
+            );
+            let _ = driver.finish(id, Err(failure));
             driver.finished.forget(id);
         }
     }
@@ -268,11 +289,13 @@ impl<H: AsyncHttpClient> Client<H> {
     /// # Errors
     /// The first revocation request that failed; the tokens are gone locally regardless.
     pub async fn revoke(&self) -> Result<(), Error> {
+        let requests = self.inner.begin_revoke();
+        // A token request still out is abandoned by the revocation; its request body holds the
+        // password or the refresh token, so it is dropped now (outside every lock).
+        drop(self.inner.finished.take_if(|_| true));
         // Every request is guarded before the first is sent, so a cancelled or unwinding
         // revoke still releases the ones it never reached.
-        let outgoing: Vec<_> = self
-            .inner
-            .begin_revoke()
+        let outgoing: Vec<_> = requests
             .into_iter()
             .map(|outgoing| {
                 let (id, request) = outgoing.into_parts();
@@ -316,14 +339,26 @@ impl<H: AsyncHttpClient> Client<H> {
                 match driver.step(&mut core, want) {
                     Step::Ready(token) => return Ok(token),
                     Step::Failed(error) => return Err(error),
-                    Step::Wait(id) => (id, driver.finished.request(id), false),
-                    Step::Send(outgoing) => (outgoing.id(), Some(self.start(*outgoing)), true),
+                    Step::Wait(id) => (id, driver.finished.request(id), None),
+                    Step::Send(outgoing) => {
+                        let (request, stale) = self.start(*outgoing);
+                        (request.0, Some(request.1), Some(stale))
+                    }
                 }
             };
-            if let (true, Some(request)) = (sent, &request) {
-                // Outside the lock, in case the HTTP client runs it at once. Not spawned: the
-                // tasks that wait for it drive it.
-                let _ = driver.http.spawn(Box::pin(request.clone()));
+            if let (Some(stale), Some(request)) = (sent, &request) {
+                // Outside the locks: dropping a stale request, or an HTTP client that runs the
+                // task at once, takes them.
+                drop(stale);
+                // The spawned copy keeps the client alive until the answer is stored, even if
+                // every handle is dropped meanwhile. If it is not spawned, the tasks that wait
+                // for it drive it.
+                let client = Arc::clone(&self.inner);
+                let request = request.clone();
+                let _ = driver.http.spawn(Box::pin(async move {
+                    request.await;
+                    drop(client);
+                }));
             }
             match request {
                 Some(request) => request.await,
@@ -337,11 +372,14 @@ impl<H: AsyncHttpClient> Client<H> {
 
     /// Makes token request `outgoing` a task of the client's, not of the caller's: every task
     /// that waits for it drives it, and it is offered to [`AsyncHttpClient::spawn`].
-    fn start(&self, outgoing: OutgoingRequest) -> SharedRequest {
+    fn start(
+        &self,
+        outgoing: OutgoingRequest,
+    ) -> ((RequestId, SharedRequest), Option<SharedRequest>) {
         let (id, request) = outgoing.into_parts();
         let http = Arc::clone(&self.inner.http);
         let limits = self.inner.limits.token_request();
-        let guard = AbandonUnlessAnswered {
+        let guard = FailUnlessAnswered {
             driver: Arc::downgrade(&self.inner),
             id: Some(id),
         };
@@ -355,15 +393,10 @@ impl<H: AsyncHttpClient> Client<H> {
             }
         };
         // A panicking HTTP client must not poison the request for every waiter: the guard
-        // abandons it instead.
+        // fails it instead.
         let task: BackgroundTask = Box::pin(AssertUnwindSafe(task).catch_unwind().map(|_| ()));
         let shared = task.shared();
-        *self
-            .inner
-            .finished
-            .request
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((id, shared.clone()));
-        shared
+        let stale = self.inner.finished.replace(id, shared.clone());
+        ((id, shared), stale)
     }
 }

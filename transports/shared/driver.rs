@@ -145,8 +145,8 @@ impl<H, W: Wake> Driver<H, W> {
                 Action::UseToken(_) => {
                     if let Some(id) = core.session.in_flight() {
                         Step::Wait(id)
-                    } else if let Some(error) = core.session.blocked_at(now) {
-                        Step::Failed(error.clone())
+                    } else if let Some(error) = core.session.token_request_blocker(now) {
+                        Step::Failed(error)
                     } else {
                         core.session.force_refresh();
                         continue;
