@@ -124,6 +124,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_form_body_is_sized_once_for_the_worst_case() {
+        // Every byte of the value needs `%XX`: the buffer sized up front must hold it without
+        // growing, since growth leaves a copy of the secret in the block it outgrows.
+        let uri = Uri::from_static("https://apiv2.keliweb.it/oauth/token");
+        let agent = HeaderValue::from_static("agent");
+        let request = form_post(&uri, &agent, &[("password", "&&&&&&&&&&")]);
+        assert_eq!(request.body().len(), "password=".len() + 30);
+        assert_eq!(request.body().capacity(), "password".len() + 30 + 2);
+    }
+
+    #[test]
     fn ids_and_outgoing_requests_show_what_they_are_but_no_body() {
         assert_eq!(RequestId(7).to_string(), "request #7");
         let uri = Uri::from_static("https://apiv2.keliweb.it/oauth/token");
