@@ -377,4 +377,19 @@ mod tests {
             Error::from(TransportError::new(TransportErrorKind::Timeout, "read")).is_retryable()
         );
     }
+
+    #[test]
+    fn a_transport_error_keeps_its_kind_and_message_into_the_error() {
+        let failure = TransportError::new(TransportErrorKind::Connect, "connection refused");
+        assert_eq!(failure.kind(), TransportErrorKind::Connect);
+        assert_eq!(failure.message(), "connection refused");
+        assert_eq!(failure.to_string(), "Connect: connection refused");
+        let error = Error::from(failure);
+        assert_eq!(error.kind(), ErrorKind::Transport);
+        assert_eq!(error.detail(), Some("Connect: connection refused"));
+        assert_eq!(
+            error.to_string(),
+            "the request failed in transport: Connect: connection refused"
+        );
+    }
 }

@@ -112,6 +112,21 @@ mod tests {
     }
 
     #[test]
+    fn durations_between_instants_and_display() {
+        let earlier = UnixTime::from_millis(1_000);
+        let later = UnixTime::from_millis(3_500);
+        assert_eq!(
+            later.saturating_duration_since(earlier),
+            Duration::from_millis(2_500)
+        );
+        assert_eq!(earlier.saturating_duration_since(later), Duration::ZERO);
+        assert_eq!(
+            UnixTime::from_millis(1_700_000_000_042).to_string(),
+            "1700000000.042s since the Unix epoch"
+        );
+    }
+
+    #[test]
     fn system_time_round_trips_at_millisecond_precision() {
         let time = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         assert_eq!(UnixTime::from(time).to_system_time(), time);

@@ -293,6 +293,9 @@ mod tests {
             check_access_token("tok\u{e9}"),
             Err(InvalidToken::BadByte(3))
         );
+        // 16 KiB exactly is the longest accepted.
+        assert_eq!(MAX_ACCESS_TOKEN_LEN, 16_384);
+        assert_eq!(check_access_token(&"a".repeat(16_384)), Ok(()));
         let long = "a".repeat(MAX_ACCESS_TOKEN_LEN + 1);
         assert_eq!(
             check_access_token(&long),

@@ -252,7 +252,10 @@ fn a_restored_session_revokes_its_stored_tokens() {
 fn a_bearer_logout_that_fails_is_an_error_and_only_a_401_counts_as_done() {
     // A 401 means the token is already dead: what logging out wanted.
     let (mut scenario, requests) = bearer_logout(Method::POST).revoked();
-    let done = scenario.answer(&requests[0], &reply(401, r#"{"message":"Unauthenticated."}"#));
+    let done = scenario.answer(
+        &requests[0],
+        &reply(401, r#"{"message":"Unauthenticated."}"#),
+    );
     assert_eq!(done, Ok(Progress::Revoked));
     // A server failure is reported, not taken for success.
     let (mut scenario, requests) = bearer_logout(Method::POST).revoked();
