@@ -276,6 +276,33 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_stored_refresh_token_is_no_refresh_token() {
+        let json = r#"{"access_token":"a.b.c","access_token_expires_at":1,"refresh_token":"","refresh_token_expires_at":2}"#;
+        let set: TokenSet = serde_json::from_str(json).unwrap();
+        assert!(set.refresh_token().is_none());
+        assert_eq!(set.refresh_token_expires_at(), None);
+    }
+
+    #[test]
+    fn debug_shows_the_times_and_owner_but_no_token() {
+        let set = TokenSet::new(
+            AccessToken::new("eyJ.secret.access"),
+            UnixTime::from_secs(1_800_000_000),
+            Some((
+                RefreshToken::new("def50200secret"),
+                UnixTime::from_secs(1_800_864_000),
+            )),
+        )
+        .unwrap()
+        .with_username("me@example.com");
+        let shown = format!("{set:?}");
+        for expected in ["[redacted]", "1800000000", "1800864000", "me@example.com"] {
+            assert!(shown.contains(expected), "{expected} missing from {shown}");
+        }
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
     fn a_tampered_store_cannot_inject_header_bytes() {
         let json = r#"{"access_token":"abc\r\nX-Evil: 1","access_token_expires_at":1}"#;
         let error = serde_json::from_str::<TokenSet>(json).unwrap_err();
