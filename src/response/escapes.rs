@@ -374,6 +374,20 @@ mod tests {
     }
 
     #[test]
+    fn a_numeric_reference_has_one_to_ten_digits_and_ends_at_them_or_a_semicolon() {
+        // No digits: not a reference, so not a NUL.
+        assert!(!reads_whole("&#", "\0"));
+        assert!(!reads_whole("&#;", "\0"));
+        // The reference ends after its digits or its `;`, not at any other character.
+        assert!(reads_whole("&#65x", "Ax"));
+        assert!(!reads_whole("&#65x", "A"));
+        // Ten digits at most: an eleventh is a character of its own.
+        assert!(reads_whole("&#0000000065", "A"));
+        assert!(!reads_whole("&#00000000065", "A"));
+        assert!(reads_whole("&#00000000065", "\u{6}5"));
+    }
+
+    #[test]
     fn each_encoding_reads_back() {
         for (text, wanted) in [
             (r#"a\u00e4\u00C4\/\"\\b"#, "aäÄ/\"\\b"),
