@@ -251,5 +251,12 @@ mod tests {
         assert!(key_is(br"access\u005ftoken", "access_token"));
         assert!(key_is(br"\u0061ccess_token", "access_token"));
         assert!(!key_is(b"access_tokens", "access_token"));
+        // A short key with an escape is compared, not taken on its length.
+        assert!(!key_is(br"x\u0041", "access_token"));
+        // Every byte escaped is still the name: six bytes per byte are allowed.
+        assert!(key_is(
+            br"\u0061\u0063\u0063\u0065\u0073\u0073\u005f\u0074\u006f\u006b\u0065\u006e",
+            "access_token"
+        ));
     }
 }
