@@ -246,6 +246,16 @@ mod tests {
     }
 
     #[test]
+    fn a_unicode_escape_is_four_hex_digits_exactly() {
+        assert_eq!(hex4("00e4"), Some(0xe4));
+        assert_eq!(hex4("00E4"), Some(0xe4));
+        // `from_str_radix` would take a sign: the escape must not.
+        assert_eq!(hex4("+123"), None);
+        assert_eq!(hex4("0e4"), None);
+        assert_eq!(hex4("zzzz"), None);
+    }
+
+    #[test]
     fn keys_match_through_escapes() {
         assert!(key_is(b"access_token", "access_token"));
         assert!(key_is(br"access\u005ftoken", "access_token"));
