@@ -231,6 +231,34 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_cut_off_by_the_window_is_redacted_from_its_start() {
+        // A secret longer than the lookahead, starting in view: the window ends inside it, so
+        // the text counts as cut and the open match is redacted from its start.
+        let secret = "s".repeat(LOOKAHEAD * 2);
+        let scrubber = Scrubber::new([secret.as_str()]);
+        let text = format!("yyyyyyyy{secret}");
+        // (The marker itself is cut to the 16 bytes shown.)
+        let excerpt = scrubber.scrub(&text, 16, false);
+        assert!(
+            excerpt.starts_with("yyyyyyyy[") && !excerpt.contains('s'),
+            "{excerpt}"
+        );
+        let bytes = scrubber.scrub_bytes(text.as_bytes(), 16);
+        assert!(
+            bytes.starts_with("yyyyyyyy[") && !bytes.contains('s'),
+            "{bytes}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_reads_as_a_replacement_character_where_it_stands() {
+        let read = with_text(b"abc\xffdef\xfe", str::to_owned);
+        assert_eq!(read, "abc\u{FFFD}def\u{FFFD}");
+        let whole = with_text(b"abcdef", str::to_owned);
+        assert_eq!(whole, "abcdef");
+    }
+
+    #[test]
     fn every_reading_of_a_secret_is_redacted_whole() {
         let secret = "p&ss \"wörd\"/";
         for echoed in [
