@@ -248,3 +248,18 @@ fn the_lossy_copy_of_a_body_echoing_a_secret_is_wiped() {
     });
     assert_eq!(found, 0);
 }
+
+/// The same with many invalid bytes after the echo, each its own chunk: the lossy copy must
+/// be sized for every replacement character up front, or it grows and frees a block holding
+/// the password.
+#[test]
+fn the_lossy_copy_is_sized_for_every_replacement_character() {
+    let mut body = b"password-Wq7canary".to_vec();
+    body.extend(std::iter::repeat_n(0xff_u8, 64));
+    // Kept for the whole test (and never freed, so never scanned).
+    let body: &'static [u8] = Box::leak(body.into_boxed_slice());
+    let found = blocks_freed_with_canary(|| {
+        answer_and_drop("password-Wq7canary", false, 500, body);
+    });
+    assert_eq!(found, 0);
+}
