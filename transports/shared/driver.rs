@@ -59,7 +59,8 @@ pub(crate) enum Step {
     Send(Box<OutgoingRequest>),
 }
 
-/// One credential's shared state. `W` is how waiters sleep: a `Condvar` or a `Notify`.
+/// One credential's shared state. `W` is how waiters wait: a `Condvar` (blocking) or the async
+/// driver's `Waiters`, which drive the request in flight.
 pub(crate) struct Driver<H, W> {
     /// Shared so that a token request can outlive the caller that sent it (the async driver).
     pub(crate) http: Arc<H>,
