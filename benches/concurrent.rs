@@ -53,9 +53,11 @@ fn concurrent(c: &mut Criterion) {
     let Action::Send(login) = session.poll(now) else {
         panic!("expected a login")
     };
-    let _ = session
+    session
         .handle_response(login.id(), now, &canned)
         .expect("the canned login succeeds");
+    // Nothing stores here: the one `Store` is passed by.
+    assert!(matches!(session.poll(now), Action::Store));
     let locked = Mutex::new(session);
 
     let lock_free = || {

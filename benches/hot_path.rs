@@ -25,7 +25,7 @@ fn logged_in_session(now: UnixTime) -> Session {
         panic!("expected a login request")
     };
     let response = common::canned_response(200, common::success_body(1));
-    let _ = session
+    session
         .handle_response(login.id(), now, &response)
         .expect("the canned login succeeds");
     session

@@ -1,7 +1,8 @@
 //! The bare sans-IO loop, as a program with its own HTTP client writes it: no transport feature,
 //! just `Session` and a plain ureq agent, against a Keliweb-compatible server started on
-//! loopback. It logs in, calls the API, refreshes, and meets a refresh token the server has
-//! revoked, storing the token set every time it moves, that error included.
+//! loopback. It logs in, calls the API, refreshes ahead of expiry (sleeping until
+//! `poll_timeout`), and meets tokens the server has revoked (a refused refresh, then a `401`
+//! from the API), storing the token set every time it moves, that error included.
 //!
 //! ```text
 //! cargo run --example sans_io
@@ -19,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::{
-    Action, Config, Credentials, PasswordRetention, Progress, Session, TokenSet, TransportError,
+    Action, Config, Credentials, PasswordRetention, Session, TokenId, TokenSet, TransportError,
     TransportErrorKind, UnixTime,
 };
 
@@ -27,7 +28,8 @@ use keliweb_oauth::{
 const MAX_TOKEN_BODY: u64 = 64 * 1024;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    // Access tokens live 2 s and are refreshed 1.5 s early, so a refresh is due after 0.5 s.
+    // Access tokens live 2 s and stop being handed out 1.5 s early; the refresh ahead of that
+    // is due half way, after 0.25 s.
     let server = Emulator::start(EmulatorConfig {
         access_lifetime: Duration::from_secs(2),
         ..EmulatorConfig::default()
@@ -84,8 +86,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     let counts = (seen.password_grants, seen.refresh_grants, seen.api_calls);
     expect(
-        counts == (2, 1, 3),
-        "two logins, one refresh, three API calls",
+        counts == (2, 1, 4),
+        "two logins, one refresh, four API calls (one refused with the revoked token)",
     )?;
     expect(store.saves == 4, "the set stored at each of its four moves")
 }
@@ -99,22 +101,34 @@ fn expect(holds: bool, what: &str) -> Result<(), Box<dyn Error>> {
     }
 }
 
-/// `GET /api/user`, authorized by the loop.
+/// `GET /api/user`, authorized by the loop. A `401` is reported to the session and the call
+/// retried once, if the session has another token to offer.
 fn call_api(
     session: &mut Session,
     agent: &ureq::Agent,
     store: &mut Store,
     server: &Emulator,
 ) -> Result<(), Box<dyn Error>> {
-    let mut request = http::Request::get(server.api_url()).body(Vec::new())?;
-    authorize(session, agent, store, &mut request)?;
-    let response = send(agent, request)?;
-    println!(
-        "GET /api/user: {} {}",
-        response.status(),
-        String::from_utf8_lossy(response.body())
-    );
-    Ok(())
+    let mut retried = false;
+    loop {
+        let mut request = http::Request::get(server.api_url()).body(Vec::new())?;
+        let token = authorize(session, agent, store, &mut request)?;
+        let response = send(agent, request)?;
+        println!(
+            "GET /api/user: {} {}",
+            response.status(),
+            String::from_utf8_lossy(response.body())
+        );
+        if response.status() != http::StatusCode::UNAUTHORIZED || retried {
+            return Ok(());
+        }
+        session.handle_unauthorized(token, now());
+        retried = true;
+    }
+}
+
+fn now() -> UnixTime {
+    UnixTime::from_system_time(SystemTime::now())
 }
 
 // README: begin
@@ -124,68 +138,57 @@ fn authorize(
     agent: &ureq::Agent,
     store: &mut Store,
     request: &mut http::Request<Vec<u8>>,
-) -> Result<(), Box<dyn Error>> {
+) -> Result<TokenId, Box<dyn Error>> {
     loop {
         let now = UnixTime::from_system_time(SystemTime::now());
-        let outcome = match session.poll(now) {
-            Action::UseToken(authorization) => {
-                authorization.apply(now, request)?;
-                return Ok(());
-            }
+        match session.poll(now) {
+            // The set moved (new tokens, a dead refresh token dropped): store it before use.
+            Action::Store => store.save(session.tokens())?,
+            Action::UseToken(authorization) => return Ok(authorization.apply(now, request)?),
             Action::Send(outgoing) => {
                 println!("sending a {:?}", outgoing.kind());
                 let (id, token_request) = outgoing.into_parts();
                 // `send`: no redirects followed, 4xx/5xx returned as responses.
-                match send(agent, token_request) {
+                let outcome = match send(agent, token_request) {
                     Ok(response) => session.handle_response(id, now, &response),
                     Err(error) => Err(session.handle_transport_error(id, now, error)),
+                };
+                // How it went; what to do about it is the next poll's answer.
+                if let Err(error) = outcome {
+                    println!("{error}");
                 }
             }
             // Each request sent above is answered before the next poll, so one in flight was
             // handed to someone else: this loop must be the session's only caller.
             Action::Wait(id) => return Err(format!("{id} is in flight elsewhere").into()),
             // Log in again, fix the configuration, or wait out a rate limit or server failure.
-            Action::Stop(error) => Err(error),
-        };
-        // Store the set whenever it moved, before a new token is used, and on errors too:
-        // dropping a dead refresh token, or keeping a token that expires within the leeway,
-        // moves it as well.
-        if session.generation() != store.generation {
-            store.save(session.generation(), session.tokens())?;
-        }
-        match outcome? {
-            Progress::TokensChanged => println!("new tokens, stored"),
-            Progress::RefreshTokenRejected(error) => println!("{error}; logging in again"),
-            Progress::Revoked => {} // only answers to `session.revoke()` requests say this
+            Action::Stop(error) => return Err(error.into()),
         }
     }
 }
 // README: end
 
-/// Stands in for a file or a keyring: the serialized set and the generation it is from.
+/// Stands in for a file or a keyring: the serialized set.
 #[derive(Default)]
 struct Store {
-    generation: u64,
     saved: Option<String>,
     saves: u32,
 }
 
 impl Store {
-    fn save(&mut self, generation: u64, tokens: Option<&TokenSet>) -> serde_json::Result<()> {
+    fn save(&mut self, tokens: Option<&TokenSet>) -> serde_json::Result<()> {
         self.saved = tokens.map(serde_json::to_string).transpose()?;
-        self.generation = generation;
         self.saves += 1;
         Ok(())
     }
 }
 
-/// Sleeps until the session's token is no longer handed out, so the next poll refreshes.
+/// Sleeps until the session next needs a poll with no input in between: here, the refresh
+/// ahead of the token's expiry.
 fn wait_for_refresh(session: &Session) {
-    if let Some(authorization) = session.authorization() {
-        let due = authorization.usable_until().to_system_time();
-        let wait = due
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
+    let now = now();
+    if let Some(due) = session.poll_timeout(now) {
+        let wait = due.saturating_duration_since(now);
         println!("waiting {} ms for the refresh", wait.as_millis());
         sleep(wait);
     }

@@ -29,6 +29,7 @@ pub struct Authorization {
     header: HeaderValue,
     user_agent: HeaderValue,
     usable_until: UnixTime,
+    refresh_at: UnixTime,
     token_id: TokenId,
     origins: Arc<OriginPolicy>,
 }
@@ -55,6 +56,7 @@ impl Authorization {
         access_token: &str,
         user_agent: &HeaderValue,
         usable_until: UnixTime,
+        refresh_at: UnixTime,
         token_id: TokenId,
         origins: Arc<OriginPolicy>,
     ) -> Result<Self, InvalidToken> {
@@ -70,6 +72,7 @@ impl Authorization {
             header,
             user_agent: user_agent.clone(),
             usable_until,
+            refresh_at,
             token_id,
             origins,
         })
@@ -82,6 +85,7 @@ impl Authorization {
             header: HeaderValue::from_static("Bearer -"),
             user_agent: HeaderValue::from_static(""),
             usable_until: UnixTime::EPOCH,
+            refresh_at: UnixTime::EPOCH,
             token_id: TokenId(0),
             origins: Arc::default(),
         }
@@ -98,6 +102,15 @@ impl Authorization {
     #[must_use]
     pub fn usable_until(&self) -> UnixTime {
         self.usable_until
+    }
+
+    /// From when a replacement is due (refresh ahead): the token is still usable until
+    /// [`usable_until`](Self::usable_until), and a driver fetches its successor meanwhile. See
+    /// [`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead).
+    #[must_use]
+    #[inline]
+    pub fn refresh_at(&self) -> UnixTime {
+        self.refresh_at
     }
 
     /// Which token this is.
@@ -159,6 +172,7 @@ impl fmt::Debug for Authorization {
         f.debug_struct("Authorization")
             .field("header", &"Bearer [redacted]")
             .field("usable_until", &self.usable_until)
+            .field("refresh_at", &self.refresh_at)
             .field("token_id", &self.token_id)
             .finish()
     }
@@ -181,6 +195,7 @@ mod tests {
             "tok",
             &agent,
             UnixTime::from_secs(100),
+            UnixTime::from_secs(90),
             TokenId(1),
             Arc::new(origins),
         )

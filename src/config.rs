@@ -20,6 +20,10 @@ pub const KELIWEB_INVOICING_TOKEN_URL: &str = "https://fatture.keliweb.it/oauth/
 
 /// Default leeway: access tokens are refreshed this long before they expire.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Default refresh-ahead window: a replacement token is fetched this long before the current
+/// one stops being handed out, at most half its usable life.
+pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(300);
 /// Keliweb's refresh-token lifetime (10 days); the server does not send it
 /// (`docs/passport.md#lifetimes`).
 pub const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 24 * 3600);
@@ -114,6 +118,7 @@ pub struct Config {
     pub(crate) client_id: String,
     pub(crate) client_secret: ClientSecret,
     pub(crate) leeway: Duration,
+    pub(crate) refresh_ahead: Duration,
     pub(crate) refresh_token_lifetime: Duration,
     pub(crate) default_access_token_lifetime: Duration,
     pub(crate) max_access_token_lifetime: Duration,
@@ -146,6 +151,7 @@ impl Config {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             leeway: DEFAULT_LEEWAY,
+            refresh_ahead: DEFAULT_REFRESH_AHEAD,
             refresh_token_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
             default_access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
             max_access_token_lifetime: DEFAULT_MAX_ACCESS_TOKEN_LIFETIME,
@@ -175,6 +181,13 @@ impl Config {
     #[must_use]
     pub fn leeway(&self) -> Duration {
         self.leeway
+    }
+
+    /// How long before the leeway a replacement token is fetched (see
+    /// [`ConfigBuilder::refresh_ahead`]).
+    #[must_use]
+    pub fn refresh_ahead(&self) -> Duration {
+        self.refresh_ahead
     }
 
     /// The refresh-token lifetime the client assumes.
@@ -233,6 +246,7 @@ pub struct ConfigBuilder {
     client_id: String,
     client_secret: ClientSecret,
     leeway: Duration,
+    refresh_ahead: Duration,
     refresh_token_lifetime: Duration,
     default_access_token_lifetime: Duration,
     max_access_token_lifetime: Duration,
@@ -276,6 +290,15 @@ impl ConfigBuilder {
     /// Refresh this long before the access token expires (default 60 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
+        self
+    }
+
+    /// Fetch the next access token this long before the leeway (default 5 minutes), while the
+    /// current one still works, so that no caller waits for a refresh. The window is at most
+    /// half the token's usable life, so a short-lived token is not refreshed on arrival.
+    /// `Duration::ZERO` refreshes only when a token is needed and none is usable.
+    pub fn refresh_ahead(mut self, window: Duration) -> Self {
+        self.refresh_ahead = window;
         self
     }
 
@@ -388,6 +411,7 @@ impl ConfigBuilder {
             client_id: self.client_id,
             client_secret: self.client_secret,
             leeway: self.leeway,
+            refresh_ahead: self.refresh_ahead,
             refresh_token_lifetime: self.refresh_token_lifetime,
             default_access_token_lifetime: self.default_access_token_lifetime,
             max_access_token_lifetime: self.max_access_token_lifetime,
@@ -450,6 +474,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("leeway", &self.leeway)
+            .field("refresh_ahead", &self.refresh_ahead)
             .field("refresh_token_lifetime", &self.refresh_token_lifetime)
             .field("revocation", &revocation)
             .field("credentials", &self.credentials)

@@ -12,7 +12,7 @@
 //! ```
 //! use std::time::Duration;
 //! use http::Response;
-//! use keliweb_oauth::{Action, Config, ErrorKind, Progress, Session, TokenSet, UnixTime};
+//! use keliweb_oauth::{Action, Config, ErrorKind, Session, TokenSet, UnixTime};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::keliweb("ea9ea94e-a0c2-4b87-9834-26b218ed26a0", "MoQSElJG5MoLkVhRJCJ7jdQZVwfbrtwKKepwOsXO")
@@ -27,34 +27,41 @@
 //! assert_eq!(login.request().uri(), "https://apiv2.keliweb.it/oauth/token");
 //! // A transport sends `login.request()`; here Keliweb's answer is canned.
 //! let answer = reply(r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ0.eyJ1.c2ln","refresh_token":"def50200aa"}"#)?;
-//! assert_eq!(session.handle_response(login.id(), now, &answer)?, Progress::TokensChanged);
-//! // Store the new set before using it: it survives a restart.
+//! session.handle_response(login.id(), now, &answer)?;
+//! // 2. Store the new set before using it: it survives a restart.
+//! assert!(matches!(session.poll(now), Action::Store));
 //! let stored = serde_json::to_string(session.tokens().expect("just issued"))?;
 //!
-//! // 2. Authorize API calls: no allocation, no request.
+//! // 3. Authorize API calls: no allocation, no request.
+//! assert!(matches!(session.poll(now), Action::UseToken(_)));
 //! let mut call = http::Request::get("https://fatture.keliweb.it/api/invoices").body(())?;
 //! session.authorize(now, &mut call)?;
 //! assert_eq!(call.headers()["authorization"], "Bearer eyJ0.eyJ1.c2ln");
 //!
-//! // 3. 59 minutes on, inside the 60 s leeway: the session refreshes, and the server rotates
-//! //    the refresh token.
-//! let later = now.saturating_add(Duration::from_secs(3541));
-//! let Action::Send(refresh) = session.poll(later) else { panic!("expected a refresh") };
-//! assert!(matches!(session.poll(later), Action::Wait(id) if id == refresh.id()), "one request in flight");
+//! // 4. The next moment that needs a poll: 5 minutes before the 60 s leeway, the refresh ahead.
+//! let due = session.poll_timeout(now).expect("a refresh is scheduled");
+//! assert_eq!(due, now.saturating_add(Duration::from_secs(3600 - 60 - 300)));
+//! let Action::Send(refresh) = session.poll(due) else { panic!("expected a refresh") };
+//! // While it is out, the current token still works: nobody waits.
+//! assert!(matches!(session.poll(due), Action::UseToken(_)));
+//! // The server rotates the refresh token.
 //! let answer = reply(r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ0.eyJ2.c2ln","refresh_token":"def50200bb"}"#)?;
-//! assert_eq!(session.handle_response(refresh.id(), later, &answer)?, Progress::TokensChanged);
-//! assert!(matches!(session.poll(later), Action::UseToken(_)));
+//! session.handle_response(refresh.id(), due, &answer)?;
+//! assert!(matches!(session.poll(due), Action::Store));
+//! let Action::UseToken(token) = session.poll(due) else { panic!("expected the new token") };
+//! assert_eq!(token.expose_header_value(), "Bearer eyJ0.eyJ2.c2ln");
 //!
-//! // 4. A restarted program resumes from the stored set without logging in.
+//! // 5. A restarted program resumes from the stored set without logging in.
 //! let restored: TokenSet = serde_json::from_str(&stored)?;
 //! let mut resumed = Session::new(Config::keliweb("ea9ea94e-a0c2-4b87-9834-26b218ed26a0", "secret").build()?)
 //!     .with_tokens(restored);
 //! assert!(matches!(resumed.poll(now), Action::UseToken(_)));
 //!
-//! // 5. Log out: tokens are dropped locally at once, whatever the server says.
-//! let revocations = session.revoke(); // none by default: Keliweb has no published endpoint
-//! assert!(revocations.is_empty() && session.tokens().is_none());
-//! let Action::Stop(error) = session.poll(later) else { panic!("expected a stop") };
+//! // 6. Log out: tokens are dropped locally at once, whatever the server says. The store is
+//! //    erased, and no revocation goes out by default (Keliweb has no published endpoint).
+//! session.revoke();
+//! assert!(matches!(session.poll(due), Action::Store) && session.tokens().is_none());
+//! let Action::Stop(error) = session.poll(due) else { panic!("expected a stop") };
 //! assert_eq!(error.kind(), ErrorKind::LoginRequired);
 //! # Ok(())
 //! # }
@@ -102,8 +109,9 @@ mod token_set;
 pub use authorization::{Authorization, NotAuthorized, TokenId};
 pub use config::{
     Config, ConfigBuilder, ConfigError, Credentials, DEFAULT_ACCESS_TOKEN_LIFETIME, DEFAULT_LEEWAY,
-    DEFAULT_MAX_ACCESS_TOKEN_LIFETIME, DEFAULT_MIN_RETRY_DELAY, DEFAULT_REFRESH_TOKEN_LIFETIME,
-    KELIWEB_INVOICING_TOKEN_URL, KELIWEB_TOKEN_URL, PasswordRetention, Revocation,
+    DEFAULT_MAX_ACCESS_TOKEN_LIFETIME, DEFAULT_MIN_RETRY_DELAY, DEFAULT_REFRESH_AHEAD,
+    DEFAULT_REFRESH_TOKEN_LIFETIME, KELIWEB_INVOICING_TOKEN_URL, KELIWEB_TOKEN_URL,
+    PasswordRetention, Revocation,
 };
 pub use error::{
     BODY_EXCERPT_LIMIT, Error, ErrorKind, ResponseDetails, RetryAfter, TransportError,
@@ -111,6 +119,6 @@ pub use error::{
 };
 pub use request::{OutgoingRequest, RequestId, RequestKind};
 pub use secret::{AccessToken, ClientSecret, Password, RefreshToken};
-pub use session::{Action, MAX_RETRY_AFTER, Progress, Session, Unauthorized};
+pub use session::{Action, MAX_RETRY_AFTER, Session};
 pub use time::UnixTime;
 pub use token_set::{InvalidToken, MAX_ACCESS_TOKEN_LEN, TokenSet};

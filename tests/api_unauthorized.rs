@@ -3,7 +3,8 @@
 
 mod support;
 
-use keliweb_oauth::{Progress, RequestKind, Unauthorized};
+use keliweb_oauth::RequestKind;
+use support::Unauthorized;
 use support::*;
 
 #[test]
@@ -13,9 +14,7 @@ fn a_401_for_the_current_token_refreshes_it() {
     let refused = scenario.expect_use();
     let generation = scenario.generation();
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(refused.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, refused.token_id(), scenario.now),
         Unauthorized::RetryWithNewToken
     );
     assert!(scenario.session.authorization().is_none());
@@ -41,9 +40,7 @@ fn a_401_for_the_replacement_token_is_reported_and_the_token_kept() {
     let (mut scenario, replacement) = replacement_for_a_refused_token();
 
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(replacement.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, replacement.token_id(), scenario.now),
         Unauthorized::Report
     );
     // No loop: the token is kept and no request is sent.
@@ -64,9 +61,7 @@ fn a_401_for_a_stale_token_does_not_invalidate_the_new_one() {
 
     // A call made with the old token comes back 401 after the refresh.
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(old.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, old.token_id(), scenario.now),
         Unauthorized::RetryWithNewToken
     );
     let after = scenario.expect_use();
@@ -85,18 +80,14 @@ fn many_401s_for_the_same_token_cause_one_refresh() {
     let refused = scenario.expect_use();
     for _ in 0..5 {
         assert_eq!(
-            scenario
-                .session
-                .handle_unauthorized(refused.token_id(), scenario.now),
+            support::unauthorized(&mut scenario.session, refused.token_id(), scenario.now),
             Unauthorized::RetryWithNewToken
         );
     }
     let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
     // More 401s for it while the refresh is out: still one request.
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(refused.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, refused.token_id(), scenario.now),
         Unauthorized::RetryWithNewToken
     );
     scenario.expect_wait(refresh_request.id());
@@ -106,9 +97,7 @@ fn many_401s_for_the_same_token_cause_one_refresh() {
 fn a_token_obtained_on_schedule_after_a_report_gets_a_fresh_chance() {
     let (mut scenario, replacement) = replacement_for_a_refused_token();
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(replacement.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, replacement.token_id(), scenario.now),
         Unauthorized::Report
     );
     // An hour on, an ordinary refresh: its token is not a replacement for a refused one.
@@ -117,9 +106,7 @@ fn a_token_obtained_on_schedule_after_a_report_gets_a_fresh_chance() {
     scenario.answer_tokens(&scheduled);
     let fresh = scenario.expect_use();
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(fresh.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, fresh.token_id(), scenario.now),
         Unauthorized::RetryWithNewToken
     );
 }
@@ -128,19 +115,18 @@ fn a_token_obtained_on_schedule_after_a_report_gets_a_fresh_chance() {
 fn a_401_when_the_refresh_token_is_dead_falls_back_to_a_login() {
     let mut scenario = Scenario::new().logged_in();
     let refused = scenario.expect_use();
-    let _ = scenario
-        .session
-        .handle_unauthorized(refused.token_id(), scenario.now);
+    let _ = support::unauthorized(&mut scenario.session, refused.token_id(), scenario.now);
     let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
     let progress = scenario.answer(&refresh_request, &refresh_invalid_v8());
-    assert!(matches!(progress, Ok(Progress::RefreshTokenRejected(_))));
+    assert_eq!(
+        progress.map_err(|error| error.kind()),
+        Err(keliweb_oauth::ErrorKind::RefreshTokenRejected)
+    );
     let login = scenario.expect_send(RequestKind::PasswordGrant);
     scenario.answer_tokens(&login);
     let replacement = scenario.expect_use();
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(replacement.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, replacement.token_id(), scenario.now),
         Unauthorized::Report,
         "a token obtained to replace a refused one, by whichever grant"
     );
@@ -150,18 +136,14 @@ fn a_401_when_the_refresh_token_is_dead_falls_back_to_a_login() {
 fn a_later_refusal_of_a_reported_token_replaces_it_again() {
     let (mut scenario, replacement) = replacement_for_a_refused_token();
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(replacement.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, replacement.token_id(), scenario.now),
         Unauthorized::Report
     );
 
     // Later the server revokes it (a password change): it must not stay stuck on 401s.
     scenario.advance(scenario.session.config().min_retry_delay());
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(replacement.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, replacement.token_id(), scenario.now),
         Unauthorized::RetryWithNewToken
     );
     let _ = scenario.expect_send(RequestKind::RefreshGrant);
@@ -176,10 +158,7 @@ fn an_api_that_refuses_every_token_costs_one_token_request_per_retry_delay() {
     // Ten retry delays of callers refused every quarter delay, each retrying as told.
     for _ in 0..40 {
         scenario.advance(step);
-        match scenario
-            .session
-            .handle_unauthorized(current.token_id(), scenario.now)
-        {
+        match support::unauthorized(&mut scenario.session, current.token_id(), scenario.now) {
             Unauthorized::Report => {}
             Unauthorized::RetryWithNewToken => {
                 let refresh = scenario.expect_send(RequestKind::RefreshGrant);
@@ -190,9 +169,7 @@ fn an_api_that_refuses_every_token_costs_one_token_request_per_retry_delay() {
         }
         // Every other caller refused meanwhile is told to report, not to retry.
         assert_eq!(
-            scenario
-                .session
-                .handle_unauthorized(current.token_id(), scenario.now),
+            support::unauthorized(&mut scenario.session, current.token_id(), scenario.now),
             Unauthorized::Report
         );
     }
@@ -206,9 +183,7 @@ fn an_api_that_refuses_every_token_costs_one_token_request_per_retry_delay() {
 fn replacement_for_a_refused_token() -> (Scenario, keliweb_oauth::Authorization) {
     let mut scenario = Scenario::new().logged_in();
     let refused = scenario.expect_use();
-    let _ = scenario
-        .session
-        .handle_unauthorized(refused.token_id(), scenario.now);
+    let _ = support::unauthorized(&mut scenario.session, refused.token_id(), scenario.now);
     let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
     scenario.answer_tokens(&refresh_request);
     let replacement = scenario.expect_use();
@@ -219,9 +194,7 @@ fn replacement_for_a_refused_token() -> (Scenario, keliweb_oauth::Authorization)
 fn a_token_forced_within_the_window_after_a_refusal_counts_as_a_replacement() {
     let mut scenario = Scenario::new().logged_in();
     let refused = scenario.expect_use();
-    let _ = scenario
-        .session
-        .handle_unauthorized(refused.token_id(), scenario.now);
+    let _ = support::unauthorized(&mut scenario.session, refused.token_id(), scenario.now);
     let refresh = scenario.expect_send(RequestKind::RefreshGrant);
     scenario.answer_tokens(&refresh);
     // The caller forces another refresh instead of reporting: that token is refused too, within
@@ -231,9 +204,7 @@ fn a_token_forced_within_the_window_after_a_refusal_counts_as_a_replacement() {
     scenario.answer_tokens(&forced);
     let token = scenario.expect_use();
     assert_eq!(
-        scenario
-            .session
-            .handle_unauthorized(token.token_id(), scenario.now),
+        support::unauthorized(&mut scenario.session, token.token_id(), scenario.now),
         Unauthorized::Report
     );
 }

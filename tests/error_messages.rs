@@ -3,7 +3,7 @@
 
 mod support;
 
-use keliweb_oauth::{Error, ErrorKind, Progress, RequestKind};
+use keliweb_oauth::{Error, ErrorKind, RequestKind};
 use support::*;
 
 fn shown(error: &Error) -> String {
@@ -18,7 +18,7 @@ fn token_error(scenario: &mut Scenario, kind: RequestKind, status: u16, body: &s
         .session
         .handle_response(request.id(), now, &reply(status, body))
     {
-        Err(error) | Ok(Progress::RefreshTokenRejected(error)) => error,
+        Err(error) => error,
         Ok(progress) => panic!("{status} accepted as {progress:?}"),
     }
 }

@@ -11,7 +11,7 @@ mod support;
 
 use echo_forms::{AllForms, JSON_STYLES, JsonStyle, forms, json_string_content, mixed};
 use http::Response;
-use keliweb_oauth::{Config, Error, Progress, RequestId, Session, UnixTime};
+use keliweb_oauth::{Config, Error, RequestId, Session, UnixTime};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use support::{T0, expired_at_t0, with_request_out};
@@ -78,7 +78,7 @@ fn assert_clean_with(
         .body(body.as_bytes())
         .expect("valid response");
     let error = match session.handle_response(id, NOW, &response) {
-        Err(error) | Ok(Progress::RefreshTokenRejected(error)) => error,
+        Err(error) => error,
         Ok(progress) => panic!("{what}: accepted as {progress:?}"),
     };
     for text in shown(&error) {

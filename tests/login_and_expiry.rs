@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use http::Method;
 use keliweb_oauth::{Action, NotAuthorized, RequestKind};
 use support::*;
@@ -55,7 +57,8 @@ fn a_token_response_is_stored_with_absolute_expiry_times() {
 
 #[test]
 fn the_token_is_handed_out_until_just_before_expiry_minus_leeway() {
-    let mut scenario = Scenario::new().logged_in();
+    // No refresh ahead: polls hand the token out to the last instant.
+    let mut scenario = Scenario::with(|config| config.refresh_ahead(Duration::ZERO)).logged_in();
     let first = scenario.expect_use();
     let usable_until = T0.saturating_add(HOUR - LEEWAY);
 
@@ -112,7 +115,8 @@ fn inside_the_leeway_the_session_refreshes_with_the_stored_refresh_token() {
 
 #[test]
 fn a_custom_leeway_moves_the_refresh_point() {
-    let mut scenario = Scenario::with(|config| config.leeway(secs(300))).logged_in();
+    let mut scenario =
+        Scenario::with(|config| config.leeway(secs(300)).refresh_ahead(Duration::ZERO)).logged_in();
     scenario.set_now(T0.saturating_add(HOUR - secs(300) - millis(1)));
     let _ = scenario.expect_use();
     scenario.set_now(T0.saturating_add(HOUR - secs(300)));

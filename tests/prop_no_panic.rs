@@ -208,7 +208,7 @@ proptest! {
             match session.poll(later) {
                 Action::UseToken(auth) => prop_assert!(auth.is_usable_at(later)),
                 Action::Send(next) => prop_assert_ne!(next.kind(), RequestKind::Revocation),
-                Action::Wait(_) | Action::Stop(_) => {}
+                Action::Store | Action::Wait(_) | Action::Stop(_) => {}
             }
         }
     }

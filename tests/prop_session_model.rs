@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use http::{Method, Response};
 use keliweb_oauth::{
-    Action, Config, Credentials, ErrorKind, PasswordRetention, Progress, RequestId, RequestKind,
-    Session, TokenId, Unauthorized, UnixTime,
+    Action, Config, Credentials, ErrorKind, PasswordRetention, RequestId, RequestKind, Session,
+    TokenId, UnixTime,
 };
 use proptest::prelude::*;
 use support::{LOGOUT_URL, REVOKE_URL, T0, every_error_response, reply, reply_with, timeout};
@@ -187,6 +187,8 @@ struct Harness {
     login_pending: bool,
     issued: u64,
     errors: Vec<Response<Vec<u8>>>,
+    /// The set last stored on an `Action::Store`.
+    stored: Option<keliweb_oauth::TokenSet>,
 }
 
 type Check = Result<(), TestCaseError>;
@@ -233,6 +235,7 @@ impl Harness {
             login_pending: false,
             issued: 0,
             errors: error_responses(),
+            stored: None,
         }
     }
 
@@ -290,7 +293,14 @@ impl Harness {
 
     fn poll(&mut self) -> Check {
         match self.session.poll(self.now) {
+            Action::Store => self.stored = self.session.tokens().cloned(),
             Action::UseToken(auth) => {
+                // Stored before used: the set handed out is the one last stored.
+                prop_assert_eq!(
+                    self.stored.as_ref(),
+                    self.session.tokens(),
+                    "a token handed out before its set was stored"
+                );
                 let tokens = self.session.tokens().expect("UseToken without a token set");
                 let cutoff = tokens.access_token_expires_at().saturating_sub(LEEWAY);
                 prop_assert!(
@@ -365,11 +375,6 @@ impl Harness {
 
         if self.pending_revocations.contains(&id) {
             self.pending_revocations.retain(|pending| *pending != id);
-            prop_assert!(
-                matches!(result, Ok(Progress::Revoked) | Err(_)),
-                "{:?}",
-                result
-            );
             prop_assert_eq!(after.generation, before.generation);
             prop_assert_eq!(&after.tokens, &before.tokens);
             return Ok(());
@@ -389,18 +394,14 @@ impl Harness {
         };
 
         let token_set_changed = match &result {
-            Ok(Progress::TokensChanged) => true,
-            Ok(Progress::Revoked) => {
-                prop_assert!(false, "a token request answered as a revocation");
-                false
-            }
-            Ok(Progress::RefreshTokenRejected(_)) => {
-                prop_assert_eq!(kind, RequestKind::RefreshGrant);
-                let tokens = self.session.tokens().unwrap();
-                prop_assert!(tokens.refresh_token().is_none());
-                true
-            }
+            Ok(()) => true,
             Err(error) => match error.kind() {
+                ErrorKind::RefreshTokenRejected => {
+                    prop_assert_eq!(kind, RequestKind::RefreshGrant);
+                    let tokens = self.session.tokens().unwrap();
+                    prop_assert!(tokens.refresh_token().is_none());
+                    true
+                }
                 ErrorKind::LifetimeWithinLeeway => true,
                 ErrorKind::LoginRequired => {
                     prop_assert_eq!(kind, RequestKind::RefreshGrant);
@@ -444,7 +445,7 @@ impl Harness {
             );
             prop_assert_eq!(after.generation, before.generation);
         }
-        let accepted = matches!(result, Ok(Progress::TokensChanged))
+        let accepted = matches!(result, Ok(()))
             || matches!(&result, Err(error) if error.kind() == ErrorKind::LifetimeWithinLeeway);
         if !accepted {
             // No valid token lost: a token usable before is still usable, and the same one.
@@ -543,16 +544,16 @@ impl Harness {
                     },
                 };
                 let before = self.before();
-                let verdict = self.session.handle_unauthorized(token, self.now);
+                let verdict = support::unauthorized(&mut self.session, token, self.now);
                 let after = self.before();
                 prop_assert_eq!(after.generation, before.generation);
                 prop_assert_eq!(&after.tokens, &before.tokens);
-                if Some(token) != current || verdict == Unauthorized::Report {
+                if Some(token) != current || verdict == support::Unauthorized::Report {
                     prop_assert_eq!(after.authorization, before.authorization);
                 }
                 if Some(token) != current {
-                    prop_assert_eq!(verdict, Unauthorized::RetryWithNewToken);
-                } else if verdict == Unauthorized::RetryWithNewToken {
+                    prop_assert_eq!(verdict, support::Unauthorized::RetryWithNewToken);
+                } else if verdict == support::Unauthorized::RetryWithNewToken {
                     prop_assert!(self.session.authorization().is_none());
                 }
             }
@@ -572,7 +573,20 @@ impl Harness {
             }
             Step::Revoke => {
                 let before = self.before();
-                let requests = self.session.revoke();
+                self.session.revoke();
+                let mut requests = Vec::new();
+                loop {
+                    match self.session.poll(self.now) {
+                        Action::Store => self.stored = self.session.tokens().cloned(),
+                        Action::Send(request) => requests.push(request),
+                        Action::Stop(error) => {
+                            prop_assert_eq!(error.kind(), ErrorKind::LoginRequired);
+                            break;
+                        }
+                        other => prop_assert!(false, "after a revoke: {:?}", other),
+                    }
+                }
+                prop_assert!(self.stored.is_none(), "the stored set was not erased");
                 prop_assert!(self.session.tokens().is_none());
                 prop_assert!(self.session.authorization().is_none());
                 prop_assert!(self.session.in_flight().is_none());

@@ -3,7 +3,7 @@
 
 mod support;
 
-use keliweb_oauth::{ErrorKind, Progress, RequestKind};
+use keliweb_oauth::{ErrorKind, RequestKind};
 use support::*;
 
 /// The kind of error a refresh answered with `status` and `body` is.
@@ -12,9 +12,8 @@ fn refresh_refused_as(status: u16, body: &str) -> ErrorKind {
     scenario.go_to_usable_until();
     let refresh = scenario.expect_send(RequestKind::RefreshGrant);
     match scenario.answer(&refresh, &reply(status, body)) {
-        Ok(Progress::RefreshTokenRejected(error)) => error.kind(),
-        Ok(progress) => panic!("accepted: {progress:?}"),
         Err(error) => error.kind(),
+        Ok(()) => panic!("accepted"),
     }
 }
 

@@ -5,8 +5,7 @@ mod support;
 
 use http::Method;
 use keliweb_oauth::{
-    AccessToken, Config, ErrorKind, OutgoingRequest, Progress, RefreshToken, RequestKind, Session,
-    TokenSet,
+    AccessToken, Config, ErrorKind, OutgoingRequest, RefreshToken, RequestKind, Session, TokenSet,
 };
 use support::*;
 
@@ -36,7 +35,7 @@ fn local_only_drops_everything_and_sends_nothing() {
 fn revoking_moves_the_generation_so_the_store_is_cleared() {
     let mut scenario = Scenario::new().logged_in();
     let before = scenario.generation();
-    let _ = scenario.session.revoke();
+    scenario.session.revoke();
     assert!(scenario.generation() > before);
 }
 
@@ -73,7 +72,7 @@ fn rfc7009_without_a_refresh_token_revokes_only_the_access_token() {
     let config = config().revoke_rfc7009(REVOKE_URL).build().unwrap();
     let set = TokenSet::new(AccessToken::new(access(5)), T0.saturating_add(HOUR), None).unwrap();
     let mut session = Session::new(config).with_tokens(set);
-    let requests = session.revoke();
+    let requests = support::revoke(&mut session, T0);
     assert_eq!(requests.len(), 1);
     assert_eq!(form(&requests[0])["token"], access(5));
     assert_eq!(form(&requests[0])["token_type_hint"], "access_token");
@@ -104,7 +103,7 @@ fn bearer_logout_is_sent_even_when_the_token_was_withdrawn_locally() {
     // out must still end it there.
     let mut scenario = bearer_logout(Method::POST).logged_in();
     scenario.session.force_refresh();
-    let requests = scenario.session.revoke();
+    let requests = scenario.revocations_after_revoke();
     assert_eq!(requests.len(), 1);
     assert_eq!(
         requests[0].request().headers()["authorization"],
@@ -125,7 +124,7 @@ fn an_empty_200_or_204_or_any_2xx_is_success() {
         for request in &requests {
             assert_eq!(
                 scenario.answer(request, &reply(status, body)),
-                Ok(Progress::Revoked),
+                Ok(()),
                 "{status} {body:?}"
             );
         }
@@ -178,23 +177,17 @@ fn a_transport_error_on_a_revocation_is_reported_and_the_tokens_stay_dropped() {
 #[test]
 fn a_revocation_answer_is_accepted_once() {
     let (mut scenario, requests) = rfc7009().revoked();
-    assert_eq!(
-        scenario.answer(&requests[1], &reply(200, "")),
-        Ok(Progress::Revoked)
-    );
+    assert_eq!(scenario.answer(&requests[1], &reply(200, "")), Ok(()));
     let error = scenario.answer(&requests[1], &reply(200, "")).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::ResponseMismatch);
     // The other one is still pending.
-    assert_eq!(
-        scenario.answer(&requests[0], &reply(204, "")),
-        Ok(Progress::Revoked)
-    );
+    assert_eq!(scenario.answer(&requests[0], &reply(204, "")), Ok(()));
 }
 
 #[test]
 fn a_token_response_in_flight_at_revocation_is_refused() {
     let (mut scenario, refresh_request) = rfc7009().refresh_in_flight();
-    let _revocations: Vec<OutgoingRequest> = scenario.session.revoke();
+    let _revocations: Vec<OutgoingRequest> = scenario.revocations_after_revoke();
     let generation = scenario.generation();
     let error = scenario
         .answer(&refresh_request, &tokens_reply(9))
@@ -211,7 +204,7 @@ fn a_token_response_in_flight_at_revocation_is_refused() {
 #[test]
 fn revoking_with_no_tokens_sends_nothing() {
     let mut scenario = rfc7009();
-    assert!(scenario.session.revoke().is_empty());
+    assert!(scenario.revocations_after_revoke().is_empty());
     assert_dropped(&mut scenario);
 }
 
@@ -239,12 +232,12 @@ fn a_restored_session_revokes_its_stored_tokens() {
     )
     .unwrap();
     let mut session = Session::new(config).with_tokens(set);
-    let requests = session.revoke();
+    let requests = support::revoke(&mut session, T0);
     let tokens: Vec<String> = requests.iter().map(|r| form(r)["token"].clone()).collect();
     assert_eq!(tokens, [refresh(3), access(3)]);
     assert_eq!(
         session.handle_response(requests[0].id(), T0, &reply(200, "")),
-        Ok(Progress::Revoked)
+        Ok(())
     );
 }
 
@@ -256,7 +249,7 @@ fn a_bearer_logout_that_fails_is_an_error_and_only_a_401_counts_as_done() {
         &requests[0],
         &reply(401, r#"{"message":"Unauthenticated."}"#),
     );
-    assert_eq!(done, Ok(Progress::Revoked));
+    assert_eq!(done, Ok(()));
     // A server failure is reported, not taken for success.
     let (mut scenario, requests) = bearer_logout(Method::POST).revoked();
     let failed = scenario.answer(&requests[0], &server_error_json());

@@ -189,3 +189,13 @@ impl keliweb_oauth::blocking::HttpClient for Canned {
         Ok(self.0.clone())
     }
 }
+
+/// Prints the machine's load averages beside a run (Linux; nothing elsewhere): a loaded
+/// machine slows both sides of a ratio, but not always alike.
+#[allow(dead_code, reason = "not every bench prints it")]
+pub fn print_machine_load() {
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let averages: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!("machine load (1, 5, 15 min): {}", averages.join(" "));
+    }
+}

@@ -70,6 +70,10 @@ impl Emulator {
         });
 
         let (stop, stopped) = mpsc::channel::<()>();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the emulator is a server, not the sans-IO core: it owns its runtime's thread"
+        )]
         let thread = std::thread::Builder::new()
             .name("keliweb-emulator-owner".to_owned())
             .spawn(move || {

@@ -16,8 +16,8 @@ use std::sync::OnceLock;
 use echo_forms::AllForms;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use keliweb_oauth::{
-    AccessToken, Action, Config, Error, ErrorKind, Progress, RefreshToken, RequestKind, Session,
-    TokenSet, UnixTime,
+    AccessToken, Action, Config, Error, ErrorKind, RefreshToken, RequestKind, Session, TokenSet,
+    UnixTime,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -76,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
     let result = session.handle_response(id, NOW, &response);
 
     let mut texts = vec![format!("{result:?}"), format!("{session:?}")];
-    if let Err(error) | Ok(Progress::RefreshTokenRejected(error)) = &result {
+    if let Err(error) = &result {
         texts.extend(shown(error));
     }
     for text in &texts {
@@ -85,10 +85,16 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     match result {
-        Ok(Progress::TokensChanged) => assert!(matches!(session.poll(NOW), Action::UseToken(_))),
-        Ok(Progress::RefreshTokenRejected(_)) => assert_eq!(kind, RequestKind::RefreshGrant),
-        Ok(Progress::Revoked) => assert_eq!(kind, RequestKind::Revocation),
+        // New tokens are stored before they are used.
+        Ok(()) if kind != RequestKind::Revocation => {
+            assert!(matches!(session.poll(NOW), Action::Store));
+            assert!(matches!(session.poll(NOW), Action::UseToken(_)));
+        }
+        Ok(()) => {}
         Err(error) => {
+            if error.kind() == ErrorKind::RefreshTokenRejected {
+                assert_eq!(kind, RequestKind::RefreshGrant);
+            }
             if kind != RequestKind::Revocation && error.is_retryable() {
                 assert_eq!(
                     session.tokens(),
@@ -157,7 +163,14 @@ fn session_with_request_in_flight(kind: RequestKind) -> (Session, keliweb_oauth:
         _ => Session::new(config).with_tokens(expired_access),
     };
     let id = if kind == RequestKind::Revocation {
-        session.revoke().first().map(|request| request.id())
+        session.revoke();
+        loop {
+            match session.poll(NOW) {
+                Action::Store => {}
+                Action::Send(request) => break Some(request.id()),
+                _ => break None,
+            }
+        }
     } else {
         match session.poll(NOW) {
             Action::Send(request) => Some(request.id()),

@@ -180,7 +180,7 @@ impl Run {
                     current
                 };
                 if let Some(id) = id {
-                    let _ = self.session.handle_unauthorized(id, self.now);
+                    self.session.handle_unauthorized(id, self.now);
                 }
             }
             Op::ForceRefresh => self.session.force_refresh(),
@@ -193,8 +193,10 @@ impl Run {
                 self.refresh_must_come_next = false;
             }
             Op::Revoke => {
-                self.revocations
-                    .extend(self.session.revoke().iter().map(|request| request.id()));
+                self.session.revoke();
+                while let Some(id) = self.next_revocation() {
+                    self.revocations.push(id);
+                }
                 assert!(self.session.tokens().is_none() && self.session.in_flight().is_none());
                 self.in_flight = None;
                 self.refresh_must_come_next = false;
@@ -306,6 +308,20 @@ impl Run {
             .then(|| self.session.tokens().map(TokenSet::access_token_expires_at))?
     }
 
+    /// Polls out the next revocation request a `revoke` queued, doing any `Store` first.
+    fn next_revocation(&mut self) -> Option<RequestId> {
+        loop {
+            match self.session.poll(self.now) {
+                Action::Store => {}
+                Action::Send(request) => {
+                    assert_eq!(request.kind(), RequestKind::Revocation);
+                    return Some(request.id());
+                }
+                _ => return None,
+            }
+        }
+    }
+
     /// Polls and checks the rules on what comes out.
     fn check_poll(&mut self) {
         let was_in_flight = self.session.in_flight();
@@ -345,7 +361,7 @@ impl Run {
                 self.in_flight = Some((request.id(), request.kind(), self.logins));
             }
             Action::Wait(id) => assert_eq!(Some(id), was_in_flight),
-            Action::Stop(_) => {}
+            Action::Store | Action::Stop(_) => {}
         }
     }
 }
@@ -364,7 +380,7 @@ fn stranger() -> RequestId {
                 return None;
             };
             last = Some(request.id());
-            let _ = probe.revoke();
+            probe.revoke();
         }
         last
     });

@@ -15,8 +15,8 @@ use std::time::Duration;
 use http::Response;
 use keliweb_oauth::{
     AccessToken, Action, Authorization, Config, ConfigBuilder, Error, ErrorKind, OutgoingRequest,
-    PasswordRetention, Progress, RefreshToken, RequestId, RequestKind, Session, TokenSet,
-    TransportError, TransportErrorKind, UnixTime,
+    PasswordRetention, RefreshToken, RequestId, RequestKind, Session, TokenSet, TransportError,
+    TransportErrorKind, UnixTime,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -338,6 +338,8 @@ pub struct Scenario {
     pub now: UnixTime,
     /// How many token pairs the fake server has issued (`access(n)`, `refresh(n)`).
     pub issued: u32,
+    /// Every set stored on an [`Action::Store`], oldest first (`None`: erased).
+    pub stored: Vec<Option<TokenSet>>,
 }
 
 impl Default for Scenario {
@@ -376,6 +378,7 @@ impl Scenario {
             session: Session::new(config),
             now: T0,
             issued: 0,
+            stored: Vec::new(),
         }
     }
 
@@ -421,8 +424,15 @@ impl Scenario {
 
     // --- polling
 
+    /// Polls as a caller following the drain rule does: each [`Action::Store`] is done (the set
+    /// is kept in [`Scenario::stored`]) and polling goes on.
     pub fn poll(&mut self) -> Action {
-        self.session.poll(self.now)
+        loop {
+            match self.session.poll(self.now) {
+                Action::Store => self.stored.push(self.session.tokens().cloned()),
+                other => return other,
+            }
+        }
     }
 
     /// Polls and expects a request of `kind`.
@@ -470,30 +480,33 @@ impl Scenario {
         &mut self,
         request: &OutgoingRequest,
         response: &Response<Vec<u8>>,
-    ) -> Result<Progress, Error> {
+    ) -> Result<(), Error> {
         self.session
             .handle_response(request.id(), self.now, response)
     }
 
-    pub fn answer_id(
-        &mut self,
-        id: RequestId,
-        response: &Response<Vec<u8>>,
-    ) -> Result<Progress, Error> {
+    pub fn answer_id(&mut self, id: RequestId, response: &Response<Vec<u8>>) -> Result<(), Error> {
         self.session.handle_response(id, self.now, response)
     }
 
     /// The fake server issues the next token pair (`access(n)`, `refresh(n)`) for `request`;
-    /// asserts the session took it as `TokensChanged`.
+    /// asserts the session accepted it and asks for the new set to be stored.
     #[track_caller]
     pub fn answer_tokens(&mut self, request: &OutgoingRequest) {
         self.issued += 1;
         let response = tokens_reply(self.issued);
+        let stored = self.stored.len();
         assert_eq!(
             self.answer(request, &response),
-            Ok(Progress::TokensChanged),
+            Ok(()),
             "the token response was not accepted"
         );
+        assert!(
+            matches!(self.session.poll(self.now), Action::Store),
+            "new tokens must be stored before anything else"
+        );
+        self.stored.push(self.session.tokens().cloned());
+        assert_eq!(self.stored.len(), stored + 1);
     }
 
     pub fn fail_transport(&mut self, request: &OutgoingRequest) -> Error {
@@ -532,9 +545,9 @@ impl Scenario {
     pub fn relogin_in_flight(self) -> (Self, OutgoingRequest) {
         let (mut scenario, refresh) = self.refresh_in_flight();
         let progress = scenario.answer(&refresh, &refresh_invalid_v9());
-        assert!(
-            matches!(progress, Ok(Progress::RefreshTokenRejected(_))),
-            "{progress:?}"
+        assert_eq!(
+            progress.map_err(|error| error.kind()),
+            Err(ErrorKind::RefreshTokenRejected)
         );
         let login = scenario.expect_send(RequestKind::PasswordGrant);
         (scenario, login)
@@ -555,8 +568,75 @@ impl Scenario {
     #[track_caller]
     pub fn revoked(self) -> (Self, Vec<OutgoingRequest>) {
         let mut scenario = self.logged_in();
-        let requests = scenario.session.revoke();
+        scenario.session.revoke();
+        let requests = scenario.revocations();
         (scenario, requests)
+    }
+
+    /// Revokes and polls out the revocation requests.
+    pub fn revocations_after_revoke(&mut self) -> Vec<OutgoingRequest> {
+        self.session.revoke();
+        self.revocations()
+    }
+
+    /// Polls out the revocation requests a `revoke` queued; stops at the first other action.
+    pub fn revocations(&mut self) -> Vec<OutgoingRequest> {
+        let mut requests = Vec::new();
+        while let Action::Send(request) = self.poll() {
+            assert_eq!(request.kind(), RequestKind::Revocation, "after a revoke");
+            requests.push(request);
+        }
+        requests
+    }
+}
+
+/// Polls `session` at `now` as a caller that stores does: past any [`Action::Store`].
+pub fn poll(session: &mut Session, now: UnixTime) -> Action {
+    loop {
+        match session.poll(now) {
+            Action::Store => {}
+            other => return other,
+        }
+    }
+}
+
+/// Revokes at `now` and polls out the revocation requests, as a caller following the drain
+/// rule does (a `Store` erasing the set is done first).
+pub fn revoke(session: &mut Session, now: UnixTime) -> Vec<OutgoingRequest> {
+    session.revoke();
+    let mut requests = Vec::new();
+    loop {
+        match session.poll(now) {
+            Action::Store => {}
+            Action::Send(request) => {
+                assert_eq!(request.kind(), RequestKind::Revocation, "after a revoke");
+                requests.push(request);
+            }
+            _ => return requests,
+        }
+    }
+}
+
+/// What the session made of an API `401`, as the drivers tell their callers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unauthorized {
+    /// The token was withdrawn: poll for another and retry.
+    RetryWithNewToken,
+    /// The token stays (the next poll hands it out again): report the `401`.
+    Report,
+}
+
+/// Reports an API `401` for `token` at `now`, and says what the session made of it.
+pub fn unauthorized(
+    session: &mut Session,
+    token: keliweb_oauth::TokenId,
+    now: UnixTime,
+) -> Unauthorized {
+    session.handle_unauthorized(token, now);
+    // Kept means reported: the next poll hands the same token out.
+    match session.authorization() {
+        Some(auth) if auth.token_id() == token => Unauthorized::Report,
+        _ => Unauthorized::RetryWithNewToken,
     }
 }
 

@@ -1,58 +1,28 @@
 //! [`Driver`] for the async client over reqwest: herds are Tokio tasks.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "`send_until`'s callers run for a stretch of real time"
+)]
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use http::{Request, Response};
+use keliweb_oauth::Error;
 use keliweb_oauth::nonblocking::{Client, ReqwestClient};
-use keliweb_oauth::{Credentials, Error, ErrorKind, TokenId, TokenSet, Unauthorized};
 use tokio::sync::Barrier;
 
-use super::{ClientSetup, Driver, Recording, Token, get, status_or_kind};
+use super::{Driver, Outcome, Recording, Token, get, status_or_kind};
 
 #[derive(Clone)]
 pub struct Async(pub Client<Recording<ReqwestClient>>);
 
 impl Driver for Async {
-    const HERD: usize = 1000;
+    super::pass_through!(ReqwestClient::default(), [.await]);
 
-    fn build(setup: ClientSetup) -> Self {
-        let http = Recording {
-            // Made without limits: the builder's are the only ones.
-            inner: ReqwestClient::default(),
-            log: setup.log,
-        };
-        let mut builder = Client::builder(setup.config, http)
-            .clock(setup.clock)
-            .limits(setup.limits)
-            .store(setup.store);
-        if let Some(tokens) = setup.tokens {
-            builder = builder.tokens(tokens);
-        }
-        Self(builder.build())
-    }
+    const HERD: usize = 1000;
 
     async fn access_token(&self) -> Result<Token, Error> {
         self.0.access_token().await.map(|token| Token::of(&token))
-    }
-
-    async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, Error> {
-        self.0.send(request).await
-    }
-
-    async fn force_refresh(&self) -> Result<Token, Error> {
-        self.0.force_refresh().await.map(|token| Token::of(&token))
-    }
-
-    async fn revoke(&self) -> Result<(), Error> {
-        self.0.revoke().await
-    }
-
-    fn login(&self, credentials: Credentials) {
-        self.0.login(credentials);
-    }
-
-    fn tokens(&self) -> Option<TokenSet> {
-        self.0.tokens()
     }
 
     async fn herd(&self) -> Vec<Result<Token, Error>> {
@@ -82,31 +52,14 @@ impl Driver for Async {
         runtime.block_on(self.access_token())
     }
 
-    async fn authorize(&self, request: &mut Request<Vec<u8>>) -> Result<TokenId, Error> {
-        self.0.authorize(request).await
-    }
-
-    fn report_unauthorized(&self, token: TokenId) -> Unauthorized {
-        self.0.report_unauthorized(token)
-    }
-
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the callers run for a stretch of real time"
-    )]
-    async fn send_until(
-        &self,
-        callers: usize,
-        url: &str,
-        deadline: std::time::Instant,
-    ) -> Vec<Result<u16, ErrorKind>> {
+    async fn send_until(&self, callers: usize, url: &str, until: Instant) -> Vec<Outcome> {
         let callers: Vec<_> = (0..callers)
             .map(|_| {
                 let client = self.0.clone();
                 let url = url.to_owned();
                 tokio::spawn(async move {
                     let mut outcomes = Vec::new();
-                    while std::time::Instant::now() < deadline {
+                    while Instant::now() < until {
                         outcomes.push(status_or_kind(client.send(get(&url)).await));
                     }
                     outcomes

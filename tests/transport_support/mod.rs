@@ -12,18 +12,19 @@ pub mod async_driver;
 #[cfg(feature = "ureq")]
 pub mod blocking_driver;
 pub mod promise_scenarios;
+pub mod refresh_ahead_scenarios;
 pub mod scenarios;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, Response};
 use keliweb_emulator::{Counters, Emulator, EmulatorConfig};
-use keliweb_oauth::transport::{Limits, ManualClock, RequestLimits};
+use keliweb_oauth::transport::{Limits, ManualClock, RequestLimits, Unauthorized};
 use keliweb_oauth::{
     Authorization, Config, ConfigBuilder, Credentials, Error, ErrorKind, TokenId, TokenSet,
-    TransportError, Unauthorized, UnixTime,
+    TransportError, UnixTime,
 };
 
 /// Calls `$each!` with the name of every scenario in `scenarios.rs` that both transports run,
@@ -56,6 +57,8 @@ macro_rules! every_scenario {
             an_api_refusing_every_token_costs_one_token_request_per_retry_delay,
             the_token_goes_only_to_allowed_origins,
             login_as_another_account_withdraws_the_token_at_once,
+            refresh_ahead_keeps_callers_on_the_valid_token,
+            a_failed_refresh_ahead_is_nobodys_error,
         }
     };
 }
@@ -164,7 +167,8 @@ pub struct Recording<H> {
 }
 
 impl<H> Recording<H> {
-    fn before(&self, request: &Request<Vec<u8>>) {
+    /// Logs an API call; returns the path, for [`after`](Self::after).
+    fn before(&self, request: &Request<Vec<u8>>) -> String {
         if request.uri().path() == "/api/user" {
             let access = request
                 .headers()
@@ -175,25 +179,30 @@ impl<H> Recording<H> {
                 .to_owned();
             self.log.push(Event::Api { access });
         }
+        request.uri().path().to_owned()
     }
 
-    fn after(&self, path: &str, outcome: &Result<Response<Vec<u8>>, TransportError>) {
-        let Ok(response) = outcome else { return };
-        if path != "/oauth/token" || !response.status().is_success() {
-            return;
-        }
-        let Ok(body) = serde_json::from_slice::<serde_json::Value>(response.body()) else {
-            return;
-        };
-        if let (Some(access), Some(refresh)) = (
-            body["access_token"].as_str(),
-            body["refresh_token"].as_str(),
-        ) {
+    /// Logs the tokens of a 2xx token response, and hands the outcome back.
+    fn after(
+        &self,
+        path: &str,
+        outcome: Result<Response<Vec<u8>>, TransportError>,
+    ) -> Result<Response<Vec<u8>>, TransportError> {
+        if let Ok(response) = &outcome
+            && path == "/oauth/token"
+            && response.status().is_success()
+            && let Ok(body) = serde_json::from_slice::<serde_json::Value>(response.body())
+            && let (Some(access), Some(refresh)) = (
+                body["access_token"].as_str(),
+                body["refresh_token"].as_str(),
+            )
+        {
             self.log.push(Event::Issued {
                 access: access.to_owned(),
                 refresh: refresh.to_owned(),
             });
         }
+        outcome
     }
 }
 
@@ -204,11 +213,8 @@ impl<H: keliweb_oauth::blocking::HttpClient> keliweb_oauth::blocking::HttpClient
         request: Request<Vec<u8>>,
         limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError> {
-        let path = request.uri().path().to_owned();
-        self.before(&request);
-        let outcome = self.inner.execute(request, limits);
-        self.after(&path, &outcome);
-        outcome
+        let path = self.before(&request);
+        self.after(&path, self.inner.execute(request, limits))
     }
 }
 
@@ -221,13 +227,80 @@ impl<H: keliweb_oauth::nonblocking::AsyncHttpClient> keliweb_oauth::nonblocking:
         request: Request<Vec<u8>>,
         limits: RequestLimits,
     ) -> Result<Response<Vec<u8>>, TransportError> {
-        let path = request.uri().path().to_owned();
-        self.before(&request);
-        let outcome = self.inner.execute(request, limits).await;
-        self.after(&path, &outcome);
-        outcome
+        let path = self.before(&request);
+        self.after(&path, self.inner.execute(request, limits).await)
+    }
+
+    /// A wrapper forwards `spawn`, or the client loses its background work (refresh ahead).
+    fn spawn(
+        &self,
+        task: keliweb_oauth::nonblocking::BackgroundTask,
+    ) -> Result<(), keliweb_oauth::nonblocking::BackgroundTask> {
+        self.inner.spawn(task)
     }
 }
+
+/// The part of [`Driver`] that passes straight through to the client, written once for both
+/// drivers: `$http` is the HTTP client to record, `$($await)*` is `.await` for the async client
+/// and nothing for the blocking one.
+macro_rules! pass_through {
+    ($http:expr, [$($await:tt)*]) => {
+        fn build(setup: super::ClientSetup) -> Self {
+            let http = super::Recording {
+                // Made without limits: the builder's are the only ones.
+                inner: $http,
+                log: setup.log,
+            };
+            let mut builder = Client::builder(setup.config, http)
+                .clock(setup.clock)
+                .limits(setup.limits)
+                .store(setup.store);
+            if let Some(tokens) = setup.tokens {
+                builder = builder.tokens(tokens);
+            }
+            Self(builder.build())
+        }
+
+        async fn send(
+            &self,
+            request: http::Request<Vec<u8>>,
+        ) -> Result<http::Response<Vec<u8>>, keliweb_oauth::Error> {
+            self.0.send(request) $($await)*
+        }
+
+        async fn force_refresh(&self) -> Result<super::Token, keliweb_oauth::Error> {
+            self.0.force_refresh() $($await)* .map(|token| super::Token::of(&token))
+        }
+
+        async fn revoke(&self) -> Result<(), keliweb_oauth::Error> {
+            self.0.revoke() $($await)*
+        }
+
+        fn login(&self, credentials: keliweb_oauth::Credentials) {
+            self.0.login(credentials);
+        }
+
+        fn tokens(&self) -> Option<keliweb_oauth::TokenSet> {
+            self.0.tokens()
+        }
+
+        async fn authorize(
+            &self,
+            request: &mut http::Request<Vec<u8>>,
+        ) -> Result<keliweb_oauth::TokenId, keliweb_oauth::Error> {
+            self.0.authorize(request) $($await)*
+        }
+
+        fn report_unauthorized(
+            &self,
+            token: keliweb_oauth::TokenId,
+        ) -> keliweb_oauth::transport::Unauthorized {
+            self.0.report_unauthorized(token)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use pass_through;
 
 /// A boxed store, so both drivers take the same thing.
 pub type Store = Box<dyn Fn(Option<&TokenSet>) + Send + Sync + 'static>;
@@ -286,13 +359,11 @@ pub trait Driver: Clone + Send + Sync + 'static {
     fn report_unauthorized(&self, token: TokenId) -> Unauthorized;
     /// `callers` concurrent callers (threads or tasks), each sending `GET url` with `send`
     /// until `deadline`: the status of every answer, or the kind of every error.
-    async fn send_until(
-        &self,
-        callers: usize,
-        url: &str,
-        deadline: std::time::Instant,
-    ) -> Vec<Result<u16, ErrorKind>>;
+    async fn send_until(&self, callers: usize, url: &str, until: Instant) -> Vec<Outcome>;
 }
+
+/// What became of one API call: its status, or the kind of its error.
+pub type Outcome = Result<u16, ErrorKind>;
 
 /// Runs a scenario on a one-thread runtime (for the blocking driver's plain `#[test]`s).
 pub fn block_on<F: Future>(future: F) -> F::Output {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use keliweb_emulator::{Emulator, EmulatorConfig, Fault, PassportVersion, Route};
-use keliweb_oauth::transport::ManualClock;
-use keliweb_oauth::{ErrorKind, TokenSet, Unauthorized};
+use keliweb_oauth::transport::{ManualClock, Unauthorized};
+use keliweb_oauth::{ErrorKind, TokenSet};
 
 use super::{Delta, Driver, Harness, Token, get, parts};
 

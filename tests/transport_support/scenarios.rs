@@ -10,12 +10,12 @@ use keliweb_emulator::{Fault, PassportVersion, Route};
 use keliweb_oauth::transport::Limits;
 use keliweb_oauth::{DEFAULT_MIN_RETRY_DELAY, ErrorKind, RetryAfter, TokenSet};
 
+use super::{Delta, Driver, Event, HOUR, Harness, Token, parts, test_limits};
 #[allow(
     unused_imports,
     reason = "every_scenario! names these through scenarios::, which not every test file uses"
 )]
-pub use super::promise_scenarios::*;
-use super::{Delta, Driver, Event, HOUR, Harness, Token, parts, test_limits};
+pub use super::{promise_scenarios::*, refresh_ahead_scenarios::*};
 
 fn access_of(set: &TokenSet) -> String {
     parts(set).0

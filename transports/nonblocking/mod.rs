@@ -32,20 +32,17 @@ use tokio::sync::Notify;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestClient;
 use crate::transport::{
-    self, Driver, Pending, RequestLimits, Step, TokenGuard, Wake, Want, apply, copy_request,
-    is_unauthorized,
+    Driver, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Wake, Want, apply,
+    copy_request, define_client, is_unauthorized,
 };
-use crate::{
-    Config, Credentials, Error, OutgoingRequest, RequestId, TokenId, TokenSet, TransportError,
-    TransportErrorKind, Unauthorized,
-};
+use crate::{Error, OutgoingRequest, RequestId, TransportError, TransportErrorKind};
 
 /// A token request and the storing of its answer, detached from the caller that started it.
 pub type BackgroundTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// An async HTTP client the driver sends requests through. It is made without limits: each
 /// request comes with its own [`RequestLimits`], from
-/// [`ClientBuilder::limits`](transport::ClientBuilder::limits).
+/// [`ClientBuilder::limits`](crate::transport::ClientBuilder::limits).
 pub trait AsyncHttpClient: Send + Sync + 'static {
     /// Sends `request` within `limits` and returns its response.
     ///
@@ -71,8 +68,10 @@ pub trait AsyncHttpClient: Send + Sync + 'static {
     /// not the caller that started it still waits: the server may already have rotated the
     /// refresh token. Callers that wait for a token drive the request themselves, so it
     /// finishes as long as someone asks for a token; a spawned task also finishes it when
-    /// nobody does (a timed-out caller and then silence). [`ReqwestClient`] spawns on the
-    /// current Tokio runtime.
+    /// nobody does (a timed-out caller and then silence). A refresh ahead
+    /// ([`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead)) runs only when
+    /// spawned: without, the token is refreshed when a caller needs it. A client wrapping
+    /// another must forward this. [`ReqwestClient`] spawns on the current Tokio runtime.
     ///
     /// # Errors
     /// The task itself, when it was not spawned.
@@ -152,178 +151,19 @@ impl<H: AsyncHttpClient> Drop for FailUnlessAnswered<H> {
     }
 }
 
-/// Options for an async [`Client`].
-pub type ClientBuilder<H> = transport::ClientBuilder<H, transport::Async>;
+/// How waiting tasks wait for the token request out: by driving it.
+type Waiter = Waiters;
 
-/// An async OAuth client for one credential: `Send + Sync`, cheap to clone; clones share the
-/// session.
-pub struct Client<H> {
-    inner: Arc<Driver<H, Waiters>>,
-}
-
-impl<H> Clone for Client<H> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<H: AsyncHttpClient> transport::ClientBuilder<H, transport::Async> {
-    /// The client.
-    pub fn build(self) -> Client<H> {
-        Client {
-            inner: Arc::new(self.into_driver()),
-        }
-    }
+define_client! {
+    http: AsyncHttpClient,
+    flavour: Async,
+    caller: "task",
+    async: async,
+    await: [.await],
+    cancel_note: "Cancel-safe: the token request belongs to the client, so if the task that sent it is dropped, the request is still finished and its answer stored, and the next caller waits for it rather than sending another.",
 }
 
 impl<H: AsyncHttpClient> Client<H> {
-    /// A client with the system clock, no store and default limits.
-    pub fn new(config: Config, http: H) -> Self {
-        Self::builder(config, http).build()
-    }
-
-    /// A builder for a client with a store, stored tokens, another clock or other limits.
-    pub fn builder(config: Config, http: H) -> ClientBuilder<H> {
-        ClientBuilder::new(config, http)
-    }
-
-    /// A usable access token, fetching one if needed. While a token is valid this takes no
-    /// lock; when one is needed, exactly one task sends the token request and every task
-    /// waiting on it gets its outcome, failures included. Cancel-safe: the request belongs to
-    /// the client, so if the task that sent it is dropped, the request is still finished and
-    /// its answer stored, and the next caller waits for it rather than sending another.
-    ///
-    /// # Errors
-    /// The [`Error`] of the token request, or why none can be sent.
-    pub async fn access_token(&self) -> Result<TokenGuard, Error> {
-        match self.inner.usable(self.inner.now()) {
-            Some(token) => Ok(token),
-            None => self.acquire(Want::Usable).await,
-        }
-    }
-
-    /// Sets `Authorization` (and Keliweb's default headers) on `request`. Returns which token
-    /// it used: hand it to [`report_unauthorized`](Self::report_unauthorized) if the API
-    /// answers `401`.
-    ///
-    /// # Errors
-    /// [`ErrorKind::UntrustedOrigin`](crate::ErrorKind::UntrustedOrigin) before any IO when the
-    /// request's URL is not one the token may go to
-    /// ([`Config::permits_token_to`](crate::Config::permits_token_to)); otherwise as
-    /// [`access_token`](Self::access_token).
-    pub async fn authorize<B>(&self, request: &mut Request<B>) -> Result<TokenId, Error> {
-        // One clock read on the fast path: the token is checked and applied at the same now.
-        let now = self.inner.now();
-        if let Some(token) = self.inner.usable(now)
-            && let Some(applied) = apply(&token, now, request)
-        {
-            return applied;
-        }
-        self.inner.check_origin(request)?;
-        loop {
-            let token = self.acquire(Want::Usable).await?;
-            // Usable a moment ago; if it reached its leeway since, fetch the next one.
-            if let Some(applied) = apply(&token, self.inner.now(), request) {
-                return applied;
-            }
-        }
-    }
-
-    /// Reports that the API answered `401` to a request authorized with `token` (what
-    /// [`authorize`](Self::authorize) returned), for callers that send their own requests.
-    /// [`Unauthorized::RetryWithNewToken`]: the next [`access_token`](Self::access_token) or
-    /// `authorize` gets a new token; retry once. [`Unauthorized::Report`]: a replacement was
-    /// refused too; hand the `401` on instead of retrying (an API that refuses every token then
-    /// costs at most one token request per minimum retry delay).
-    pub fn report_unauthorized(&self, token: TokenId) -> Unauthorized {
-        self.inner.unauthorized(token)
-    }
-
-    /// Authorizes and sends an API request. On a `401` the token is refreshed once and the
-    /// request sent once more; a `401` that survives that is returned as it is.
-    ///
-    /// # Errors
-    /// A token error, or [`ErrorKind::Transport`](crate::ErrorKind::Transport) when the API call
-    /// got no complete response.
-    pub async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, Error> {
-        let retry = copy_request(&request);
-        let (token, response) = self.send_once(request).await?;
-        if !is_unauthorized(&response) {
-            return Ok(response);
-        }
-        match self.inner.unauthorized(token) {
-            Unauthorized::Report => Ok(response),
-            Unauthorized::RetryWithNewToken => Ok(self.send_once(retry).await?.1),
-        }
-    }
-
-    async fn send_once(
-        &self,
-        mut request: Request<Vec<u8>>,
-    ) -> Result<(TokenId, Response<Vec<u8>>), Error> {
-        let token = self.authorize(&mut request).await?;
-        let limits = self.inner.limits.api_request();
-        let response = self.inner.http.execute(request, limits).await?;
-        Ok((token, response))
-    }
-
-    /// Refreshes now, even if the current token is still valid, and returns the new token.
-    /// Other tasks keep using the current token until the new one is in. A dead refresh token
-    /// leads to one password login (when the password is kept), as an expiry would; the token
-    /// that was current is never what this returns. Cancel-safe: the request, once sent, is
-    /// finished and its answer stored even if this future is dropped.
-    ///
-    /// # Errors
-    /// The error of the token request, or, while a retry pause or a stop keeps any request
-    /// from going out, the error that caused it. The current token stays in use either way.
-    pub async fn force_refresh(&self) -> Result<TokenGuard, Error> {
-        let want = self.inner.force_refresh();
-        self.acquire(want).await
-    }
-
-    /// Logs out: drops the tokens locally (and in the store) at once, then asks the server to
-    /// revoke them as configured. Call [`login`](Self::login) to start again.
-    ///
-    /// # Errors
-    /// The first revocation request that failed; the tokens are gone locally regardless.
-    pub async fn revoke(&self) -> Result<(), Error> {
-        let requests = self.inner.begin_revoke();
-        // A token request still out is abandoned by the revocation; its request body holds the
-        // password or the refresh token, so it is dropped now (outside every lock).
-        drop(self.inner.finished.take_if(|_| true));
-        // Every request is guarded before the first is sent, so a cancelled or unwinding
-        // revoke still releases the ones it never reached.
-        let outgoing: Vec<_> = requests
-            .into_iter()
-            .map(|outgoing| {
-                let (id, request) = outgoing.into_parts();
-                (Pending::new(&self.inner, id), request)
-            })
-            .collect();
-        let mut first_error = None;
-        for (pending, request) in outgoing {
-            let limits = self.inner.limits.token_request();
-            if let Err(error) = pending.finish(self.inner.http.execute(request, limits).await) {
-                first_error.get_or_insert(error);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    /// Supplies credentials for the next token request (after `LoginRequired`,
-    /// `InvalidCredentials`, or a revocation).
-    pub fn login(&self, credentials: Credentials) {
-        self.inner.login(credentials);
-    }
-
-    /// A copy of the current token set.
-    #[must_use]
-    pub fn tokens(&self) -> Option<TokenSet> {
-        self.inner.tokens()
-    }
-
     /// The slow path: drives the session until it has the token `want` asks for, or an error.
     /// The lock is never held across an await.
     async fn acquire(&self, want: Want) -> Result<TokenGuard, Error> {
@@ -350,15 +190,8 @@ impl<H: AsyncHttpClient> Client<H> {
                 // Outside the locks: dropping a stale request, or an HTTP client that runs the
                 // task at once, takes them.
                 drop(stale);
-                // The spawned copy keeps the client alive until the answer is stored, even if
-                // every handle is dropped meanwhile. If it is not spawned, the tasks that wait
-                // for it drive it.
-                let client = Arc::clone(&self.inner);
-                let request = request.clone();
-                let _ = driver.http.spawn(Box::pin(async move {
-                    request.await;
-                    drop(client);
-                }));
+                // If it is not spawned, the tasks that wait for it drive it.
+                let _ = self.spawn(request.clone());
             }
             match request {
                 Some(request) => request.await,
@@ -368,6 +201,41 @@ impl<H: AsyncHttpClient> Client<H> {
                 return Err(error);
             }
         }
+    }
+
+    /// Offers `request` to [`AsyncHttpClient::spawn`]. The spawned copy keeps the client alive
+    /// until the answer is stored, even if every handle is dropped meanwhile.
+    fn spawn(&self, request: SharedRequest) -> Result<(), BackgroundTask> {
+        let client = Arc::clone(&self.inner);
+        self.inner.http.spawn(Box::pin(async move {
+            request.await;
+            drop(client);
+        }))
+    }
+
+    /// Starts the refresh that fell due in the background, so the caller that noticed goes on
+    /// with the still-valid token. Without a client that can spawn, the request is given up
+    /// before it went out (nothing would drive it until a caller waits), and the refresh comes
+    /// when a caller needs the token.
+    fn start_refresh_ahead(&self) {
+        let driver = &*self.inner;
+        let ((id, request), stale) = match driver.step(&mut driver.lock(), Want::Usable) {
+            Step::Send(outgoing) => self.start(*outgoing),
+            Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => return,
+        };
+        drop(stale);
+        if let Err(task) = self.spawn(request) {
+            // Abandoned first, so that dropping the request's last copy fails nothing.
+            driver.abandon(id);
+            drop(task);
+            driver.finished.forget(id);
+        }
+    }
+
+    /// A token request still out is abandoned by a revocation; its request body holds the
+    /// password or the refresh token, so it is dropped now (outside every lock).
+    fn abandon_token_request(&self) {
+        drop(self.inner.finished.take_if(|_| true));
     }
 
     /// Makes token request `outgoing` a task of the client's, not of the caller's: every task

@@ -2,16 +2,18 @@
 //! lock-free readers, and the outcome of each token request kept for the callers that waited.
 
 use std::collections::VecDeque;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwap;
 use http::Response;
 
-use super::{Clock, Limits, TokenGuard, TokenStore};
+use super::{Clock, Limits, TokenGuard, TokenStore, Unauthorized};
 use crate::origin::OriginPolicy;
 use crate::{
-    Action, Authorization, Credentials, Error, ErrorKind, NotAuthorized, OutgoingRequest, Progress,
-    RequestId, Session, TokenId, TokenSet, TransportError, Unauthorized, UnixTime,
+    Action, Authorization, Credentials, Error, ErrorKind, NotAuthorized, OutgoingRequest,
+    RequestId, RequestKind, Session, TokenId, TokenSet, TransportError, UnixTime,
 };
 
 /// How many recent outcomes are kept for callers that waited on them.
@@ -69,13 +71,14 @@ pub(crate) struct Driver<H, W> {
     clock: Box<dyn Clock>,
     origins: Arc<OriginPolicy>,
     published: ArcSwap<Authorization>,
+    /// The token whose refresh ahead was last started, so each token starts one.
+    refreshed_ahead: AtomicU64,
     core: Mutex<Core>,
 }
 
 /// The session and its bookkeeping, always behind the driver's lock.
 pub(crate) struct Core {
     pub(crate) session: Session,
-    persisted_generation: u64,
     published_token: Option<TokenId>,
     outcomes: VecDeque<(RequestId, Result<(), Error>)>,
     store: Option<Box<dyn TokenStore>>,
@@ -96,8 +99,8 @@ impl<H, W: Wake> Driver<H, W> {
             clock,
             origins: Arc::clone(&session.config().origins),
             published: ArcSwap::from_pointee(Authorization::never_usable()),
+            refreshed_ahead: AtomicU64::new(0),
             core: Mutex::new(Core {
-                persisted_generation: session.generation(),
                 published_token: None,
                 session,
                 outcomes: VecDeque::with_capacity(OUTCOMES_KEPT),
@@ -117,6 +120,17 @@ impl<H, W: Wake> Driver<H, W> {
     pub(crate) fn usable(&self, now: UnixTime) -> Option<TokenGuard> {
         let guard = self.published.load();
         guard.is_usable_at(now).then_some(TokenGuard(guard))
+    }
+
+    /// Whether `token`, usable at `now`, is due for its refresh ahead and no caller has
+    /// started it yet: true for exactly one caller per token.
+    #[inline]
+    pub(crate) fn starts_refresh_ahead(&self, token: &Authorization, now: UnixTime) -> bool {
+        now >= token.refresh_at()
+            && self
+                .refreshed_ahead
+                .swap(token.token_id().0, Ordering::Relaxed)
+                != token.token_id().0
     }
 
     /// Refuses, before any IO, a request the token may not be sent to.
@@ -153,6 +167,10 @@ impl<H, W: Wake> Driver<H, W> {
                         continue;
                     }
                 }
+                Action::Store => {
+                    self.sync(core);
+                    continue;
+                }
                 Action::Stop(error) => Step::Failed(error),
                 Action::Wait(id) => Step::Wait(id),
                 Action::Send(outgoing) => Step::Send(Box::new(outgoing)),
@@ -182,7 +200,7 @@ impl<H, W: Wake> Driver<H, W> {
         &self,
         id: RequestId,
         outcome: Result<Response<Vec<u8>>, TransportError>,
-    ) -> Result<Progress, Error> {
+    ) -> Result<(), Error> {
         let _wake = WakeOnDrop(&self.finished);
         let now = self.now();
         let mut core = self.lock();
@@ -195,6 +213,12 @@ impl<H, W: Wake> Driver<H, W> {
             }
             Err(error) => Err(core.session.handle_transport_error(id, now, error)),
         };
+        // A dead refresh token with the password kept is no failure of the callers': the
+        // session logs in next, and they wait for that.
+        let result = result.or_else(|error| match error.kind() {
+            ErrorKind::RefreshTokenRejected => Ok(()),
+            _ => Err(error),
+        });
         self.sync(&mut core);
         let refused = matches!(&result, Err(error) if error.kind() == ErrorKind::ResponseMismatch);
         if !refused {
@@ -215,9 +239,22 @@ impl<H, W: Wake> Driver<H, W> {
     /// Drops the tokens locally (and in the store) and returns the revocation requests.
     pub(crate) fn begin_revoke(&self) -> Vec<OutgoingRequest> {
         let _wake = WakeOnDrop(&self.finished);
+        let now = self.now();
         let mut core = self.lock();
-        let requests = core.session.revoke();
+        core.session.revoke();
         self.sync(&mut core);
+        // Taken under the same lock: no other caller's poll hands them out. After a logout
+        // the session has nothing else to send.
+        let mut requests = Vec::new();
+        while let Action::Send(outgoing) = core.session.poll(now) {
+            if outgoing.kind() != RequestKind::Revocation {
+                // Unreachable: a logout drops the credentials. Should it ever happen, the
+                // request is given up rather than sent by the wrong caller.
+                let _ = core.session.abandon(outgoing.id());
+                break;
+            }
+            requests.push(outgoing);
+        }
         requests
     }
 
@@ -225,9 +262,18 @@ impl<H, W: Wake> Driver<H, W> {
     pub(crate) fn unauthorized(&self, token: TokenId) -> Unauthorized {
         let now = self.now();
         let mut core = self.lock();
-        let verdict = core.session.handle_unauthorized(token, now);
+        core.session.handle_unauthorized(token, now);
         self.sync(&mut core);
-        verdict
+        // Still the current token: the session chose to report the refusal, not replace it.
+        let kept = core
+            .session
+            .authorization()
+            .is_some_and(|auth| auth.token_id() == token);
+        if kept {
+            Unauthorized::Report
+        } else {
+            Unauthorized::RetryWithNewToken
+        }
     }
 
     /// Asks for a refresh now; the caller then wants a token newer than the current one.
@@ -259,11 +305,11 @@ impl<H, W: Wake> Driver<H, W> {
                 .store(Arc::new(Authorization::never_usable()));
             core.published_token = None;
         }
-        if core.session.generation() != core.persisted_generation {
+        if core.session.is_unsaved() {
             if let Some(store) = &core.store {
                 store.save(core.session.tokens());
             }
-            core.persisted_generation = core.session.generation();
+            core.session.mark_saved();
         }
         let current = core.session.authorization();
         let current_id = current.map(Authorization::token_id);
@@ -276,15 +322,11 @@ impl<H, W: Wake> Driver<H, W> {
 }
 
 impl Core {
-    fn record(&mut self, id: RequestId, result: &Result<Progress, Error>) {
+    fn record(&mut self, id: RequestId, result: &Result<(), Error>) {
         if self.outcomes.len() == OUTCOMES_KEPT {
             self.outcomes.pop_front();
         }
-        let shared = match result {
-            Ok(_) => Ok(()),
-            Err(error) => Err(error.clone()),
-        };
-        self.outcomes.push_back((id, shared));
+        self.outcomes.push_back((id, result.clone()));
     }
 
     /// What became of request `id`, if it finished recently.
@@ -337,14 +379,16 @@ impl<W: Wake> Drop for WakeOnDrop<'_, W> {
 }
 
 /// A token or revocation request on the wire. If its sender never finishes it (a dropped
-/// future, an unwinding thread), the request is abandoned so waiters are released.
-pub(crate) struct Pending<'a, H, W: Wake> {
-    driver: &'a Driver<H, W>,
+/// future, an unwinding thread, a thread that could not start), the request is abandoned so
+/// waiters are released. `D` is a borrowed driver, or an `Arc` of one for a background
+/// request.
+pub(crate) struct Pending<D: Deref<Target = Driver<H, W>>, H, W: Wake> {
+    driver: D,
     id: Option<RequestId>,
 }
 
-impl<'a, H, W: Wake> Pending<'a, H, W> {
-    pub(crate) fn new(driver: &'a Driver<H, W>, id: RequestId) -> Self {
+impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> Pending<D, H, W> {
+    pub(crate) fn new(driver: D, id: RequestId) -> Self {
         Self {
             driver,
             id: Some(id),
@@ -355,18 +399,16 @@ impl<'a, H, W: Wake> Pending<'a, H, W> {
     pub(crate) fn finish(
         mut self,
         outcome: Result<Response<Vec<u8>>, TransportError>,
-    ) -> Result<Progress, Error> {
+    ) -> Result<(), Error> {
         match self.id.take() {
             Some(id) => self.driver.finish(id, outcome),
             None => Err(Error::new(ErrorKind::ResponseMismatch)),
         }
     }
-}
 
-#[cfg(feature = "blocking")]
-impl<H, W: Wake> Pending<'_, H, W> {
     /// [`finish`](Self::finish) for a token request on the slow path: an answer the session
     /// refused because a revocation overtook it is no failure of the caller's, who polls again.
+    #[cfg(feature = "blocking")]
     pub(crate) fn settle(
         self,
         outcome: Result<Response<Vec<u8>>, TransportError>,
@@ -379,7 +421,7 @@ impl<H, W: Wake> Pending<'_, H, W> {
     }
 }
 
-impl<H, W: Wake> Drop for Pending<'_, H, W> {
+impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> Drop for Pending<D, H, W> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             self.driver.abandon(id);

@@ -3,6 +3,8 @@
 //! token request serve every caller.
 
 mod builder;
+#[macro_use]
+mod client;
 mod clock;
 mod driver;
 mod limits;
@@ -10,6 +12,7 @@ mod limits;
 mod redact;
 
 pub use builder::{Async, Blocking, ClientBuilder};
+pub(crate) use client::define_client;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub(crate) use driver::{Driver, Pending, Step, Wake, Want, apply};
 pub use limits::{Limits, RequestLimits};
@@ -59,6 +62,19 @@ impl fmt::Debug for TokenGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
+}
+
+/// How to treat an API call that was answered `401 Unauthenticated`, from a client's
+/// `report_unauthorized`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Unauthorized {
+    /// The token was withdrawn (or had already been replaced): get a token again and retry the
+    /// call once.
+    RetryWithNewToken,
+    /// A token obtained to replace a refused one was refused too: report the `401`, do not
+    /// loop. Once the minimum retry delay has passed, a refusal counts as a first one again.
+    Report,
 }
 
 /// A copy of an API request, kept so it can be sent again after a `401`.

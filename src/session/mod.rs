@@ -1,0 +1,630 @@
+//! The token lifecycle as a state machine.
+//!
+//! The session is always in one [phase](#phases), holds at most one token set, and answers
+//! [`Session::poll`] from the two. Inputs (`handle_*`, [`login`](Session::login),
+//! [`force_refresh`](Session::force_refresh), [`revoke`](Session::revoke)) only move it; what
+//! the caller must do comes from `poll` alone.
+//!
+//! # Phases
+//!
+//! ```text
+//!                       force_refresh                  login (from any phase but Requesting)
+//!            ┌────────────────────────────► RefreshAsked                  │
+//!            │                                  │ poll: Send              ▼
+//!  new ──► Idle ── poll: Send (no usable token, ▼ refresh ahead)  ───► Requesting ─┐
+//!            ▲                                                       │   │   │     │
+//!            │◄──────────── 2xx answer (Store, then UseToken) ───────┘   │   │     │
+//!            │◄──── dead refresh token (next poll: password login) ──────┘   │     │
+//!            │                                                              │     │
+//!            │◄── poll after `until` ── Paused{until} ◄── 429, 5xx, transport┘     │
+//!            │                                                                    │
+//!            │◄────────────────── login ── Stopped ◄── bad password, bad client ──┘
+//!            │
+//!            └◄──────────────────── login ── LoggedOut ◄── revoke (from any phase)
+//! ```
+//!
+//! | phase | `poll` answers |
+//! |---|---|
+//! | `Idle` | `UseToken` while the token is usable and no refresh is due; `Send` a refresh (or a password login) once it is due (the [refresh-ahead](crate::ConfigBuilder::refresh_ahead) point) or no token is usable; `Stop` when there is nothing to send with |
+//! | `RefreshAsked` | `Send` a token request, even though a token is usable |
+//! | `Requesting` | `UseToken` while the token is usable, else `Wait` for the answer |
+//! | `Paused` | `UseToken` while the token is usable, else `Stop` with the failure, until the pause ends |
+//! | `Stopped` | `UseToken` while the token is usable, else `Stop` with the refusal |
+//! | `LoggedOut` | `Stop` with [`ErrorKind::LoginRequired`] |
+//!
+//! In every phase `poll` first answers [`Action::Store`] when the token set changed, then
+//! `Send`s any revocation request [`revoke`](Session::revoke) queued.
+//!
+//! **Drain rule:** after every input, call [`Session::poll`] until it answers
+//! [`Action::UseToken`], [`Action::Wait`] or [`Action::Stop`]; store on each [`Action::Store`],
+//! send each [`Action::Send`] and feed its outcome back before polling again.
+//! [`Session::poll_timeout`] says when to poll again without an input.
+
+mod exchange;
+mod phase;
+mod revocations;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Response;
+
+use self::phase::{InFlight, Login, Phase};
+use self::revocations::Revocations;
+use crate::authorization::{Authorization, NotAuthorized, TokenId};
+use crate::config::{Config, Credentials};
+use crate::error::{Error, ErrorKind, TransportError};
+use crate::request::{self, OutgoingRequest, RequestId, RequestKind};
+use crate::response;
+use crate::time::UnixTime;
+use crate::token_set::TokenSet;
+
+/// What the caller must do next.
+#[derive(Debug)]
+#[must_use = "an action tells the caller what it must do next"]
+pub enum Action {
+    /// The token set changed: store [`Session::tokens`] now (`None`: erase the stored set),
+    /// before any token of it is used. After a refresh the old refresh token is already dead on
+    /// the server (`docs/passport.md#rotation`): a set not stored is a login on restart.
+    Store,
+    /// Send this request (a token request, or a revocation) and hand its outcome back. No
+    /// other token request is handed out until then. A refresh may be handed out while the
+    /// current token is still usable (refresh ahead): keep using it until the answer is in.
+    Send(OutgoingRequest),
+    /// A usable access token: authorize requests with it until
+    /// [`Authorization::usable_until`].
+    UseToken(Authorization),
+    /// A token request is in flight and no token is usable: wait for its outcome (the id says
+    /// which), then poll again.
+    Wait(RequestId),
+    /// Nothing can be done without the caller: the error says why (log in again, fix the
+    /// configuration, or wait until a rate limit or server failure has passed).
+    Stop(Error),
+}
+
+/// The token held, with the header built from it.
+#[derive(Debug)]
+struct Held {
+    tokens: TokenSet,
+    /// `None` once withdrawn: refused by the API, or another account's.
+    authorization: Option<Authorization>,
+    /// The API refused it (a `401`), rather than the caller withdrawing it.
+    refused_by_api: bool,
+    /// Obtained to replace a refused token.
+    replaces_refused_token: bool,
+}
+
+/// One credential's token lifecycle: which token to use, when to refresh, when to log in.
+///
+/// The session does no IO and reads no clock: every input carries `now`. It takes `&mut self`,
+/// holds no lock, and never panics on a response, whatever its bytes.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    phase: Phase,
+    login: Login,
+    held: Option<Held>,
+    revocations: Revocations,
+    /// Until then, a refusal of a token that replaced a refused one is reported, not answered
+    /// with another token request: an API that refuses every token costs one request per
+    /// minimum retry delay, however many callers it refuses.
+    refusals_reported_until: UnixTime,
+    newest_token: TokenId,
+    next_request: u64,
+    generation: u64,
+    /// The set changed since the caller last stored it.
+    unsaved: bool,
+}
+
+impl Session {
+    /// A session with no tokens. With credentials in the config, the first
+    /// [`poll`](Self::poll) logs in; without, it stops with [`ErrorKind::LoginRequired`].
+    #[must_use]
+    pub fn new(mut config: Config) -> Self {
+        let login = config
+            .credentials
+            .take()
+            .map_or(Login::Forgotten, Login::Kept);
+        Self {
+            config,
+            phase: Phase::Idle,
+            login,
+            held: None,
+            revocations: Revocations::default(),
+            refusals_reported_until: UnixTime::EPOCH,
+            newest_token: TokenId(0),
+            next_request: 1,
+            generation: 0,
+            unsaved: false,
+        }
+    }
+
+    /// A session resuming from a stored token set: no login while its tokens work. An expired
+    /// access token is refreshed, an expired refresh token leads to a password login. A set
+    /// issued to another username than the configured credentials' is not used: the session
+    /// logs in as the configured account.
+    #[must_use]
+    pub fn with_tokens(mut self, tokens: TokenSet) -> Self {
+        let other_account = self.login.credentials().is_some_and(|credentials| {
+            tokens
+                .username()
+                .is_some_and(|owner| owner != credentials.username())
+        });
+        self.install(tokens, false, None);
+        // It came from the store.
+        self.unsaved = false;
+        if other_account && let Some(credentials) = self.login.take() {
+            self.login = Login::Asked(credentials);
+            self.withdraw_other_accounts_token();
+        }
+        self
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current token set: what to store on [`Action::Store`].
+    #[must_use]
+    pub fn tokens(&self) -> Option<&TokenSet> {
+        self.held.as_ref().map(|held| &held.tokens)
+    }
+
+    /// Counts changes to the token set (new tokens, a dropped refresh token, revocation).
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The token request in flight, if any.
+    #[must_use]
+    pub fn in_flight(&self) -> Option<RequestId> {
+        self.phase.in_flight().map(|in_flight| in_flight.id)
+    }
+
+    /// The current authorization, if a token is held and not withdrawn. It may be past its
+    /// usable time: check [`Authorization::is_usable_at`].
+    #[must_use]
+    pub fn authorization(&self) -> Option<&Authorization> {
+        self.held.as_ref()?.authorization.as_ref()
+    }
+
+    /// Authorizes `request` with the current token: the allocation-free hot path.
+    ///
+    /// # Errors
+    /// [`NotAuthorized`] when there is no usable token: [`poll`](Self::poll) for one.
+    #[inline]
+    pub fn authorize<B>(
+        &self,
+        now: UnixTime,
+        request: &mut http::Request<B>,
+    ) -> Result<TokenId, NotAuthorized> {
+        self.authorization()
+            .ok_or(NotAuthorized::NoToken)?
+            .apply(now, request)
+    }
+
+    /// Supplies credentials (after [`ErrorKind::LoginRequired`] or
+    /// [`ErrorKind::InvalidCredentials`]) and lifts a stop, a pause or a logout. The next token
+    /// request is a password grant, even if a refresh token is held. A usable access token is
+    /// still handed out until then only if it is known to belong to the same username
+    /// ([`TokenSet::username`]): the token of another account, or of an unknown one, stops
+    /// being handed out at once.
+    pub fn login(&mut self, credentials: Credentials) {
+        let mut replaced = std::mem::replace(&mut self.login, Login::Asked(credentials));
+        match &mut self.phase {
+            // The answer to that grant may echo the password it sent: keep that one to judge
+            // and scrub the answer by (a second `login` replaces credentials never sent).
+            Phase::Requesting(in_flight) => {
+                if !in_flight.credentials_replaced && in_flight.kind == RequestKind::PasswordGrant {
+                    in_flight.superseded = replaced.take();
+                }
+                in_flight.credentials_replaced = true;
+            }
+            Phase::RefreshAsked => {}
+            Phase::Idle | Phase::Paused { .. } | Phase::Stopped(_) | Phase::LoggedOut => {
+                self.phase = Phase::Idle;
+            }
+        }
+        self.withdraw_other_accounts_token();
+    }
+
+    /// Asks for a new access token now: the next poll sends a token request. Until it is
+    /// answered the current token still authorizes calls, and it is kept if the request fails.
+    /// Ignored unless the session is idle: a request in flight brings the fresh token, and a
+    /// retry pause, a stop or a logout send nothing.
+    pub fn force_refresh(&mut self) {
+        if matches!(self.phase, Phase::Idle) {
+            self.phase = Phase::RefreshAsked;
+        }
+    }
+
+    /// Forgets request `id` without an outcome, because the driver dropped it (a cancelled
+    /// future, an unwinding thread). Unlike a transport failure this starts no retry pause: the
+    /// next poll may send again at once. Returns whether `id` was outstanding.
+    pub fn abandon(&mut self, id: RequestId) -> bool {
+        self.revocations.finish(id) || self.take_in_flight(id).is_ok()
+    }
+
+    /// Says what to do next at `now`. See the module docs for the phases and the drain rule.
+    pub fn poll(&mut self, now: UnixTime) -> Action {
+        if self.unsaved {
+            self.unsaved = false;
+            return Action::Store;
+        }
+        if let Some(revocation) = self.revocations.next() {
+            return Action::Send(revocation);
+        }
+        if let Phase::Paused { until, .. } = self.phase
+            && now >= until
+        {
+            self.phase = Phase::Idle;
+        }
+        let usable = self.usable_at(now).cloned();
+        let due = match &self.phase {
+            Phase::Requesting(in_flight) => {
+                return usable.map_or(Action::Wait(in_flight.id), Action::UseToken);
+            }
+            Phase::Paused { error, .. } | Phase::Stopped(error) => {
+                return usable.map_or_else(|| Action::Stop(error.clone()), Action::UseToken);
+            }
+            Phase::LoggedOut => return Action::Stop(Error::new(ErrorKind::LoginRequired)),
+            Phase::RefreshAsked => true,
+            Phase::Idle => usable
+                .as_ref()
+                .is_none_or(|authorization| now >= authorization.refresh_at()),
+        };
+        if !due && let Some(authorization) = usable {
+            return Action::UseToken(authorization);
+        }
+        let forced = matches!(self.phase, Phase::RefreshAsked);
+        match self.token_request(now, forced) {
+            Some(outgoing) => Action::Send(outgoing),
+            // Nothing to send a refresh with: keep using the token that works.
+            None => {
+                self.phase = Phase::Idle;
+                usable.map_or_else(
+                    || Action::Stop(Error::new(ErrorKind::LoginRequired)),
+                    Action::UseToken,
+                )
+            }
+        }
+    }
+
+    /// The next instant after `now` at which [`poll`](Self::poll) answers differently with no
+    /// input in between: a refresh falling due (the refresh-ahead point, or the leeway), or a
+    /// retry pause ending. `None` when only an input can change the answer. A driver sleeps
+    /// until then to refresh ahead of time rather than when a caller needs the token.
+    #[must_use]
+    pub fn poll_timeout(&self, now: UnixTime) -> Option<UnixTime> {
+        let authorization = self.authorization();
+        let usable_until = authorization
+            .map(Authorization::usable_until)
+            .filter(|until| now < *until);
+        let next = match &self.phase {
+            Phase::Idle => authorization
+                .map(Authorization::refresh_at)
+                .filter(|at| now < *at)
+                .or(usable_until),
+            Phase::Paused { until, .. } => {
+                Some(usable_until.map_or(*until, |usable| usable.min(*until)))
+            }
+            Phase::Requesting(_) | Phase::Stopped(_) => usable_until,
+            Phase::RefreshAsked | Phase::LoggedOut => None,
+        };
+        next.filter(|at| now < *at)
+    }
+
+    /// Hands back the response to request `id`, received at `now`. Any body that is bytes.
+    /// What to do next comes from [`poll`](Self::poll); this says how the request went.
+    ///
+    /// # Errors
+    /// The request's failure as a typed [`Error`]. A dead refresh token is
+    /// [`ErrorKind::RefreshTokenRejected`] when the next poll logs in with the kept password,
+    /// [`ErrorKind::LoginRequired`] when there is none. A response to a request not out is
+    /// refused with [`ErrorKind::ResponseMismatch`] and changes nothing.
+    pub fn handle_response<B: AsRef<[u8]>>(
+        &mut self,
+        id: RequestId,
+        now: UnixTime,
+        response: &Response<B>,
+    ) -> Result<(), Error> {
+        if self.revocations.is_out(id) {
+            let result = self.revocation_answered(response);
+            self.revocations.finish(id);
+            return result;
+        }
+        let in_flight = self.take_in_flight(id)?;
+        let parsed = response::parse_token_response(
+            in_flight.kind,
+            response.status(),
+            response.headers(),
+            response.body().as_ref(),
+            &self.secrets(&in_flight),
+        );
+        match parsed {
+            Ok(issued) => self.accept(in_flight, now, issued),
+            Err(error) => {
+                if error.kind() == ErrorKind::UnexpectedResponse {
+                    self.salvage_refresh_token(&in_flight, response);
+                }
+                self.refused(in_flight, now, error)
+            }
+        }
+    }
+
+    /// Hands back a transport failure for request `id`, noticed at `now`. No token is dropped;
+    /// a token request's failure starts a retry pause.
+    #[must_use = "the error says why no token came"]
+    pub fn handle_transport_error(
+        &mut self,
+        id: RequestId,
+        now: UnixTime,
+        error: TransportError,
+    ) -> Error {
+        if self.revocations.finish(id) {
+            return error.into();
+        }
+        match self.take_in_flight(id) {
+            Ok(_) => self.pause(now, error.into()),
+            Err(mismatch) => mismatch,
+        }
+    }
+
+    /// Reports that the API answered `401`, at `now`, to a call authorized with token `token`.
+    ///
+    /// The first refusal of a token withdraws it: the next poll gets another. A token obtained
+    /// to replace a refused one is not withdrawn when it is refused too, until the minimum
+    /// retry delay since the last withdrawal has passed: the next poll hands out the same
+    /// token, which tells the caller to report the `401` rather than retry. An API that refuses
+    /// every token (a token of another Keliweb API, a disabled account) then costs one token
+    /// request per delay, whatever the number of callers, while a token revoked later (a
+    /// password change) is still replaced.
+    pub fn handle_unauthorized(&mut self, token: TokenId, now: UnixTime) {
+        let reported_until = self.refusals_reported_until;
+        let Some(held) = self.held.as_mut().filter(|held| {
+            held.authorization
+                .as_ref()
+                .is_some_and(|auth| auth.token_id() == token)
+        }) else {
+            // Already replaced or already withdrawn: a new token is (or will be) there.
+            return;
+        };
+        if held.replaces_refused_token && now < reported_until {
+            return;
+        }
+        held.authorization = None;
+        held.refused_by_api = true;
+        self.refusals_reported_until = now.saturating_add(self.config.min_retry_delay);
+    }
+
+    /// Logs out: drops the tokens and the credentials locally at once, whatever the server will
+    /// say, and queues the revocation requests the next polls hand out (none for
+    /// [`Revocation::LocalOnly`](crate::Revocation::LocalOnly)). A token request in flight is
+    /// abandoned: its response will be refused. Call [`login`](Self::login) to start again.
+    pub fn revoke(&mut self) {
+        self.login = Login::Forgotten;
+        self.phase = Phase::LoggedOut;
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        self.changed();
+        let mut next_request = self.next_request;
+        self.revocations.queue(
+            &self.config,
+            held.tokens,
+            held.authorization,
+            self.newest_token,
+            || {
+                let id = RequestId(next_request);
+                next_request += 1;
+                id
+            },
+        );
+        self.next_request = next_request;
+    }
+
+    /// The id of the newest token installed (withdrawn or not); a later token has a larger one.
+    #[cfg(any(feature = "blocking", feature = "async"))]
+    pub(crate) fn newest_token_id(&self) -> TokenId {
+        self.newest_token
+    }
+
+    /// Whether the set changed since it was last stored; the driver stores it under its lock.
+    #[cfg(any(feature = "blocking", feature = "async"))]
+    pub(crate) fn is_unsaved(&self) -> bool {
+        self.unsaved
+    }
+
+    #[cfg(any(feature = "blocking", feature = "async"))]
+    pub(crate) fn mark_saved(&mut self) {
+        self.unsaved = false;
+    }
+
+    /// Why no token request can go out at `now`, if none can: a stop, a retry pause, a logout,
+    /// or neither a live refresh token nor credentials to send.
+    #[cfg(any(feature = "blocking", feature = "async"))]
+    pub(crate) fn token_request_blocker(&self, now: UnixTime) -> Option<Error> {
+        if let Some(error) = self.phase.blocker(now) {
+            return Some(error.clone());
+        }
+        let refresh_token = self
+            .held
+            .as_ref()
+            .and_then(|held| held.tokens.live_refresh_token(now));
+        let nothing_to_send = refresh_token.is_none() && self.login.credentials().is_none();
+        (nothing_to_send || matches!(self.phase, Phase::LoggedOut))
+            .then(|| Error::new(ErrorKind::LoginRequired))
+    }
+
+    fn usable_at(&self, now: UnixTime) -> Option<&Authorization> {
+        self.authorization()
+            .filter(|authorization| authorization.is_usable_at(now))
+    }
+
+    /// Builds the token request due at `now` (a refresh while a refresh token lives and no
+    /// login was asked for, else a password grant) and moves to `Requesting`; `None` when
+    /// there is nothing to send it with.
+    fn token_request(&mut self, now: UnixTime, forced: bool) -> Option<OutgoingRequest> {
+        let refresh_token = self
+            .held
+            .as_ref()
+            .filter(|_| !self.login.is_asked())
+            .and_then(|held| held.tokens.live_refresh_token(now));
+        let (kind, request) = if let Some(refresh_token) = refresh_token {
+            let fields = [
+                ("grant_type", "refresh_token"),
+                ("client_id", self.config.client_id.as_str()),
+                ("client_secret", self.config.client_secret.expose_secret()),
+                ("refresh_token", refresh_token),
+            ];
+            (RequestKind::RefreshGrant, self.form_post(&fields))
+        } else {
+            let credentials = self.login.credentials()?;
+            let fields = [
+                ("grant_type", "password"),
+                ("client_id", self.config.client_id.as_str()),
+                ("client_secret", self.config.client_secret.expose_secret()),
+                ("username", credentials.username()),
+                ("password", credentials.password().expose_secret()),
+            ];
+            (RequestKind::PasswordGrant, self.form_post(&fields))
+        };
+        let id = self.next_id();
+        self.phase = Phase::Requesting(InFlight {
+            id,
+            kind,
+            sent_at: now,
+            replaces_refused_token: self.held.as_ref().is_some_and(|held| held.refused_by_api),
+            forced,
+            credentials_replaced: false,
+            superseded: None,
+        });
+        Some(OutgoingRequest { id, kind, request })
+    }
+
+    /// While a login with other credentials is pending, the current token (another account's,
+    /// or one whose account is unknown) is no longer handed out.
+    fn withdraw_other_accounts_token(&mut self) {
+        let Login::Asked(credentials) = &self.login else {
+            return;
+        };
+        if let Some(held) = &mut self.held
+            && held.tokens.username() != Some(credentials.username())
+        {
+            held.authorization = None;
+        }
+    }
+
+    fn form_post(&self, fields: &[(&str, &str)]) -> http::Request<Vec<u8>> {
+        request::form_post(&self.config.token_url, &self.config.user_agent, fields)
+    }
+
+    fn next_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        id
+    }
+
+    /// Takes the request out of `Requesting`; whatever comes of it, a forced refresh has had
+    /// its one try.
+    fn take_in_flight(&mut self, id: RequestId) -> Result<InFlight, Error> {
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Requesting(in_flight) if in_flight.id == id => Ok(in_flight),
+            other => {
+                self.phase = other;
+                Err(Error::new(ErrorKind::ResponseMismatch)
+                    .with_detail(format!("{id} is not in flight")))
+            }
+        }
+    }
+
+    /// Every secret the session knows (and those `in_flight` was sent with), to scrub from
+    /// error excerpts.
+    fn secrets<'a>(&'a self, in_flight: &'a InFlight) -> Vec<&'a str> {
+        let mut secrets = vec![self.config.client_secret.expose_secret()];
+        for credentials in self
+            .login
+            .credentials()
+            .into_iter()
+            .chain(&in_flight.superseded)
+        {
+            secrets.push(credentials.password().expose_secret());
+        }
+        let held = self.held.as_ref().map(|held| &held.tokens);
+        for tokens in held.into_iter().chain(self.revocations.revoked()) {
+            secrets.push(tokens.access_token_str());
+            secrets.extend(tokens.refresh_token_str());
+        }
+        secrets
+    }
+
+    /// Installs a new token set. `issued_at` (when its request went out) bounds the
+    /// refresh-ahead window to half the token's usable life, so a short-lived token is not
+    /// refreshed the moment it arrives.
+    fn install(
+        &mut self,
+        tokens: TokenSet,
+        replaces_refused_token: bool,
+        issued_at: Option<UnixTime>,
+    ) {
+        self.newest_token = TokenId(self.newest_token.0 + 1);
+        let usable_until = tokens
+            .access_token_expires_at()
+            .saturating_sub(self.config.leeway);
+        let window = match issued_at {
+            Some(issued) => self
+                .config
+                .refresh_ahead
+                .min(usable_until.saturating_duration_since(issued) / 2),
+            None => self.config.refresh_ahead,
+        };
+        // Every TokenSet was checked on the way in, so this only fails on a bug; then the
+        // token is simply never handed out.
+        let authorization = Authorization::new(
+            tokens.access_token_str(),
+            &self.config.user_agent,
+            usable_until,
+            usable_until.saturating_sub(window),
+            self.newest_token,
+            Arc::clone(&self.config.origins),
+        )
+        .ok();
+        self.held = Some(Held {
+            tokens,
+            authorization,
+            refused_by_api: false,
+            replaces_refused_token,
+        });
+        self.changed();
+    }
+
+    /// Counts a change to the token set, which the caller must store.
+    fn changed(&mut self) {
+        self.generation += 1;
+        self.unsaved = true;
+    }
+
+    /// After a transient failure, no new token request before `Retry-After` or the minimum
+    /// retry delay: callers arriving meanwhile share the failure instead of each retrying it.
+    fn pause(&mut self, now: UnixTime, error: Error) -> Error {
+        let minimum = now.saturating_add(self.config.min_retry_delay);
+        // A hostile or broken Retry-After (a date years ahead) must not pin the session.
+        let maximum = now.saturating_add(MAX_RETRY_AFTER).max(minimum);
+        let until = error.retry_after().map_or(minimum, |retry_after| {
+            retry_after.instant(now).clamp(minimum, maximum)
+        });
+        if until > now {
+            self.phase = Phase::Paused {
+                until,
+                error: error.clone(),
+            };
+        }
+        error
+    }
+}
+
+/// The longest `Retry-After` honoured; a longer one is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);

@@ -1,0 +1,115 @@
+//! Logging out: the revocation requests to hand out, the ones out, and the tokens they carry.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::authorization::{Authorization, TokenId};
+use crate::config::{Config, Revocation};
+use crate::request::{self, OutgoingRequest, RequestId, RequestKind};
+use crate::time::UnixTime;
+use crate::token_set::TokenSet;
+
+#[derive(Debug, Default)]
+pub(super) struct Revocations {
+    /// Built by `revoke`, handed out by `poll`.
+    queued: VecDeque<OutgoingRequest>,
+    /// Handed out, not answered yet.
+    pending: Vec<RequestId>,
+    /// The revoked sets, kept (redacted, wiped on drop) only to scrub them from the answers to
+    /// the revocations not answered yet: those requests carry them.
+    revoked: Vec<TokenSet>,
+}
+
+impl Revocations {
+    /// Queues the requests that revoke `tokens` as `config` says (none for `LocalOnly`).
+    /// `authorization` is the token's header if it is still held; it is rebuilt otherwise
+    /// (a withdrawn token may still work on the server).
+    pub(super) fn queue(
+        &mut self,
+        config: &Config,
+        tokens: TokenSet,
+        authorization: Option<Authorization>,
+        token_id: TokenId,
+        mut next_id: impl FnMut() -> RequestId,
+    ) {
+        let requests: Vec<http::Request<Vec<u8>>> = match &config.revocation {
+            Revocation::LocalOnly => Vec::new(),
+            Revocation::Rfc7009 { url } => {
+                let refresh = tokens
+                    .refresh_token_str()
+                    .map(|token| (token, "refresh_token"));
+                let access = Some((tokens.access_token_str(), "access_token"));
+                refresh
+                    .into_iter()
+                    .chain(access)
+                    .map(|(token, hint)| {
+                        let fields = [
+                            ("token", token),
+                            ("token_type_hint", hint),
+                            ("client_id", config.client_id.as_str()),
+                            ("client_secret", config.client_secret.expose_secret()),
+                        ];
+                        request::form_post(url, &config.user_agent, &fields)
+                    })
+                    .collect()
+            }
+            Revocation::BearerLogout { url, method } => authorization
+                .or_else(|| {
+                    Authorization::new(
+                        tokens.access_token_str(),
+                        &config.user_agent,
+                        UnixTime::EPOCH,
+                        UnixTime::EPOCH,
+                        token_id,
+                        Arc::clone(&config.origins),
+                    )
+                    .ok()
+                })
+                .map(|auth| {
+                    let header = auth.expose_header_value().clone();
+                    request::bearer_call(method, url, &config.user_agent, header)
+                })
+                .into_iter()
+                .collect(),
+        };
+        if requests.is_empty() {
+            return;
+        }
+        self.revoked.push(tokens);
+        self.queued
+            .extend(requests.into_iter().map(|request| OutgoingRequest {
+                id: next_id(),
+                kind: RequestKind::Revocation,
+                request,
+            }));
+    }
+
+    /// The next revocation request to send, now counted as out.
+    pub(super) fn next(&mut self) -> Option<OutgoingRequest> {
+        let outgoing = self.queued.pop_front()?;
+        self.pending.push(outgoing.id);
+        Some(outgoing)
+    }
+
+    pub(super) fn is_out(&self, id: RequestId) -> bool {
+        self.pending.contains(&id)
+    }
+
+    /// Marks `id` answered; returns whether it was out. The revoked tokens are dropped (and
+    /// wiped) once no request carrying them is left.
+    pub(super) fn finish(&mut self, id: RequestId) -> bool {
+        let position = self.pending.iter().position(|pending| *pending == id);
+        let taken = position
+            .map(|index| self.pending.swap_remove(index))
+            .is_some();
+        if self.pending.is_empty() && self.queued.is_empty() {
+            self.revoked.clear();
+        }
+        taken
+    }
+
+    /// The revoked sets still carried by a request.
+    pub(super) fn revoked(&self) -> &[TokenSet] {
+        &self.revoked
+    }
+}
