@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use keliweb_oauth::blocking::Client;
-use keliweb_oauth::transport::{Clock, SystemClock};
+use keliweb_oauth::client::{Clock, SystemClock};
 use keliweb_oauth::{Action, Session};
 
 #[global_allocator]
@@ -46,7 +46,7 @@ fn run_on_threads(threads: usize, iters: u64, call: &(dyn Fn() + Sync)) -> Durat
 fn concurrent(c: &mut Criterion) {
     let canned = common::canned_response(200, common::success_body(3));
     let client = Client::builder(common::keliweb_config(), common::Canned(canned.clone())).build();
-    let _ = client.access_token().expect("the canned login succeeds");
+    let _ = client.authorization().expect("the canned login succeeds");
 
     let mut session = Session::new(common::keliweb_config());
     let now = SystemClock.now();
@@ -61,7 +61,7 @@ fn concurrent(c: &mut Criterion) {
     let locked = Mutex::new(session);
 
     let lock_free = || {
-        drop(black_box(client.access_token()));
+        drop(black_box(client.authorization()));
     };
     let mutex_poll = || {
         let action = locked.lock().expect("not poisoned").poll(SystemClock.now());

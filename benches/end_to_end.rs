@@ -14,7 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use keliweb_emulator::{Emulator, EmulatorConfig};
-use keliweb_oauth::transport::{Limits, RequestLimits};
+use keliweb_oauth::client::{Limits, RequestLimits};
 use keliweb_oauth::{Config, TransportError, TransportErrorKind, blocking, nonblocking};
 
 #[global_allocator]
@@ -96,7 +96,7 @@ fn reqwest_pair(c: &mut Criterion) {
             .expect("a reqwest client")
     };
     let bearer = runtime
-        .block_on(client.access_token())
+        .block_on(client.authorization())
         .expect("login works")
         .expose_header_value()
         .clone();
@@ -175,7 +175,7 @@ fn ureq_pair(c: &mut Criterion) {
     // ureq: the blocking client against a raw agent with the same settings.
     let client = blocking::Client::new(config.clone(), blocking::UreqClient::default());
     let bearer = client
-        .access_token()
+        .authorization()
         .expect("login works")
         .expose_header_value()
         .clone();

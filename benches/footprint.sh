@@ -16,7 +16,7 @@ count() {
 
 declare -A ours
 ours[core]=$(count -p keliweb-oauth)
-for feature in blocking async ureq reqwest; do
+for feature in blocking nonblocking ureq reqwest; do
   ours[$feature]=$(count -p keliweb-oauth --features "$feature")
 done
 
@@ -48,7 +48,7 @@ echo "| configuration | crates | vs oauth2 $oauth2_version (same transport) |"
 echo "|---|---:|---:|"
 echo "| keliweb-oauth, default features (sans-IO core) | ${ours[core]} | $(ratio "${ours[core]}" "$theirs_core")× |"
 echo "| keliweb-oauth \`--features blocking\` (driver, no HTTP client) | ${ours[blocking]} | $(ratio "${ours[blocking]}" "$theirs_core")× |"
-echo "| keliweb-oauth \`--features async\` (driver, no HTTP client) | ${ours[async]} | $(ratio "${ours[async]}" "$theirs_core")× |"
+echo "| keliweb-oauth \`--features nonblocking\` (driver, no HTTP client) | ${ours[nonblocking]} | $(ratio "${ours[nonblocking]}" "$theirs_core")× |"
 echo "| keliweb-oauth \`--features ureq\` (ureq 3 + rustls) | ${ours[ureq]} | $(ratio "${ours[ureq]}" "$theirs_ureq")× |"
 echo "| keliweb-oauth \`--features reqwest\` (reqwest 0.13 + rustls) | ${ours[reqwest]} | — |"
 echo "| oauth2 $oauth2_version, \`default-features = false\` | $theirs_core | 1.00× |"

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use keliweb_emulator::{Emulator, EmulatorConfig};
+use keliweb_oauth::client::{Clock, ManualClock, SystemClock};
 use keliweb_oauth::nonblocking::{Client, ReqwestClient};
-use keliweb_oauth::transport::{Clock, ManualClock, SystemClock};
 
 #[global_allocator]
 static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
@@ -31,13 +31,17 @@ fn herd(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        client.access_token().await.expect("the first login works");
+        client.authorization().await.expect("the first login works");
     });
 
     // One round: expire the token, release N tasks at once; the last waiter's latency.
     let round = |n: usize| -> Duration {
         runtime.block_on(async {
-            let usable_until = client.access_token().await.expect("a token").usable_until();
+            let usable_until = client
+                .authorization()
+                .await
+                .expect("a token")
+                .usable_until();
             clock.set(usable_until);
             let before = emulator.counters().token_requests;
             let start = Arc::new(Instant::now());
@@ -46,7 +50,7 @@ fn herd(c: &mut Criterion) {
                     let client = client.clone();
                     let start = Arc::clone(&start);
                     tokio::spawn(async move {
-                        client.access_token().await.expect("a refreshed token");
+                        client.authorization().await.expect("a refreshed token");
                         start.elapsed()
                     })
                 })

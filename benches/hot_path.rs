@@ -10,7 +10,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use keliweb_oauth::blocking::Client;
-use keliweb_oauth::transport::{Clock, SystemClock};
+use keliweb_oauth::client::{Clock, SystemClock};
 use keliweb_oauth::{Action, Session, UnixTime};
 
 #[global_allocator]
@@ -101,7 +101,7 @@ fn hot_path(c: &mut Criterion) {
         common::Canned(common::canned_response(200, common::success_body(1))),
     )
     .build();
-    let _ = client.access_token().expect("the canned login succeeds");
+    let _ = client.authorization().expect("the canned login succeeds");
 
     let mut group = c.benchmark_group("hot_path");
 
@@ -126,7 +126,7 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| black_box(&client).authorize(black_box(&mut request)));
     });
     group.bench_function("warm/blocking_client_access_token", |b| {
-        b.iter(|| black_box(&client).access_token());
+        b.iter(|| black_box(&client).authorization());
     });
 
     // A fresh request without headers (map pre-sized; building it is not timed).
@@ -185,7 +185,7 @@ fn hot_path(c: &mut Criterion) {
         let _ = black_box(client.authorize(&mut request));
     });
     common::report_allocations("hot_path/warm/blocking_client_access_token", CALLS, || {
-        drop(black_box(client.access_token()));
+        drop(black_box(client.authorization()));
     });
     let bare_allocations = |id: &str, apply: &dyn Fn(&mut Request<()>)| {
         let mut requests: Vec<Request<()>> = (0..10_000).map(|_| bare_request()).collect();

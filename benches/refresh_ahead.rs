@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use keliweb_emulator::{Emulator, EmulatorConfig, Fault, Route};
 use keliweb_oauth::blocking::{Client, UreqClient};
-use keliweb_oauth::transport::ManualClock;
+use keliweb_oauth::client::ManualClock;
 use keliweb_oauth::{Config, UnixTime};
 
 const THREADS: usize = 4;
@@ -52,7 +52,7 @@ fn run(refresh_ahead: Option<Duration>, move_clock: bool) -> (Vec<Duration>, u64
     let client = Client::builder(config, UreqClient::default())
         .clock(clock.clone())
         .build();
-    client.access_token().expect("the first login");
+    client.authorization().expect("the first login");
     let api = emulator.api_url();
     let latencies = thread::scope(|scope| {
         let callers: Vec<_> = (0..THREADS)
@@ -65,7 +65,7 @@ fn run(refresh_ahead: Option<Duration>, move_clock: bool) -> (Vec<Duration>, u64
                             && caller == 0
                             && call % CALLS_PER_TOKEN == CALLS_PER_TOKEN / 2
                         {
-                            let token = client.access_token().expect("a token");
+                            let token = client.authorization().expect("a token");
                             clock.set(token.refresh_at());
                         }
                         let request = http::Request::get(api.as_str())

@@ -11,6 +11,19 @@ import subprocess
 import sys
 
 log = open(sys.argv[1], encoding="utf-8", errors="replace").read() if len(sys.argv) > 1 else ""
+
+if "--refresh-ahead" in sys.argv:
+    # Table 7, from the AHEAD lines of benches/refresh_ahead.rs.
+    rows = [line.split("\t")[1:] for line in log.splitlines() if line.startswith("AHEAD\t")]
+    print("### 7. Refresh ahead: `send()` latency across token refreshes (blocking client, 4 threads)\n")
+    print("| case | calls | token requests | p50 | p99 | vs no refresh (p99) | slowest | calls that waited for a token |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    base = None
+    for name, calls, requests, p50, p99, slowest, waited in rows:
+        base = base or int(p99)
+        ms = lambda ns: f"{int(ns) / 1e6:.3f} ms"
+        print(f"| {name} | {calls} | {requests} | {ms(p50)} | {ms(p99)} | {int(p99) / base:.2f}× | {ms(slowest)} | {waited} |")
+    sys.exit(0)
 target = json.loads(
     subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--no-deps"])
 )["target_directory"]

@@ -18,3 +18,5 @@ echo
 echo "### 6. Footprint (normal dependency tree, deduplicated, crate itself not counted)"
 echo
 bash benches/footprint.sh
+echo
+python3 benches/report.py "$log" --refresh-ahead

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::blocking::{Client, HttpClient, UreqClient};
-use keliweb_oauth::transport::{Limits, SystemClock};
-use keliweb_oauth::{Config, TokenSet, UnixTime, transport::Clock};
+use keliweb_oauth::client::{Limits, SystemClock};
+use keliweb_oauth::{Config, TokenSet, UnixTime, client::Clock};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build();
 
     step("Logging in with the password grant");
-    let token = client.access_token()?;
+    let token = client.authorization()?;
     println!(
         "         got an access token, usable for {}",
         until(token.usable_until())
@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .saturating_duration_since(SystemClock.now());
     drop(token);
     sleep(wait);
-    let token = client.access_token()?;
+    let token = client.authorization()?;
     println!(
         "         refreshed: a new access token, usable for {}",
         until(token.usable_until())
@@ -106,7 +106,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         String::from_utf8_lossy(refused.body())
     );
     let after = client
-        .access_token()
+        .authorization()
         .err()
         .map(|error| error.to_string())
         .unwrap_or_default();

@@ -13,29 +13,6 @@ use http::{HeaderValue, Method, Uri};
 use crate::origin::{AllowedOrigin, KELIWEB_API_HOSTS, OriginPolicy};
 use crate::secret::{ClientSecret, Password};
 
-/// Keliweb's hosting API token endpoint (the default; `docs/passport.md#token-endpoint`).
-pub const KELIWEB_TOKEN_URL: &str = "https://apiv2.keliweb.it/oauth/token";
-/// Keliweb's e-invoicing API token endpoint (same parameters, another host).
-pub const KELIWEB_INVOICING_TOKEN_URL: &str = "https://fatture.keliweb.it/oauth/token";
-
-/// Default leeway: access tokens are refreshed this long before they expire.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
-
-/// Default refresh-ahead window: a replacement token is fetched this long before the current
-/// one stops being handed out, at most half its usable life.
-pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(300);
-/// Keliweb's refresh-token lifetime (10 days); the server does not send it
-/// (`docs/passport.md#lifetimes`).
-pub const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 24 * 3600);
-/// Minimum pause after a failed token request before another is sent.
-pub const DEFAULT_MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
-/// Access-token lifetime assumed when a response omits `expires_in` (Keliweb's is 1 hour:
-/// `docs/passport.md#lifetimes`).
-pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
-/// Longest access-token lifetime believed (one year): a larger `expires_in` (a broken or hostile
-/// `1e19`) is cut to this, so no token is taken to last for ever.
-pub const DEFAULT_MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
-
 /// The account the password grant logs in with.
 #[derive(Clone)]
 pub struct Credentials {
@@ -131,13 +108,44 @@ pub struct Config {
 }
 
 impl Config {
+    /// The longest `Retry-After` honoured; a longer one is cut to this.
+    pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+    /// Keliweb's hosting API token endpoint (the default; `docs/passport.md#token-endpoint`).
+    pub const KELIWEB_TOKEN_URL: &str = "https://apiv2.keliweb.it/oauth/token";
+
+    /// Keliweb's e-invoicing API token endpoint (same parameters, another host).
+    pub const KELIWEB_INVOICING_TOKEN_URL: &str = "https://fatture.keliweb.it/oauth/token";
+
+    /// Default leeway: access tokens are refreshed this long before they expire.
+    pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+    /// Default refresh-ahead window: a replacement token is fetched this long before the current
+    /// one stops being handed out, at most half its usable life.
+    pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(300);
+
+    /// Keliweb's refresh-token lifetime (10 days); the server does not send it
+    /// (`docs/passport.md#lifetimes`).
+    pub const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 24 * 3600);
+
+    /// Minimum pause after a failed token request before another is sent.
+    pub const DEFAULT_MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+    /// Access-token lifetime assumed when a response omits `expires_in` (Keliweb's is 1 hour:
+    /// `docs/passport.md#lifetimes`).
+    pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+    /// Longest access-token lifetime believed (one year): a larger `expires_in` (a broken or hostile
+    /// `1e19`) is cut to this, so no token is taken to last for ever.
+    pub const DEFAULT_MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
     /// A builder for Keliweb's hosting API (`apiv2.keliweb.it`); call
     /// [`ConfigBuilder::invoicing_api`] for the e-invoicing host.
     pub fn keliweb(
         client_id: impl Into<String>,
         client_secret: impl Into<ClientSecret>,
     ) -> ConfigBuilder {
-        Self::builder(KELIWEB_TOKEN_URL, client_id, client_secret)
+        Self::builder(Config::KELIWEB_TOKEN_URL, client_id, client_secret)
     }
 
     /// A builder for any Laravel Passport (or other RFC 6749) token endpoint.
@@ -150,12 +158,12 @@ impl Config {
             token_url: token_url.into(),
             client_id: client_id.into(),
             client_secret: client_secret.into(),
-            leeway: DEFAULT_LEEWAY,
-            refresh_ahead: DEFAULT_REFRESH_AHEAD,
-            refresh_token_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
-            default_access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
-            max_access_token_lifetime: DEFAULT_MAX_ACCESS_TOKEN_LIFETIME,
-            min_retry_delay: DEFAULT_MIN_RETRY_DELAY,
+            leeway: Config::DEFAULT_LEEWAY,
+            refresh_ahead: Config::DEFAULT_REFRESH_AHEAD,
+            refresh_token_lifetime: Config::DEFAULT_REFRESH_TOKEN_LIFETIME,
+            default_access_token_lifetime: Config::DEFAULT_ACCESS_TOKEN_LIFETIME,
+            max_access_token_lifetime: Config::DEFAULT_MAX_ACCESS_TOKEN_LIFETIME,
+            min_retry_delay: Config::DEFAULT_MIN_RETRY_DELAY,
             user_agent: None,
             revocation: RevocationSpec::LocalOnly,
             credentials: None,
@@ -262,7 +270,7 @@ pub struct ConfigBuilder {
 impl ConfigBuilder {
     /// Uses Keliweb's e-invoicing token endpoint (`fatture.keliweb.it`).
     pub fn invoicing_api(self) -> Self {
-        self.token_url(KELIWEB_INVOICING_TOKEN_URL)
+        self.token_url(Config::KELIWEB_INVOICING_TOKEN_URL)
     }
 
     /// Uses another token endpoint (an absolute `https` URL; `http` only to loopback).
@@ -574,14 +582,14 @@ mod tests {
     #[test]
     fn keliweb_preset_and_invoicing_host_are_one_call_apart() {
         let hosting = Config::keliweb("id", "secret").build().unwrap();
-        assert_eq!(hosting.token_url().to_string(), KELIWEB_TOKEN_URL);
+        assert_eq!(hosting.token_url().to_string(), Config::KELIWEB_TOKEN_URL);
         let invoicing = Config::keliweb("id", "secret")
             .invoicing_api()
             .build()
             .unwrap();
         assert_eq!(
             invoicing.token_url().to_string(),
-            KELIWEB_INVOICING_TOKEN_URL
+            Config::KELIWEB_INVOICING_TOKEN_URL
         );
         assert_eq!(hosting.leeway(), Duration::from_secs(60));
         assert_eq!(
@@ -659,7 +667,7 @@ mod tests {
                 "{url:?} was accepted"
             );
         }
-        let empty_id = Config::builder(KELIWEB_TOKEN_URL, "  ", "s").build();
+        let empty_id = Config::builder(Config::KELIWEB_TOKEN_URL, "  ", "s").build();
         assert_eq!(empty_id.unwrap_err(), ConfigError::EmptyClientId);
         let empty_user = Config::keliweb("id", "s").credentials("", "pw").build();
         assert_eq!(empty_user.unwrap_err(), ConfigError::EmptyUsername);

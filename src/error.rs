@@ -123,6 +123,9 @@ pub struct ResponseDetails {
 }
 
 impl ResponseDetails {
+    /// How much of a response body an error quotes, in bytes.
+    pub const BODY_EXCERPT_LIMIT: usize = BODY_EXCERPT_LIMIT;
+
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> StatusCode {
@@ -148,7 +151,7 @@ impl ResponseDetails {
     pub fn retry_after(&self) -> Option<RetryAfter> {
         self.retry_after
     }
-    /// The start of the body (at most [`BODY_EXCERPT_LIMIT`] bytes, lossily decoded, secrets
+    /// The start of the body (at most [`BODY_EXCERPT_LIMIT`](Self::BODY_EXCERPT_LIMIT) bytes, lossily decoded, secrets
     /// scrubbed).
     #[must_use]
     pub fn body_excerpt(&self) -> &str {
@@ -162,7 +165,7 @@ impl ResponseDetails {
 }
 
 /// How much of a response body an error quotes.
-pub const BODY_EXCERPT_LIMIT: usize = 2048;
+pub(crate) const BODY_EXCERPT_LIMIT: usize = 2048;
 
 /// A failed step of the token lifecycle. `Clone`, so one failed refresh can be handed to every
 /// caller that waited on it; `PartialEq`, so tests can compare errors whole.

@@ -5,7 +5,7 @@
 //! The core is **sans-IO**: a [`Session`] builds `http::Request<Vec<u8>>` values, consumes
 //! `http::Response` values, and is told the time. It never touches a socket, a clock or a
 //! thread, so every decision is testable with plain values. The `blocking`/`ureq` and
-//! `async`/`reqwest` features add drivers that share one session between threads or tasks.
+//! `nonblocking`/`reqwest` features add drivers that share one session between threads or tasks.
 //!
 //! The whole lifecycle, with the server's answers canned:
 //!
@@ -82,15 +82,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[cfg(any(feature = "blocking", feature = "async"))]
+#[cfg(any(feature = "blocking", feature = "nonblocking"))]
 #[path = "../transports/shared/mod.rs"]
-pub mod transport;
+pub mod client;
 
 #[cfg(feature = "blocking")]
 #[path = "../transports/blocking/mod.rs"]
 pub mod blocking;
 
-#[cfg(feature = "async")]
+#[cfg(feature = "nonblocking")]
 #[path = "../transports/nonblocking/mod.rs"]
 pub mod nonblocking;
 
@@ -107,18 +107,12 @@ mod time;
 mod token_set;
 
 pub use authorization::{Authorization, NotAuthorized, TokenId};
-pub use config::{
-    Config, ConfigBuilder, ConfigError, Credentials, DEFAULT_ACCESS_TOKEN_LIFETIME, DEFAULT_LEEWAY,
-    DEFAULT_MAX_ACCESS_TOKEN_LIFETIME, DEFAULT_MIN_RETRY_DELAY, DEFAULT_REFRESH_AHEAD,
-    DEFAULT_REFRESH_TOKEN_LIFETIME, KELIWEB_INVOICING_TOKEN_URL, KELIWEB_TOKEN_URL,
-    PasswordRetention, Revocation,
-};
+pub use config::{Config, ConfigBuilder, ConfigError, Credentials, PasswordRetention, Revocation};
 pub use error::{
-    BODY_EXCERPT_LIMIT, Error, ErrorKind, ResponseDetails, RetryAfter, TransportError,
-    TransportErrorKind,
+    Error, ErrorKind, ResponseDetails, RetryAfter, TransportError, TransportErrorKind,
 };
 pub use request::{OutgoingRequest, RequestId, RequestKind};
 pub use secret::{AccessToken, ClientSecret, Password, RefreshToken};
-pub use session::{Action, MAX_RETRY_AFTER, Session};
+pub use session::{Action, Session};
 pub use time::UnixTime;
-pub use token_set::{InvalidToken, MAX_ACCESS_TOKEN_LEN, TokenSet};
+pub use token_set::{InvalidToken, TokenSet};

@@ -10,7 +10,7 @@ use crate::time::UnixTime;
 /// Longest access token accepted. Servers refuse header lines far shorter than this (nginx and
 /// Apache stop at 8 KiB), so a longer one could never be used; Passport's JWTs are about 1 KiB
 /// (`docs/passport.md#success-body`).
-pub const MAX_ACCESS_TOKEN_LEN: usize = 16 * 1024;
+pub(crate) const MAX_ACCESS_TOKEN_LEN: usize = 16 * 1024;
 
 /// An access token and its refresh token, with absolute expiry times.
 ///
@@ -28,6 +28,10 @@ pub struct TokenSet {
 }
 
 impl TokenSet {
+    /// Longest access token accepted, in bytes: servers refuse header lines far shorter
+    /// than this, so a longer one could never be used.
+    pub const MAX_ACCESS_TOKEN_LEN: usize = MAX_ACCESS_TOKEN_LEN;
+
     /// A token set from its parts, checked as a server response would be.
     ///
     /// # Errors
@@ -175,7 +179,7 @@ pub enum InvalidToken {
     /// The access token is empty.
     #[error("the access token is empty")]
     Empty,
-    /// The access token is longer than [`MAX_ACCESS_TOKEN_LEN`] bytes.
+    /// The access token is longer than [`TokenSet::MAX_ACCESS_TOKEN_LEN`] bytes.
     #[error("the access token is {0} bytes long, over the {MAX_ACCESS_TOKEN_LEN}-byte limit")]
     TooLong(usize),
     /// The access token has a byte that is not printable ASCII (space, CR, LF, a control

@@ -42,7 +42,7 @@ fn an_abandoned_request_starts_no_cooldown_and_its_late_answer_is_refused() {
 }
 
 /// An emulator on 127.0.0.1 and a config for its client and account.
-#[cfg(feature = "async")]
+#[cfg(feature = "nonblocking")]
 fn emulator_and_config() -> (keliweb_emulator::Emulator, keliweb_oauth::Config) {
     use keliweb_emulator::{Emulator, EmulatorConfig};
     let emulator = Emulator::start(EmulatorConfig::default()).expect("emulator");
@@ -65,8 +65,8 @@ mod async_client {
 
     use keliweb_emulator::{Counters, Emulator, Fault, Route};
     use keliweb_oauth::TokenSet;
+    use keliweb_oauth::client::{Clock, ManualClock};
     use keliweb_oauth::nonblocking::{Client, ReqwestClient};
-    use keliweb_oauth::transport::{Clock, ManualClock};
 
     use super::{T0, emulator_and_config};
 
@@ -87,7 +87,7 @@ mod async_client {
                     .push(tokens.cloned());
             })
             .build();
-        client.access_token().await.expect("first login");
+        client.authorization().await.expect("first login");
         (emulator, client, clock, stored)
     }
 
@@ -130,7 +130,7 @@ mod async_client {
         // The next refresh uses the rotated refresh token: it works, no password login.
         clock.advance(Duration::from_secs(3600));
         client
-            .access_token()
+            .authorization()
             .await
             .expect("a refresh with the new token");
         assert_eq!(token_requests_since(&emulator, &before), (2, 0, 0));
@@ -159,9 +159,10 @@ mod async_client {
         let before = emulator.counters();
         clock.advance(Duration::from_secs(3600));
         emulator.inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(1)));
-        let gave_up = tokio::time::timeout(Duration::from_millis(300), client.access_token()).await;
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(300), client.authorization()).await;
         assert!(gave_up.is_err(), "the caller should have given up");
-        let token = client.access_token().await.expect("the refreshed token");
+        let token = client.authorization().await.expect("the refreshed token");
         assert!(token.is_usable_at(clock.now()));
         assert_eq!(token_requests_since(&emulator, &before), (1, 0, 0));
     }
@@ -176,7 +177,7 @@ mod async_client {
         emulator.inject(Route::Token, Fault::Delay(Duration::from_secs(4)));
         for _ in 0..10 {
             let gave_up =
-                tokio::time::timeout(Duration::from_millis(200), client.access_token()).await;
+                tokio::time::timeout(Duration::from_millis(200), client.authorization()).await;
             assert!(gave_up.is_err(), "the endpoint hangs");
         }
         assert_eq!(emulator.counters().token_requests - before, 1);
@@ -185,7 +186,7 @@ mod async_client {
 
 /// The async client with an HTTP client of its own that cannot spawn, on no runtime at all: the
 /// request a dropped caller sent is finished by the next caller that asks, not sent again.
-#[cfg(feature = "async")]
+#[cfg(feature = "nonblocking")]
 #[allow(
     clippy::disallowed_methods,
     reason = "the user's HTTP client here runs each request on a thread of its own"
@@ -198,8 +199,8 @@ mod without_a_runtime {
 
     use http::{Request, Response};
     use keliweb_emulator::{Emulator, Fault, Route};
+    use keliweb_oauth::client::{ManualClock, RequestLimits};
     use keliweb_oauth::nonblocking::{AsyncHttpClient, Client};
-    use keliweb_oauth::transport::{ManualClock, RequestLimits};
     use keliweb_oauth::{TransportError, TransportErrorKind};
     use tokio::sync::oneshot;
 
@@ -256,13 +257,13 @@ mod without_a_runtime {
         let client = Client::builder(config, ThreadClient(agent))
             .clock(clock.clone())
             .build();
-        futures_executor::block_on(client.access_token()).expect("first login");
+        futures_executor::block_on(client.authorization()).expect("first login");
         (emulator, client, clock)
     }
 
     /// Sends a token request through `client` and drops its caller before the answer.
     fn send_and_drop_the_caller(client: &Client<ThreadClient>) {
-        let mut dropped = pin!(client.access_token());
+        let mut dropped = pin!(client.authorization());
         let mut context = Context::from_waker(Waker::noop());
         assert!(dropped.as_mut().poll(&mut context).is_pending());
     }
@@ -298,7 +299,8 @@ mod without_a_runtime {
             before.refresh_grants + 1
         );
 
-        let token = futures_executor::block_on(client.access_token()).expect("the refreshed token");
+        let token =
+            futures_executor::block_on(client.authorization()).expect("the refreshed token");
         assert!(token.is_usable_at(T0.saturating_add(Duration::from_secs(3600))));
         let after = emulator.counters();
         assert_eq!(
@@ -324,7 +326,7 @@ mod without_a_runtime {
                 defaults.username.as_str(),
                 defaults.password.as_str(),
             ));
-            futures_executor::block_on(client.access_token()).expect("a new login");
+            futures_executor::block_on(client.authorization()).expect("a new login");
         });
     }
 
@@ -352,7 +354,7 @@ mod without_a_runtime {
                 .build();
             for _ in 0..3 {
                 let error =
-                    futures_executor::block_on(client.access_token()).expect_err("no answer");
+                    futures_executor::block_on(client.authorization()).expect_err("no answer");
                 assert_eq!(error.kind(), keliweb_oauth::ErrorKind::Transport, "{error}");
             }
             assert_eq!(

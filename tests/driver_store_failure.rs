@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use http::{Request, Response};
 use keliweb_oauth::blocking::{Client, HttpClient};
-use keliweb_oauth::transport::RequestLimits;
+use keliweb_oauth::client::RequestLimits;
 use keliweb_oauth::{Config, ErrorKind, TokenSet, TransportError};
 
 /// Answers every token request with the same success; no socket involved.
@@ -34,11 +34,11 @@ fn a_panicking_store_on_logout_cannot_keep_the_revoked_token_in_use() {
             assert!(tokens.is_some(), "the disk is full");
         })
         .build();
-    client.access_token().expect("a login");
+    client.authorization().expect("a login");
 
     let revoked = catch_unwind(AssertUnwindSafe(|| client.revoke()));
     assert!(revoked.is_err(), "the store panicked during the logout");
 
-    let after = client.access_token().expect_err("logged out");
+    let after = client.authorization().expect_err("logged out");
     assert_eq!(after.kind(), ErrorKind::LoginRequired);
 }

@@ -56,10 +56,10 @@ fn an_excerpt_stops_at_the_limit_but_the_length_is_the_whole_body() {
         .expect_err("a gateway page");
     let details = error.response().expect("the answer's details");
     assert_eq!(details.body_len(), page.len());
-    assert!(details.body_excerpt().len() <= keliweb_oauth::BODY_EXCERPT_LIMIT);
+    assert!(details.body_excerpt().len() <= keliweb_oauth::ResponseDetails::BODY_EXCERPT_LIMIT);
     let excerpt = details.body_excerpt();
     assert!(
-        excerpt.len() >= keliweb_oauth::BODY_EXCERPT_LIMIT / 2,
+        excerpt.len() >= keliweb_oauth::ResponseDetails::BODY_EXCERPT_LIMIT / 2,
         "{excerpt}"
     );
     assert!(page.starts_with(&excerpt[..excerpt.len() / 2]), "{excerpt}");

@@ -257,7 +257,7 @@ fn an_absurd_expires_in_is_cut_to_the_configured_maximum() {
         let mut scenario = Scenario::new();
         let login = scenario.expect_send(RequestKind::PasswordGrant);
         assert!(scenario.answer(&login, &reply(200, body)).is_ok(), "{name}");
-        let year = keliweb_oauth::DEFAULT_MAX_ACCESS_TOKEN_LIFETIME;
+        let year = Config::DEFAULT_MAX_ACCESS_TOKEN_LIFETIME;
         assert_eq!(
             scenario.tokens().access_token_expires_at(),
             scenario.now.saturating_add(year),

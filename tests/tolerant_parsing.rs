@@ -3,7 +3,7 @@
 
 mod support;
 
-use keliweb_oauth::{DEFAULT_ACCESS_TOKEN_LIFETIME, RequestKind};
+use keliweb_oauth::{Config, RequestKind};
 use support::*;
 
 /// Answers the refresh in flight with `body` and returns the scenario.
@@ -92,7 +92,9 @@ fn a_missing_expires_in_uses_the_default_lifetime() {
     let scenario = refresh_answered_with(r#"{"access_token":"new.access.token"}"#);
     assert_eq!(
         scenario.tokens().access_token_expires_at(),
-        scenario.now.saturating_add(DEFAULT_ACCESS_TOKEN_LIFETIME)
+        scenario
+            .now
+            .saturating_add(Config::DEFAULT_ACCESS_TOKEN_LIFETIME)
     );
     let custom = {
         let mut scenario = Scenario::with(|config| config.default_access_token_lifetime(secs(600)));

@@ -31,7 +31,7 @@ fn is_send<T: Send>(_: &T) {}
 /// methods (they can be spawned on a multi-threaded runtime).
 fn futures_are_send<H: AsyncHttpClient>(client: &Client<H>) {
     is_send_sync_clone::<Client<H>>();
-    is_send(&client.access_token());
+    is_send(&client.authorization());
     is_send(&client.force_refresh());
     is_send(&client.revoke());
     is_send(&client.send(http::Request::new(Vec::new())));

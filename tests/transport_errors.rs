@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 
 use http::Request;
-use keliweb_oauth::transport::{Limits, RequestLimits};
+use keliweb_oauth::client::{Limits, RequestLimits};
 use keliweb_oauth::{TransportError, TransportErrorKind};
 
 const QUERY_SECRET: &str = "query-s3cret";
@@ -150,7 +150,7 @@ mod reqwest {
             .build()
             .expect("a valid config");
         let client = Client::new(config, ReqwestClient::default());
-        let error = client.access_token().await.expect_err("nothing listens");
+        let error = client.authorization().await.expect_err("nothing listens");
         assert_eq!(error.kind(), ErrorKind::Transport);
         assert!(error.to_string().contains("tcp connect error"), "{error}");
         assert!(error.to_string().contains("Connection refused"), "{error}");

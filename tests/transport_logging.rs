@@ -117,7 +117,7 @@ fn ureq_logs_secrets_only_in_its_trace_wire_dump() {
 
     let (records, secrets, tokens) = logged_during(|config, api_url| {
         let client = Client::new(config, UreqClient::default());
-        client.access_token().expect("a login");
+        client.authorization().expect("a login");
         client.send(get(&api_url)).expect("an API call");
         client.tokens().expect("tokens after login")
     });
@@ -161,7 +161,7 @@ fn logged_with_reqwest(
             .build()
             .expect("a one-thread runtime");
         runtime.block_on(async {
-            client.access_token().await.expect("a login");
+            client.authorization().await.expect("a login");
             client.send(get(&api_url)).await.expect("an API call");
         });
         client.tokens().expect("tokens after login")

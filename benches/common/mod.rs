@@ -184,7 +184,7 @@ impl keliweb_oauth::blocking::HttpClient for Canned {
     fn execute(
         &self,
         _request: http::Request<Vec<u8>>,
-        _limits: keliweb_oauth::transport::RequestLimits,
+        _limits: keliweb_oauth::client::RequestLimits,
     ) -> Result<http::Response<Vec<u8>>, keliweb_oauth::TransportError> {
         Ok(self.0.clone())
     }

@@ -45,7 +45,6 @@ mod phase;
 mod revocations;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Response;
 
@@ -427,25 +426,25 @@ impl Session {
     }
 
     /// The id of the newest token installed (withdrawn or not); a later token has a larger one.
-    #[cfg(any(feature = "blocking", feature = "async"))]
+    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn newest_token_id(&self) -> TokenId {
         self.newest_token
     }
 
     /// Whether the set changed since it was last stored; the driver stores it under its lock.
-    #[cfg(any(feature = "blocking", feature = "async"))]
+    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn is_unsaved(&self) -> bool {
         self.unsaved
     }
 
-    #[cfg(any(feature = "blocking", feature = "async"))]
+    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn mark_saved(&mut self) {
         self.unsaved = false;
     }
 
     /// Why no token request can go out at `now`, if none can: a stop, a retry pause, a logout,
     /// or neither a live refresh token nor credentials to send.
-    #[cfg(any(feature = "blocking", feature = "async"))]
+    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn token_request_blocker(&self, now: UnixTime) -> Option<Error> {
         if let Some(error) = self.phase.blocker(now) {
             return Some(error.clone());
@@ -612,7 +611,7 @@ impl Session {
     fn pause(&mut self, now: UnixTime, error: Error) -> Error {
         let minimum = now.saturating_add(self.config.min_retry_delay);
         // A hostile or broken Retry-After (a date years ahead) must not pin the session.
-        let maximum = now.saturating_add(MAX_RETRY_AFTER).max(minimum);
+        let maximum = now.saturating_add(Config::MAX_RETRY_AFTER).max(minimum);
         let until = error.retry_after().map_or(minimum, |retry_after| {
             retry_after.instant(now).clamp(minimum, maximum)
         });
@@ -625,6 +624,3 @@ impl Session {
         error
     }
 }
-
-/// The longest `Retry-After` honoured; a longer one is cut to this.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);

@@ -32,7 +32,7 @@ impl Phase {
     }
 
     /// What blocks a token request at `now`: a stop, or a pause not over yet.
-    #[cfg(any(feature = "blocking", feature = "async"))]
+    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(super) fn blocker(&self, now: UnixTime) -> Option<&Error> {
         match self {
             Self::Stopped(error) => Some(error),

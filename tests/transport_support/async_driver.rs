@@ -22,7 +22,7 @@ impl Driver for Async {
     const HERD: usize = 1000;
 
     async fn access_token(&self) -> Result<Token, Error> {
-        self.0.access_token().await.map(|token| Token::of(&token))
+        self.0.authorization().await.map(|token| Token::of(&token))
     }
 
     async fn herd(&self) -> Vec<Result<Token, Error>> {
@@ -33,7 +33,7 @@ impl Driver for Async {
                 let start = Arc::clone(&start);
                 tokio::spawn(async move {
                     start.wait().await;
-                    client.access_token().await.map(|token| Token::of(&token))
+                    client.authorization().await.map(|token| Token::of(&token))
                 })
             })
             .collect();

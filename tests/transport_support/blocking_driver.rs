@@ -44,7 +44,7 @@ impl Driver for Blocking {
     }
 
     fn access_token_blocking(&self) -> Result<Token, Error> {
-        self.0.access_token().map(|token| Token::of(&token))
+        self.0.authorization().map(|token| Token::of(&token))
     }
 
     async fn send_until(&self, callers: usize, url: &str, until: Instant) -> Vec<Outcome> {

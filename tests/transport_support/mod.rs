@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, Response};
 use keliweb_emulator::{Counters, Emulator, EmulatorConfig};
-use keliweb_oauth::transport::{Limits, ManualClock, RequestLimits, Unauthorized};
+use keliweb_oauth::client::{Limits, ManualClock, RequestLimits, Unauthorized};
 use keliweb_oauth::{
     Authorization, Config, ConfigBuilder, Credentials, Error, ErrorKind, TokenId, TokenSet,
     TransportError, UnixTime,
@@ -218,7 +218,7 @@ impl<H: keliweb_oauth::blocking::HttpClient> keliweb_oauth::blocking::HttpClient
     }
 }
 
-#[cfg(feature = "async")]
+#[cfg(feature = "nonblocking")]
 impl<H: keliweb_oauth::nonblocking::AsyncHttpClient> keliweb_oauth::nonblocking::AsyncHttpClient
     for Recording<H>
 {
@@ -294,7 +294,7 @@ macro_rules! pass_through {
         fn report_unauthorized(
             &self,
             token: keliweb_oauth::TokenId,
-        ) -> keliweb_oauth::transport::Unauthorized {
+        ) -> keliweb_oauth::client::Unauthorized {
             self.0.report_unauthorized(token)
         }
     };

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use keliweb_emulator::{Emulator, EmulatorConfig, Fault, PassportVersion, Route};
-use keliweb_oauth::transport::{ManualClock, Unauthorized};
+use keliweb_oauth::client::{ManualClock, Unauthorized};
 use keliweb_oauth::{ErrorKind, TokenSet};
 
 use super::{Delta, Driver, Harness, Token, get, parts};
@@ -95,7 +95,7 @@ pub async fn force_refresh_during_a_pause_returns_its_error<D: Driver>() {
     // After the pause a forced refresh goes out again.
     harness
         .clock
-        .advance(keliweb_oauth::DEFAULT_MIN_RETRY_DELAY);
+        .advance(keliweb_oauth::Config::DEFAULT_MIN_RETRY_DELAY);
     let fresh = client.force_refresh().await.expect("a refresh");
     assert_ne!(fresh, current);
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use keliweb_emulator::{Fault, PassportVersion, Route};
-use keliweb_oauth::transport::Limits;
-use keliweb_oauth::{DEFAULT_MIN_RETRY_DELAY, ErrorKind, RetryAfter, TokenSet};
+use keliweb_oauth::client::Limits;
+use keliweb_oauth::{Config, ErrorKind, RetryAfter, TokenSet};
 
 use super::{Delta, Driver, Event, HOUR, Harness, Token, parts, test_limits};
 #[allow(
@@ -293,7 +293,7 @@ impl FaultCase {
             kind,
             status,
             says,
-            then: Then::Retry(DEFAULT_MIN_RETRY_DELAY),
+            then: Then::Retry(Config::DEFAULT_MIN_RETRY_DELAY),
         }
     }
 
@@ -718,7 +718,7 @@ async fn herd_shares_one_failed_request_with<D: Driver>(min_retry_delay: Duratio
 }
 
 pub async fn herd_shares_one_failed_request<D: Driver>() {
-    herd_shares_one_failed_request_with::<D>(DEFAULT_MIN_RETRY_DELAY).await;
+    herd_shares_one_failed_request_with::<D>(Config::DEFAULT_MIN_RETRY_DELAY).await;
 }
 
 pub async fn herd_without_cooldown_still_shares_one_failed_request<D: Driver>() {

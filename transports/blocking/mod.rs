@@ -24,7 +24,7 @@ use http::{Request, Response};
 
 #[cfg(feature = "ureq")]
 pub use self::ureq::UreqClient;
-use crate::transport::{
+use crate::client::{
     Driver, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Want, apply, copy_request,
     define_client, is_unauthorized,
 };
@@ -32,7 +32,7 @@ use crate::{Error, TransportError};
 
 /// A blocking HTTP client the driver sends requests through. It is made without limits: each
 /// request comes with its own [`RequestLimits`], from
-/// [`ClientBuilder::limits`](crate::transport::ClientBuilder::limits).
+/// [`ClientBuilder::limits`](crate::client::ClientBuilder::limits).
 pub trait HttpClient: Send + Sync + 'static {
     /// Sends `request` within `limits` and returns its response.
     ///

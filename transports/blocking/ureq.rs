@@ -7,7 +7,7 @@ use ureq::config::ConfigBuilder;
 use ureq::typestate::AgentScope;
 
 use super::HttpClient;
-use crate::transport::{RequestLimits, without_query};
+use crate::client::{RequestLimits, without_query};
 use crate::{TransportError, TransportErrorKind};
 
 /// A ureq agent that never follows redirects and returns 4xx/5xx as responses. TLS is rustls
@@ -39,7 +39,7 @@ impl UreqClient {
     /// An agent with your own settings (proxy, TLS, pool, …) applied by `customize`. The
     /// settings that keep tokens safe are forced afterwards: no redirects and status codes as
     /// responses. The connect and whole-request timeouts set here are replaced on every request
-    /// by those of [`Limits`](crate::transport::Limits); ureq's other per-phase timeouts, if you
+    /// by those of [`Limits`](crate::client::Limits); ureq's other per-phase timeouts, if you
     /// set any, stay.
     #[must_use]
     pub fn with_config(

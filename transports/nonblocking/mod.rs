@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestClient;
-use crate::transport::{
+use crate::client::{
     Driver, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Wake, Want, apply,
     copy_request, define_client, is_unauthorized,
 };
@@ -42,7 +42,7 @@ pub type BackgroundTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// An async HTTP client the driver sends requests through. It is made without limits: each
 /// request comes with its own [`RequestLimits`], from
-/// [`ClientBuilder::limits`](crate::transport::ClientBuilder::limits).
+/// [`ClientBuilder::limits`](crate::client::ClientBuilder::limits).
 pub trait AsyncHttpClient: Send + Sync + 'static {
     /// Sends `request` within `limits` and returns its response.
     ///
@@ -156,7 +156,7 @@ type Waiter = Waiters;
 
 define_client! {
     http: AsyncHttpClient,
-    flavour: Async,
+    flavour: Nonblocking,
     caller: "task",
     async: async,
     await: [.await],

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{Request, Response};
 
 use super::{AsyncHttpClient, BackgroundTask};
-use crate::transport::{RequestLimits, without_query};
+use crate::client::{RequestLimits, without_query};
 use crate::{TransportError, TransportErrorKind};
 
 type Customize = dyn Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync;
@@ -19,7 +19,7 @@ type Customize = dyn Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send
 /// per-request `timeout`) and the body cap it comes with. reqwest applies a connect timeout
 /// only to a whole `reqwest::Client`, so one is built, on first use, for each connect timeout
 /// requests come with, and kept with its connection pool. A driver's requests all have the
-/// same one, so that is one client per [`Limits`](crate::transport::Limits).
+/// same one, so that is one client per [`Limits`](crate::client::Limits).
 #[derive(Clone)]
 pub struct ReqwestClient {
     inner: Arc<Inner>,
@@ -56,7 +56,7 @@ impl ReqwestClient {
     /// called for every client built (see the type's description). The settings that keep
     /// tokens safe are forced afterwards: no redirects, and the connect timeout of the request.
     /// A total timeout set here is replaced on every request by that of
-    /// [`Limits`](crate::transport::Limits).
+    /// [`Limits`](crate::client::Limits).
     #[must_use]
     pub fn with_builder(
         customize: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,

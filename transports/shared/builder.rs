@@ -11,7 +11,7 @@ pub enum Blocking {}
 
 /// Marks a builder of [`nonblocking::Client`](crate::nonblocking::Client).
 #[derive(Debug)]
-pub enum Async {}
+pub enum Nonblocking {}
 
 /// Options for a client: `blocking::Client::builder` or `nonblocking::Client::builder`.
 #[must_use = "call build() to get the client"]

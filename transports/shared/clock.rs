@@ -1,7 +1,10 @@
 //! Where the drivers read the time from.
 
+#[cfg(feature = "test-util")]
 use std::sync::Arc;
+#[cfg(feature = "test-util")]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "test-util")]
 use std::time::Duration;
 
 use crate::UnixTime;
@@ -23,10 +26,13 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told, for tests: cheap to clone, all clones share the time.
+/// A clock that moves only when told, for tests (feature `test-util`): cheap to clone, all
+/// clones share the time.
+#[cfg(feature = "test-util")]
 #[derive(Clone, Debug, Default)]
 pub struct ManualClock(Arc<AtomicU64>);
 
+#[cfg(feature = "test-util")]
 impl ManualClock {
     /// A clock standing at `now`.
     #[must_use]
@@ -50,6 +56,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(feature = "test-util")]
 impl Clock for ManualClock {
     fn now(&self) -> UnixTime {
         UnixTime::from_millis(self.0.load(Ordering::SeqCst))

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Timeouts and size caps for one client, set with
-/// [`ClientBuilder::limits`](crate::transport::ClientBuilder::limits). The defaults are finite
+/// [`ClientBuilder::limits`](crate::client::ClientBuilder::limits). The defaults are finite
 /// everywhere.
 ///
 /// HTTP clients are made without limits: the driver hands each request its share as

@@ -3,18 +3,21 @@
 //! token request serve every caller.
 
 mod builder;
-#[macro_use]
-mod client;
 mod clock;
+mod define_client;
 mod driver;
 mod limits;
 #[cfg(any(feature = "ureq", feature = "reqwest"))]
 mod redact;
 
-pub use builder::{Async, Blocking, ClientBuilder};
-pub(crate) use client::define_client;
-pub use clock::{Clock, ManualClock, SystemClock};
-pub(crate) use driver::{Driver, Pending, Step, Wake, Want, apply};
+pub use builder::{Blocking, ClientBuilder, Nonblocking};
+#[cfg(feature = "test-util")]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
+pub(crate) use define_client::define_client;
+#[cfg(feature = "nonblocking")]
+pub(crate) use driver::Wake;
+pub(crate) use driver::{Driver, Pending, Step, Want, apply};
 pub use limits::{Limits, RequestLimits};
 #[cfg(any(feature = "ureq", feature = "reqwest"))]
 pub(crate) use redact::without_query;

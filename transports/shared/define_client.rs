@@ -15,7 +15,7 @@ macro_rules! define_client {
         cancel_note: $cancel_note:literal $(,)?
     ) => {
         /// Options for a [`Client`].
-        pub type ClientBuilder<H> = $crate::transport::ClientBuilder<H, $crate::transport::$flavour>;
+        pub type ClientBuilder<H> = $crate::client::ClientBuilder<H, $crate::client::$flavour>;
 
         #[doc = concat!("An OAuth client for one credential: `Send + Sync`, cheap to clone; clones share the session. Each ", $caller, " that needs a token while none is usable waits for the one token request out.")]
         pub struct Client<H> {
@@ -30,7 +30,7 @@ macro_rules! define_client {
             }
         }
 
-        impl<H: $http> $crate::transport::ClientBuilder<H, $crate::transport::$flavour> {
+        impl<H: $http> $crate::client::ClientBuilder<H, $crate::client::$flavour> {
             /// The client.
             pub fn build(self) -> Client<H> {
                 Client {
@@ -54,7 +54,7 @@ macro_rules! define_client {
             ///
             /// # Errors
             /// The [`Error`](crate::Error) of the token request, or why none can be sent.
-            pub $($async)? fn access_token(&self) -> Result<TokenGuard, $crate::Error> {
+            pub $($async)? fn authorization(&self) -> Result<TokenGuard, $crate::Error> {
                 let now = self.inner.now();
                 match self.inner.usable(now) {
                     Some(token) => {
@@ -75,7 +75,7 @@ macro_rules! define_client {
             /// [`ErrorKind::UntrustedOrigin`](crate::ErrorKind::UntrustedOrigin) before any IO when
             /// the request's URL is not one the token may go to
             /// ([`Config::permits_token_to`](crate::Config::permits_token_to)); otherwise as
-            /// [`access_token`](Self::access_token).
+            /// [`authorization`](Self::authorization).
             pub $($async)? fn authorize<B>(
                 &self,
                 request: &mut ::http::Request<B>,
@@ -102,7 +102,7 @@ macro_rules! define_client {
 
             /// Reports that the API answered `401` to a request authorized with `token` (what
             /// [`authorize`](Self::authorize) returned), for callers that send their own requests.
-            /// [`Unauthorized::RetryWithNewToken`]: the next [`access_token`](Self::access_token)
+            /// [`Unauthorized::RetryWithNewToken`]: the next [`authorization`](Self::authorization)
             /// or `authorize` gets a new token; retry once. [`Unauthorized::Report`]: a
             /// replacement was refused too; hand the `401` on instead of retrying (an API that
             /// refuses every token then costs at most one token request per minimum retry delay).
