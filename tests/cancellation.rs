@@ -364,4 +364,30 @@ mod without_a_runtime {
             );
         });
     }
+
+    /// A client that cannot spawn gets no refresh ahead, and leaves no request behind for it:
+    /// past the refresh-ahead point callers keep the valid token and nothing is sent; at the
+    /// leeway the token is refreshed as a caller needs it, once.
+    #[test]
+    fn without_spawn_no_refresh_ahead_and_no_request_left_behind() {
+        let (emulator, client, clock) = logged_in();
+        let first = futures_executor::block_on(client.authorization()).expect("the token");
+        let before = emulator.counters();
+        clock.set(first.refresh_at());
+        for _ in 0..3 {
+            let token = futures_executor::block_on(client.authorization()).expect("the token");
+            assert_eq!(token.token_id(), first.token_id());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(emulator.counters().token_requests, before.token_requests);
+
+        clock.set(first.usable_until());
+        let next = futures_executor::block_on(client.authorization()).expect("a refreshed token");
+        assert_ne!(next.token_id(), first.token_id());
+        let after = emulator.counters();
+        assert_eq!(
+            (after.token_requests, after.refresh_grants),
+            (before.token_requests + 1, before.refresh_grants + 1)
+        );
+    }
 }

@@ -17,7 +17,10 @@ const AHEAD: Duration = secs(300);
 #[test]
 fn idle_without_a_token_sends_a_login() {
     let mut scenario = Scenario::new();
-    assert_eq!(scenario.session.poll_timeout(scenario.now), None);
+    assert_eq!(
+        scenario.session.poll_timeout(scenario.now),
+        Some(scenario.now)
+    );
     let _ = scenario.expect_send(RequestKind::PasswordGrant);
 }
 
@@ -28,6 +31,7 @@ fn idle_without_anything_to_send_stops() {
             .build()
             .unwrap(),
     );
+    assert_eq!(scenario.session.poll_timeout(scenario.now), None);
     assert_eq!(scenario.expect_stop().kind(), ErrorKind::LoginRequired);
 }
 
@@ -181,7 +185,10 @@ fn a_dead_refresh_token_goes_back_to_idle_and_the_next_poll_logs_in() {
 fn force_refresh_from_idle_sends_though_the_token_is_usable() {
     let mut scenario = Scenario::new().logged_in();
     scenario.session.force_refresh();
-    assert_eq!(scenario.session.poll_timeout(scenario.now), None);
+    assert_eq!(
+        scenario.session.poll_timeout(scenario.now),
+        Some(scenario.now)
+    );
     let _ = scenario.expect_send(RequestKind::RefreshGrant);
 }
 
@@ -190,6 +197,50 @@ fn force_refresh_while_paused_sends_nothing() {
     let (mut scenario, token) = refresh_ahead_failed();
     scenario.session.force_refresh();
     assert_eq!(scenario.expect_use().token_id(), token.token_id());
+}
+
+#[test]
+fn force_refresh_after_a_pause_ended_sends_at_the_next_poll() {
+    let (mut scenario, _token) = refresh_ahead_failed();
+    scenario.advance(secs(600));
+    scenario.session.force_refresh();
+    let _ = scenario.expect_send(RequestKind::RefreshGrant);
+}
+
+#[test]
+fn a_pause_that_ended_without_a_poll_asks_for_one_now() {
+    let (mut scenario, _token) = refresh_ahead_failed();
+    scenario.advance(secs(2));
+    assert_eq!(
+        scenario.session.poll_timeout(scenario.now),
+        Some(scenario.now)
+    );
+    let _ = scenario.expect_send(RequestKind::RefreshGrant);
+}
+
+#[test]
+fn a_restored_set_is_refreshed_ahead_within_half_the_default_lifetime() {
+    // A 10-minute token restored from a store: its issue time is unknown, so the window is
+    // at most half of the default lifetime's usable part (29.5 min), here the 5-minute default.
+    let set = keliweb_oauth::TokenSet::new(
+        keliweb_oauth::AccessToken::new(access(1)),
+        T0.saturating_add(secs(600)),
+        Some((
+            keliweb_oauth::RefreshToken::new(refresh(1)),
+            T0.saturating_add(TEN_DAYS),
+        )),
+    )
+    .unwrap();
+    let config = config()
+        .default_access_token_lifetime(secs(200))
+        .build()
+        .unwrap();
+    let mut scenario = Scenario::from_config(config);
+    scenario.session =
+        keliweb_oauth::Session::new(scenario.session.config().clone()).with_tokens(set);
+    // Default lifetime 200 s, leeway 60 s: the window is 70 s, not 300 s.
+    let token = scenario.expect_use();
+    assert_eq!(token.refresh_at(), T0.saturating_add(secs(600 - 60 - 70)));
 }
 
 // --- LoggedOut

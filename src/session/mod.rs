@@ -8,20 +8,33 @@
 //! # Phases
 //!
 //! ```text
-//!                       force_refresh                  login (from any phase but Requesting)
-//!            ┌────────────────────────────► RefreshAsked                  │
-//!            │                                  │ poll: Send              ▼
-//!  new ──► Idle ── poll: Send (no usable token, ▼ refresh ahead)  ───► Requesting ─┐
-//!            ▲                                                       │   │   │     │
-//!            │◄──────────── 2xx answer (Store, then UseToken) ───────┘   │   │     │
-//!            │◄──── dead refresh token (next poll: password login) ──────┘   │     │
-//!            │                                                              │     │
-//!            │◄── poll after `until` ── Paused{until} ◄── 429, 5xx, transport┘     │
-//!            │                                                                    │
-//!            │◄────────────────── login ── Stopped ◄── bad password, bad client ──┘
-//!            │
-//!            └◄──────────────────── login ── LoggedOut ◄── revoke (from any phase)
+//!                 force_refresh           poll: Send
+//!          Idle ─────────────────► RefreshAsked ──────────┐
+//!   new ──► │ ▲ ▲ ▲                                        ▼
+//!           │ │ │ └──── 2xx answer, dead refresh token ── Requesting
+//!           │ │ │                                          │    │
+//!           │ │ └─ poll from `until` ── Paused ◄─ 429, 5xx, transport
+//!           │ │                                                 │
+//!           │ └──────── login ─────── Stopped ◄─ bad password, bad client
+//!           │
+//!           └─ poll: Send (no usable token, or the refresh-ahead point) ──► Requesting
+//!
+//!   any phase ── revoke ──► LoggedOut ── login ──► Idle
 //! ```
+//!
+//! | from | input | to |
+//! |---|---|---|
+//! | `Idle` | `poll`, with no usable token or past the token's refresh-ahead point | `Requesting` (`Send`) |
+//! | `Idle` | `force_refresh` | `RefreshAsked` |
+//! | `RefreshAsked` | `poll` | `Requesting` (`Send`) |
+//! | `Requesting` | a 2xx token answer | `Idle` (`Store`, then `UseToken`) |
+//! | `Requesting` | a dead refresh token | `Idle` (`RefreshAsked` for a forced refresh): the next poll logs in |
+//! | `Requesting` | 429, 5xx, a transport failure, a lifetime within the leeway | `Paused` until `Retry-After` or the minimum retry delay |
+//! | `Requesting` | a refused password, client or request | `Stopped` |
+//! | `Requesting` | `abandon` | `Idle` |
+//! | `Paused` | `poll` from `until` on | `Idle` (`RefreshAsked` if `force_refresh` came since the last poll) |
+//! | `Paused`, `Stopped`, `LoggedOut` | `login` | `Idle` |
+//! | any | `revoke` | `LoggedOut` |
 //!
 //! | phase | `poll` answers |
 //! |---|---|
@@ -232,11 +245,14 @@ impl Session {
 
     /// Asks for a new access token now: the next poll sends a token request. Until it is
     /// answered the current token still authorizes calls, and it is kept if the request fails.
-    /// Ignored unless the session is idle: a request in flight brings the fresh token, and a
-    /// retry pause, a stop or a logout send nothing.
+    /// Ignored while a request is in flight (it brings the fresh token), a stop or a logout; if
+    /// the next poll finds a retry pause still running, the request is dropped and the current
+    /// token stays in use.
     pub fn force_refresh(&mut self) {
-        if matches!(self.phase, Phase::Idle) {
-            self.phase = Phase::RefreshAsked;
+        match &mut self.phase {
+            Phase::Idle => self.phase = Phase::RefreshAsked,
+            Phase::Paused { refresh_asked, .. } => *refresh_asked = true,
+            _ => {}
         }
     }
 
@@ -256,10 +272,22 @@ impl Session {
         if let Some(revocation) = self.revocations.next() {
             return Action::Send(revocation);
         }
-        if let Phase::Paused { until, .. } = self.phase
-            && now >= until
+        if let Phase::Paused {
+            until,
+            refresh_asked,
+            ..
+        } = &mut self.phase
         {
-            self.phase = Phase::Idle;
+            if now >= *until {
+                self.phase = if *refresh_asked {
+                    Phase::RefreshAsked
+                } else {
+                    Phase::Idle
+                };
+            } else {
+                // The forced refresh cannot go out: the current token stays in use.
+                *refresh_asked = false;
+            }
         }
         let usable = self.usable_at(now).cloned();
         let due = match &self.phase {
@@ -292,28 +320,42 @@ impl Session {
         }
     }
 
-    /// The next instant after `now` at which [`poll`](Self::poll) answers differently with no
-    /// input in between: a refresh falling due (the refresh-ahead point, or the leeway), or a
-    /// retry pause ending. `None` when only an input can change the answer. A driver sleeps
-    /// until then to refresh ahead of time rather than when a caller needs the token.
+    /// When to poll next with no input in between: `now` itself when [`poll`](Self::poll) has
+    /// something to do at once (a set to store, a request to send), else the first instant
+    /// after `now` at which its answer changes (the refresh-ahead point, the leeway, the end of
+    /// a retry pause); `None` when only an input can change it (a request out with no usable
+    /// token, a stop, a logout). A loop with nothing else to do sleeps until then, and so
+    /// refreshes ahead of time rather than when a caller needs the token.
     #[must_use]
     pub fn poll_timeout(&self, now: UnixTime) -> Option<UnixTime> {
-        let authorization = self.authorization();
-        let usable_until = authorization
+        if self.unsaved || self.revocations.has_queued() {
+            return Some(now);
+        }
+        let usable_until = self
+            .authorization()
             .map(Authorization::usable_until)
             .filter(|until| now < *until);
-        let next = match &self.phase {
-            Phase::Idle => authorization
-                .map(Authorization::refresh_at)
-                .filter(|at| now < *at)
-                .or(usable_until),
-            Phase::Paused { until, .. } => {
+        match &self.phase {
+            Phase::RefreshAsked => Some(now),
+            Phase::Paused { until, .. } if now < *until => {
                 Some(usable_until.map_or(*until, |usable| usable.min(*until)))
             }
+            Phase::Idle | Phase::Paused { .. } => match self.usable_at(now) {
+                Some(authorization) => Some(authorization.refresh_at().max(now)),
+                None => self.token_request_is_possible(now).then_some(now),
+            },
             Phase::Requesting(_) | Phase::Stopped(_) => usable_until,
-            Phase::RefreshAsked | Phase::LoggedOut => None,
-        };
-        next.filter(|at| now < *at)
+            Phase::LoggedOut => None,
+        }
+    }
+
+    /// Whether a token request could be built at `now`: a live refresh token, or credentials.
+    fn token_request_is_possible(&self, now: UnixTime) -> bool {
+        let refresh_token = self
+            .held
+            .as_ref()
+            .and_then(|held| held.tokens.live_refresh_token(now));
+        refresh_token.is_some() || self.login.credentials().is_some()
     }
 
     /// Hands back the response to request `id`, received at `now`. Any body that is bytes.
@@ -376,8 +418,9 @@ impl Session {
     ///
     /// The first refusal of a token withdraws it: the next poll gets another. A token obtained
     /// to replace a refused one is not withdrawn when it is refused too, until the minimum
-    /// retry delay since the last withdrawal has passed: the next poll hands out the same
-    /// token, which tells the caller to report the `401` rather than retry. An API that refuses
+    /// retry delay since the last withdrawal has passed: it stays the current token
+    /// ([`authorization`](Self::authorization) still names it), which tells the caller to
+    /// report the `401` rather than retry. An API that refuses
     /// every token (a token of another Keliweb API, a disabled account) then costs one token
     /// request per delay, whatever the number of callers, while a token revoked later (a
     /// password change) is still replaced.
@@ -431,12 +474,7 @@ impl Session {
         self.newest_token
     }
 
-    /// Whether the set changed since it was last stored; the driver stores it under its lock.
-    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
-    pub(crate) fn is_unsaved(&self) -> bool {
-        self.unsaved
-    }
-
+    /// The driver stored the set under its lock: no `Store` to answer.
     #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn mark_saved(&mut self) {
         self.unsaved = false;
@@ -449,12 +487,7 @@ impl Session {
         if let Some(error) = self.phase.blocker(now) {
             return Some(error.clone());
         }
-        let refresh_token = self
-            .held
-            .as_ref()
-            .and_then(|held| held.tokens.live_refresh_token(now));
-        let nothing_to_send = refresh_token.is_none() && self.login.credentials().is_none();
-        (nothing_to_send || matches!(self.phase, Phase::LoggedOut))
+        (!self.token_request_is_possible(now) || matches!(self.phase, Phase::LoggedOut))
             .then(|| Error::new(ErrorKind::LoginRequired))
     }
 
@@ -578,7 +611,13 @@ impl Session {
                 .config
                 .refresh_ahead
                 .min(usable_until.saturating_duration_since(issued) / 2),
-            None => self.config.refresh_ahead,
+            // A restored set's issue time is unknown: half the default lifetime's usable life.
+            None => self.config.refresh_ahead.min(
+                self.config
+                    .default_access_token_lifetime
+                    .saturating_sub(self.config.leeway)
+                    / 2,
+            ),
         };
         // Every TokenSet was checked on the way in, so this only fails on a bug; then the
         // token is simply never handed out.
@@ -619,6 +658,7 @@ impl Session {
             self.phase = Phase::Paused {
                 until,
                 error: error.clone(),
+                refresh_asked: false,
             };
         }
         error

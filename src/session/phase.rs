@@ -15,8 +15,13 @@ pub(super) enum Phase {
     RefreshAsked,
     /// A token request is out (a refresh or a password login).
     Requesting(InFlight),
-    /// A failure worth retrying later: no token request before `until`.
-    Paused { until: UnixTime, error: Error },
+    /// A failure worth retrying later: no token request before `until`. `refresh_asked`:
+    /// `force_refresh` came after the last poll, so the first poll from `until` on sends.
+    Paused {
+        until: UnixTime,
+        error: Error,
+        refresh_asked: bool,
+    },
     /// A refusal no retry can fix (bad client, bad password): no token request until `login`.
     Stopped(Error),
     /// `revoke`: no tokens and no credentials until `login`.
@@ -36,7 +41,7 @@ impl Phase {
     pub(super) fn blocker(&self, now: UnixTime) -> Option<&Error> {
         match self {
             Self::Stopped(error) => Some(error),
-            Self::Paused { until, error } if now < *until => Some(error),
+            Self::Paused { until, error, .. } if now < *until => Some(error),
             _ => None,
         }
     }

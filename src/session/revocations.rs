@@ -91,6 +91,10 @@ impl Revocations {
         Some(outgoing)
     }
 
+    pub(super) fn has_queued(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
     pub(super) fn is_out(&self, id: RequestId) -> bool {
         self.pending.contains(&id)
     }

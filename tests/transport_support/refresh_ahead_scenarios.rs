@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use keliweb_emulator::{Fault, Route};
 
-use keliweb_oauth::TokenSet;
+use keliweb_oauth::{Config, TokenSet};
 
 use super::{Delta, Driver, Event, Harness, LEEWAY, Token, parts};
 
@@ -81,7 +81,8 @@ pub async fn refresh_ahead_keeps_callers_on_the_valid_token<D: Driver>() {
     );
 }
 
-/// A refresh ahead that fails leaves the valid token in use; no caller sees the failure.
+/// A refresh ahead that fails leaves the valid token in use, and no caller sees the failure;
+/// once the retry pause is over, the next caller starts it again, and it lands.
 pub async fn a_failed_refresh_ahead_is_nobodys_error<D: Driver>() {
     let harness = Harness::start();
     let client: D = harness.client();
@@ -98,4 +99,17 @@ pub async fn a_failed_refresh_ahead_is_nobodys_error<D: Driver>() {
     let token = client.access_token().await.expect("still the valid token");
     assert_eq!(token, first);
     assert_eq!(client.tokens().as_ref(), Some(&set), "nothing was lost");
+
+    harness.clock.advance(Config::DEFAULT_MIN_RETRY_DELAY);
+    let token = client.access_token().await.expect("still the valid token");
+    assert_eq!(token, first, "the retry runs in the background too");
+    wait_until("the retried refresh ahead landing", || {
+        client.tokens().as_ref() != Some(&set)
+    })
+    .await;
+    assert_eq!(
+        Delta::between(&before, &harness.counters()),
+        Delta::tokens(2, 0, 1),
+        "the failed refresh, then one that worked"
+    );
 }

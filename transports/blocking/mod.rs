@@ -102,7 +102,13 @@ impl<H: HttpClient> Client<H> {
     /// refresh comes when a caller needs the token.
     fn start_refresh_ahead(&self) {
         let driver = Arc::clone(&self.inner);
-        let outgoing = match driver.step(&mut driver.lock(), Want::Usable) {
+        let step = {
+            let mut core = driver.lock();
+            let step = driver.step(&mut core, Want::Usable);
+            driver.schedule_refresh_ahead(&core, driver.now());
+            step
+        };
+        let outgoing = match step {
             Step::Send(outgoing) => outgoing,
             Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => return,
         };

@@ -214,21 +214,35 @@ impl<H: AsyncHttpClient> Client<H> {
     }
 
     /// Starts the refresh that fell due in the background, so the caller that noticed goes on
-    /// with the still-valid token. Without a client that can spawn, the request is given up
-    /// before it went out (nothing would drive it until a caller waits), and the refresh comes
-    /// when a caller needs the token.
+    /// with the still-valid token: a task offered to [`AsyncHttpClient::spawn`] polls the
+    /// session and drives the request. Nothing is registered before the task runs, so a client
+    /// that cannot spawn leaves no request behind; it gets no refresh ahead, and the token is
+    /// refreshed when a caller needs it.
     fn start_refresh_ahead(&self) {
-        let driver = &*self.inner;
-        let ((id, request), stale) = match driver.step(&mut driver.lock(), Want::Usable) {
-            Step::Send(outgoing) => self.start(*outgoing),
-            Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => return,
-        };
-        drop(stale);
-        if let Err(task) = self.spawn(request) {
-            // Abandoned first, so that dropping the request's last copy fails nothing.
-            driver.abandon(id);
+        let client = self.clone();
+        let task: BackgroundTask = Box::pin(async move { client.refresh_ahead().await });
+        if let Err(task) = self.inner.http.spawn(task) {
             drop(task);
-            driver.finished.forget(id);
+            self.inner.forgo_refresh_ahead();
+        }
+    }
+
+    /// The spawned part of [`start_refresh_ahead`](Self::start_refresh_ahead).
+    async fn refresh_ahead(&self) {
+        let driver = &*self.inner;
+        let started = {
+            let mut core = driver.lock();
+            let step = driver.step(&mut core, Want::Usable);
+            driver.schedule_refresh_ahead(&core, driver.now());
+            match step {
+                Step::Send(outgoing) => Some(self.start(*outgoing)),
+                Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => None,
+            }
+        };
+        if let Some(((_, request), stale)) = started {
+            // Outside the locks, as in `acquire`.
+            drop(stale);
+            request.await;
         }
     }
 

@@ -71,14 +71,17 @@ pub(crate) struct Driver<H, W> {
     clock: Box<dyn Clock>,
     origins: Arc<OriginPolicy>,
     published: ArcSwap<Authorization>,
-    /// The token whose refresh ahead was last started, so each token starts one.
-    refreshed_ahead: AtomicU64,
+    /// Unix millis before which no caller starts a refresh ahead: when the session next wants
+    /// a poll (a pause's end, the next token's refresh point), `u64::MAX` while one caller is
+    /// starting it or when the HTTP client cannot run it in the background.
+    ahead_not_before: AtomicU64,
     core: Mutex<Core>,
 }
 
 /// The session and its bookkeeping, always behind the driver's lock.
 pub(crate) struct Core {
     pub(crate) session: Session,
+    persisted_generation: u64,
     published_token: Option<TokenId>,
     outcomes: VecDeque<(RequestId, Result<(), Error>)>,
     store: Option<Box<dyn TokenStore>>,
@@ -99,8 +102,9 @@ impl<H, W: Wake> Driver<H, W> {
             clock,
             origins: Arc::clone(&session.config().origins),
             published: ArcSwap::from_pointee(Authorization::never_usable()),
-            refreshed_ahead: AtomicU64::new(0),
+            ahead_not_before: AtomicU64::new(0),
             core: Mutex::new(Core {
+                persisted_generation: session.generation(),
                 published_token: None,
                 session,
                 outcomes: VecDeque::with_capacity(OUTCOMES_KEPT),
@@ -122,15 +126,36 @@ impl<H, W: Wake> Driver<H, W> {
         guard.is_usable_at(now).then_some(TokenGuard(guard))
     }
 
-    /// Whether `token`, usable at `now`, is due for its refresh ahead and no caller has
-    /// started it yet: true for exactly one caller per token.
+    /// Whether `token`, usable at `now`, is past its refresh-ahead point and this caller is the
+    /// one to start the refresh (at most one at a time, and none before the session wants one).
     #[inline]
     pub(crate) fn starts_refresh_ahead(&self, token: &Authorization, now: UnixTime) -> bool {
-        now >= token.refresh_at()
+        if now < token.refresh_at() {
+            return false;
+        }
+        let not_before = self.ahead_not_before.load(Ordering::Acquire);
+        now.as_millis() >= not_before
             && self
-                .refreshed_ahead
-                .swap(token.token_id().0, Ordering::Relaxed)
-                != token.token_id().0
+                .ahead_not_before
+                .compare_exchange(not_before, u64::MAX, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// Allows the next refresh ahead from when the session next wants a poll: after a request
+    /// finished (a new token's refresh point, a pause's end), or after a caller looked.
+    pub(crate) fn schedule_refresh_ahead(&self, core: &Core, now: UnixTime) {
+        let next = core
+            .session
+            .poll_timeout(now)
+            .map_or(0, UnixTime::as_millis);
+        self.ahead_not_before.store(next, Ordering::Release);
+    }
+
+    /// No refresh ahead until a token request finishes: the HTTP client cannot run one in the
+    /// background.
+    #[cfg(feature = "nonblocking")]
+    pub(crate) fn forgo_refresh_ahead(&self) {
+        self.ahead_not_before.store(u64::MAX, Ordering::Release);
     }
 
     /// Refuses, before any IO, a request the token may not be sent to.
@@ -220,6 +245,7 @@ impl<H, W: Wake> Driver<H, W> {
             _ => Err(error),
         });
         self.sync(&mut core);
+        self.schedule_refresh_ahead(&core, now);
         let refused = matches!(&result, Err(error) if error.kind() == ErrorKind::ResponseMismatch);
         if !refused {
             core.record(id, &result);
@@ -231,9 +257,11 @@ impl<H, W: Wake> Driver<H, W> {
     /// pause, and a waiter polls again and sends it anew.
     pub(crate) fn abandon(&self, id: RequestId) {
         let _wake = WakeOnDrop(&self.finished);
+        let now = self.now();
         let mut core = self.lock();
         let _ = core.session.abandon(id);
         self.sync(&mut core);
+        self.schedule_refresh_ahead(&core, now);
     }
 
     /// Drops the tokens locally (and in the store) and returns the revocation requests.
@@ -305,10 +333,13 @@ impl<H, W: Wake> Driver<H, W> {
                 .store(Arc::new(Authorization::never_usable()));
             core.published_token = None;
         }
-        if core.session.is_unsaved() {
+        // By generation, not by the session's `Store`: a store that panicked is called again
+        // before anything else is published.
+        if core.session.generation() != core.persisted_generation {
             if let Some(store) = &core.store {
                 store.save(core.session.tokens());
             }
+            core.persisted_generation = core.session.generation();
             core.session.mark_saved();
         }
         let current = core.session.authorization();

@@ -34,10 +34,11 @@ use crate::{Authorization, TokenSet};
 /// token (Keliweb's old refresh token is already dead by then: `docs/passport.md#rotation`),
 /// and with `None` on revocation.
 ///
-/// It runs while the driver holds its lock, so it must not call back into the client (that
-/// deadlocks), and in the async driver it blocks an executor thread: keep it quick (hand the
-/// set to a channel or write a small file). Any `Fn(Option<&TokenSet>) + Send + Sync` closure
-/// is a store.
+/// A store that panics is called again with the same set by the next caller, before that
+/// caller gets a token. It runs while the driver holds its lock, so it must not call back into
+/// the client (that deadlocks), and in the async driver it blocks an executor thread: keep it
+/// quick (hand the set to a channel or write a small file). Any
+/// `Fn(Option<&TokenSet>) + Send + Sync` closure is a store.
 pub trait TokenStore: Send + Sync + 'static {
     /// Saves `tokens`, or forgets the stored set when `None`.
     fn save(&self, tokens: Option<&TokenSet>);
