@@ -85,7 +85,10 @@ fn warm_request() -> Request<Vec<u8>> {
 /// The counter itself: a call that allocates is seen, so a zero below means none happened.
 #[test]
 fn the_counter_sees_allocations() {
-    assert_eq!(allocations_of(|| drop(std::hint::black_box(vec![1u8]))), 100);
+    assert_eq!(
+        allocations_of(|| drop(std::hint::black_box(vec![1u8]))),
+        100
+    );
     // A request without its headers yet: the header map allocates its storage.
     let session_less = allocations_of(|| {
         let mut request = Request::get(API_URL).body(()).expect("a request");

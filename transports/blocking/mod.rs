@@ -26,7 +26,7 @@ use http::{Request, Response};
 pub use self::ureq::UreqClient;
 use crate::client::{
     Driver, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Want, apply, copy_request,
-    define_client, is_unauthorized,
+    define_client, insert, is_unauthorized,
 };
 use crate::{Error, TransportError};
 

@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 pub use self::reqwest::ReqwestClient;
 use crate::client::{
     Driver, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Wake, Want, apply,
-    copy_request, define_client, is_unauthorized,
+    copy_request, define_client, insert, is_unauthorized,
 };
 use crate::{Error, OutgoingRequest, RequestId, TransportError, TransportErrorKind};
 

@@ -2,7 +2,8 @@
 
 use std::marker::PhantomData;
 
-use super::{Clock, Driver, Limits, SystemClock, TokenStore, driver::Wake};
+use super::published::TimeSource;
+use super::{Clock, Driver, Limits, TokenStore, driver::Wake};
 use crate::{Config, Session, TokenSet};
 
 /// Marks a builder of [`blocking::Client`](crate::blocking::Client).
@@ -20,7 +21,7 @@ pub struct ClientBuilder<H, D> {
     http: H,
     store: Option<Box<dyn TokenStore>>,
     tokens: Option<TokenSet>,
-    clock: Box<dyn Clock>,
+    time: TimeSource,
     limits: Limits,
     driver: PhantomData<D>,
 }
@@ -32,7 +33,7 @@ impl<H, D> ClientBuilder<H, D> {
             http,
             store: None,
             tokens: None,
-            clock: Box::new(SystemClock),
+            time: TimeSource::System,
             limits: Limits::default(),
             driver: PhantomData,
         }
@@ -52,7 +53,7 @@ impl<H, D> ClientBuilder<H, D> {
 
     /// Reads the time from `clock` instead of the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Box::new(clock);
+        self.time = TimeSource::Custom(Box::new(clock));
         self
     }
 
@@ -68,6 +69,6 @@ impl<H, D> ClientBuilder<H, D> {
         if let Some(tokens) = self.tokens {
             session = session.with_tokens(tokens);
         }
-        Driver::new(self.http, session, self.store, self.clock, self.limits)
+        Driver::new(self.http, session, self.store, self.time, self.limits)
     }
 }

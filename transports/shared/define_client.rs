@@ -55,10 +55,9 @@ macro_rules! define_client {
             /// # Errors
             /// The [`Error`](crate::Error) of the token request, or why none can be sent.
             pub $($async)? fn authorization(&self) -> Result<TokenGuard, $crate::Error> {
-                let now = self.inner.now();
-                match self.inner.usable(now) {
-                    Some(token) => {
-                        if self.inner.starts_refresh_ahead(&token, now) {
+                match self.inner.usable() {
+                    Some((token, refresh_ahead)) => {
+                        if refresh_ahead {
                             self.start_refresh_ahead();
                         }
                         Ok(token)
@@ -80,12 +79,9 @@ macro_rules! define_client {
                 &self,
                 request: &mut ::http::Request<B>,
             ) -> Result<$crate::TokenId, $crate::Error> {
-                // One clock read on the fast path: the token is checked and applied at the same now.
-                let now = self.inner.now();
-                if let Some(token) = self.inner.usable(now)
-                    && let Some(applied) = apply(&token, now, request)
-                {
-                    if self.inner.starts_refresh_ahead(&token, now) {
+                if let Some((token, refresh_ahead)) = self.inner.usable() {
+                    let applied = insert(&token, self.inner.origins(), request);
+                    if refresh_ahead {
                         self.start_refresh_ahead();
                     }
                     return applied;

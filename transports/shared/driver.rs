@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::ArcSwap;
 use http::Response;
 
-use super::{Clock, Limits, TokenGuard, TokenStore, Unauthorized};
+use super::published::{Published, TimeSource};
+use super::{Limits, TokenGuard, TokenStore, Unauthorized};
 use crate::origin::OriginPolicy;
 use crate::{
     Action, Authorization, Credentials, Error, ErrorKind, NotAuthorized, OutgoingRequest,
@@ -68,9 +69,9 @@ pub(crate) struct Driver<H, W> {
     pub(crate) http: Arc<H>,
     pub(crate) limits: Limits,
     pub(crate) finished: W,
-    clock: Box<dyn Clock>,
+    time: TimeSource,
     origins: Arc<OriginPolicy>,
-    published: ArcSwap<Authorization>,
+    published: ArcSwap<Published>,
     /// Unix millis before which no caller starts a refresh ahead: when the session next wants
     /// a poll (a pause's end, the next token's refresh point), `u64::MAX` while one caller is
     /// starting it or when the HTTP client cannot run it in the background.
@@ -92,16 +93,16 @@ impl<H, W: Wake> Driver<H, W> {
         http: H,
         session: Session,
         store: Option<Box<dyn TokenStore>>,
-        clock: Box<dyn Clock>,
+        time: TimeSource,
         limits: Limits,
     ) -> Self {
         let driver = Self {
             http: Arc::new(http),
             limits,
             finished: W::default(),
-            clock,
+            published: ArcSwap::from_pointee(Published::new(Authorization::never_usable(), &time)),
+            time,
             origins: Arc::clone(&session.config().origins),
-            published: ArcSwap::from_pointee(Authorization::never_usable()),
             ahead_not_before: AtomicU64::new(0),
             core: Mutex::new(Core {
                 persisted_generation: session.generation(),
@@ -116,20 +117,25 @@ impl<H, W: Wake> Driver<H, W> {
     }
 
     pub(crate) fn now(&self) -> UnixTime {
-        self.clock.now()
+        self.time.now()
     }
 
     /// The hot path: a usable token without a lock or a reference count, or `None`.
     #[inline]
-    pub(crate) fn usable(&self, now: UnixTime) -> Option<TokenGuard> {
+    /// `refresh_ahead`: this caller is the one to start the token's refresh ahead.
+    pub(crate) fn usable(&self) -> Option<(TokenGuard, bool)> {
         let guard = self.published.load();
-        guard.is_usable_at(now).then_some(TokenGuard(guard))
+        let check = guard.check(&self.time)?;
+        // Past the point, the precise clock decides (and the session's schedule).
+        let refresh_ahead =
+            check.refresh_due && self.starts_refresh_ahead(&guard.authorization, self.now());
+        Some((TokenGuard(guard), refresh_ahead))
     }
 
     /// Whether `token`, usable at `now`, is past its refresh-ahead point and this caller is the
     /// one to start the refresh (at most one at a time, and none before the session wants one).
     #[inline]
-    pub(crate) fn starts_refresh_ahead(&self, token: &Authorization, now: UnixTime) -> bool {
+    fn starts_refresh_ahead(&self, token: &Authorization, now: UnixTime) -> bool {
         if now < token.refresh_at() {
             return false;
         }
@@ -156,6 +162,11 @@ impl<H, W: Wake> Driver<H, W> {
     #[cfg(feature = "nonblocking")]
     pub(crate) fn forgo_refresh_ahead(&self) {
         self.ahead_not_before.store(u64::MAX, Ordering::Release);
+    }
+
+    /// The origins the token may go to.
+    pub(crate) fn origins(&self) -> &OriginPolicy {
+        &self.origins
     }
 
     /// Refuses, before any IO, a request the token may not be sent to.
@@ -329,8 +340,10 @@ impl<H, W: Wake> Driver<H, W> {
         // A withdrawn token (revoked, refused) leaves the lock-free path first, so a store that
         // fails or panics cannot keep it in use.
         if core.session.authorization().is_none() && core.published_token.is_some() {
-            self.published
-                .store(Arc::new(Authorization::never_usable()));
+            self.published.store(Arc::new(Published::new(
+                Authorization::never_usable(),
+                &self.time,
+            )));
             core.published_token = None;
         }
         // By generation, not by the session's `Store`: a store that panicked is called again
@@ -346,7 +359,8 @@ impl<H, W: Wake> Driver<H, W> {
         let current_id = current.map(Authorization::token_id);
         if current_id != core.published_token {
             let published = current.cloned().unwrap_or_else(Authorization::never_usable);
-            self.published.store(Arc::new(published));
+            self.published
+                .store(Arc::new(Published::new(published, &self.time)));
             core.published_token = current_id;
         }
     }
@@ -367,6 +381,21 @@ impl Core {
             .rev()
             .find(|(done, _)| *done == id)
             .map(|(_, outcome)| outcome)
+    }
+}
+
+/// Puts `token`, found usable by the lock-free path, on `request` if the request's origin may
+/// have it.
+#[inline]
+pub(crate) fn insert<B>(
+    token: &Authorization,
+    origins: &OriginPolicy,
+    request: &mut http::Request<B>,
+) -> Result<TokenId, Error> {
+    if origins.permits(request.uri()) {
+        Ok(token.insert_into(request))
+    } else {
+        Err(untrusted(request.uri()))
     }
 }
 

@@ -7,6 +7,7 @@ mod clock;
 mod define_client;
 mod driver;
 mod limits;
+mod published;
 #[cfg(any(feature = "ureq", feature = "reqwest"))]
 mod redact;
 
@@ -17,7 +18,7 @@ pub use clock::{Clock, SystemClock};
 pub(crate) use define_client::define_client;
 #[cfg(feature = "nonblocking")]
 pub(crate) use driver::Wake;
-pub(crate) use driver::{Driver, Pending, Step, Want, apply};
+pub(crate) use driver::{Driver, Pending, Step, Want, apply, insert};
 pub use limits::{Limits, RequestLimits};
 #[cfg(any(feature = "ureq", feature = "reqwest"))]
 pub(crate) use redact::without_query;
@@ -52,13 +53,13 @@ impl<F: Fn(Option<&TokenSet>) + Send + Sync + 'static> TokenStore for F {
 
 /// A usable access token, borrowed from the driver without taking a lock or touching a
 /// reference count. Dereferences to [`Authorization`]; clone that to keep it.
-pub struct TokenGuard(arc_swap::Guard<Arc<Authorization>>);
+pub struct TokenGuard(arc_swap::Guard<Arc<published::Published>>);
 
 impl Deref for TokenGuard {
     type Target = Authorization;
 
     fn deref(&self) -> &Authorization {
-        &self.0
+        &self.0.authorization
     }
 }
 
