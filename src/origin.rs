@@ -64,13 +64,25 @@ impl OriginPolicy {
     /// plain http where that origin allows it. A URI without a scheme or host is refused.
     #[inline]
     pub(crate) fn permits(&self, uri: &Uri) -> bool {
-        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
-            return false;
-        };
-        let https = match scheme {
-            "https" => true,
-            "http" => false,
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
             _ => return false,
+        };
+        // The common case, on every authorized request: the authority is exactly an allowed
+        // host with no port (or its default one), compared without parsing it.
+        let exact = uri.authority().is_some_and(|authority| {
+            self.allowed.iter().any(|allowed| {
+                (https || allowed.plain_http)
+                    && allowed.port == if https { 443 } else { 80 }
+                    && allowed.host.eq_ignore_ascii_case(authority.as_str())
+            })
+        });
+        if exact {
+            return true;
+        }
+        let Some(host) = uri.host() else {
+            return false;
         };
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         self.allowed.iter().any(|allowed| {
