@@ -78,3 +78,28 @@ fn a_detail_says_what_was_wrong_beyond_the_kind() {
     assert!(detail.contains("header"), "{detail}");
     assert!(error.to_string().contains(detail), "{error}");
 }
+
+/// A body that carries tokens is never quoted, wherever the tokens stand: here past the part
+/// an excerpt would show, named plainly in a 5xx page, or under an escaped key in a 2xx answer
+/// that was refused for another reason.
+#[test]
+fn a_body_carrying_tokens_past_the_excerpt_is_withheld() {
+    let padding = "y".repeat(3 * keliweb_oauth::ResponseDetails::BODY_EXCERPT_LIMIT);
+    let plain = format!(r#"{{"message":"{padding}","access_token":"eyJ0.eyJ1.c2ln"}}"#);
+    let escaped = format!(
+        r#"{{"message":"{padding}","token_type":"Mac","expires_in":3600,"access\u005ftoken":"eyJ0.eyJ1.c2ln","refresh\u005ftoken":"def50200zz"}}"#
+    );
+    for (status, body) in [(500, plain), (200, escaped)] {
+        let mut scenario = Scenario::new();
+        let login = scenario.expect_send(RequestKind::PasswordGrant);
+        let error = scenario
+            .answer(&login, &reply(status, body.clone()))
+            .expect_err("refused");
+        let details = error.response().expect("the answer's details");
+        assert_eq!(
+            details.body_excerpt(),
+            format!("[{} bytes withheld: the body carries tokens]", body.len()),
+            "{status}"
+        );
+    }
+}
