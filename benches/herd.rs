@@ -1,7 +1,9 @@
 //! 4. Thundering herd: N async tasks need a token at the moment it expires (the client's
 //!    `ManualClock` is set to the token's `usable_until`), against the emulator on loopback.
-//!    Counts the token requests the emulator saw (must be exactly one per round) and times the
-//!    latency the last of the N waiters sees, against one lone refresh (N = 1).
+//!    The tasks start behind a barrier and the token endpoint answers 20 ms late, so all N are
+//!    waiting on the one request, as in the herd test. Counts the token requests the emulator
+//!    saw (must be exactly one per round) and times the latency the last of the N waiters sees,
+//!    against one lone refresh (N = 1).
 
 // The clock ban in clippy.toml guards the sans-IO core; this bench times the tasks it starts.
 #![allow(clippy::disallowed_methods)]
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use keliweb_emulator::{Emulator, EmulatorConfig};
+use keliweb_emulator::{Emulator, EmulatorConfig, Fault, Route};
 use keliweb_oauth::client::{Clock, ManualClock, SystemClock};
 use keliweb_oauth::nonblocking::{Client, ReqwestClient};
 
@@ -43,13 +45,16 @@ fn herd(c: &mut Criterion) {
                 .expect("a token")
                 .usable_until();
             clock.set(usable_until);
+            emulator.inject(Route::Token, Fault::Delay(Duration::from_millis(20)));
             let before = emulator.counters().token_requests;
-            let start = Arc::new(Instant::now());
+            let barrier = Arc::new(tokio::sync::Barrier::new(n));
             let tasks: Vec<_> = (0..n)
                 .map(|_| {
                     let client = client.clone();
-                    let start = Arc::clone(&start);
+                    let barrier = Arc::clone(&barrier);
                     tokio::spawn(async move {
+                        barrier.wait().await;
+                        let start = Instant::now();
                         client.authorization().await.expect("a refreshed token");
                         start.elapsed()
                     })

@@ -80,6 +80,8 @@ pub fn print_allocations(id: &str, per_call: f64, bytes_per_call: f64) {
 
 /// Short measurements: the whole suite reruns in a few minutes on a shared 2-core machine.
 pub fn criterion() -> Criterion {
+    // Beside every run, so a figure taken on a loaded machine says so.
+    print_machine_load();
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
@@ -192,7 +194,6 @@ impl keliweb_oauth::blocking::HttpClient for Canned {
 
 /// Prints the machine's load averages beside a run (Linux; nothing elsewhere): a loaded
 /// machine slows both sides of a ratio, but not always alike.
-#[allow(dead_code, reason = "not every bench prints it")]
 pub fn print_machine_load() {
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         let averages: Vec<&str> = load.split_whitespace().take(3).collect();
