@@ -92,3 +92,23 @@ fn a_failed_revocation_speaks_of_the_revocation_endpoint() {
         );
     }
 }
+
+/// A server-sent value the error is about is quoted in it (scrubbed, cut short), so the
+/// message says what was wrong: the token type, the `expires_in`.
+#[test]
+fn what_was_wrong_is_quoted() {
+    for (body, quoted) in [
+        (
+            r#"{"token_type":"MAC","expires_in":3600,"access_token":"mac.token","refresh_token":"r2"}"#,
+            r#"token type "MAC" is not Bearer"#,
+        ),
+        (
+            r#"{"token_type":"Bearer","expires_in":"an hour","access_token":"a.b.c","refresh_token":"r2"}"#,
+            r#"expires_in "an hour" is not a positive number of seconds"#,
+        ),
+    ] {
+        let error = token_error(&mut Scenario::new(), RequestKind::PasswordGrant, 200, body);
+        assert_eq!(error.kind(), ErrorKind::UnexpectedResponse);
+        assert_eq!(error.detail(), Some(quoted), "{body}");
+    }
+}
