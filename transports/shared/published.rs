@@ -42,7 +42,7 @@ pub(crate) struct Published {
 impl Published {
     /// Publishes `authorization`, reading the clocks once for its deadlines.
     pub(crate) fn new(authorization: Authorization, time: &TimeSource) -> Self {
-        let coarse_now = coarsetime::Instant::now();
+        let coarse_now = coarsetime::Instant::now_without_cache_update();
         let (usable_before, refresh_from) = match time {
             TimeSource::System => {
                 let now = SystemClock.now();
@@ -73,7 +73,7 @@ impl Published {
     pub(crate) fn check(&self, time: &TimeSource) -> Option<Check> {
         match time {
             TimeSource::System => {
-                let now = coarsetime::Instant::now();
+                let now = coarsetime::Instant::now_without_cache_update();
                 (now < self.usable_before).then(|| Check {
                     refresh_due: now >= self.refresh_from,
                 })
