@@ -576,7 +576,9 @@ impl Session {
     /// Every secret the session knows (and those `in_flight` was sent with), to scrub from
     /// error excerpts.
     fn secrets<'a>(&'a self, in_flight: &'a InFlight) -> Vec<&'a str> {
-        let mut secrets = vec![self.config.client_secret.expose_secret()];
+        // Sized for the usual most (secret, two passwords, a set, a revoked set): one allocation.
+        let mut secrets = Vec::with_capacity(7);
+        secrets.push(self.config.client_secret.expose_secret());
         for credentials in self
             .login
             .credentials()
