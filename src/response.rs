@@ -1,9 +1,13 @@
 //! Reading a token endpoint's response: tolerant where real servers differ, strict where a
 //! mistake would hand out a broken token. Every string read from a body lands in a buffer that
 //! is wiped on drop (`json`), and every text an error quotes is scrubbed of every secret the
-//! session knows and of the tokens of the response itself, raw or escaped (`scrub`).
+//! session knows and of the tokens of the response itself, raw or escaped (`scrub`). Parsing
+//! is here and in `body`/`json`; what a refusal means is `classify`; what an error shows of the
+//! response is `details`, on the scrubber.
 
 mod body;
+mod classify;
+mod details;
 mod entities;
 mod escapes;
 mod json;
@@ -14,18 +18,15 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 use zeroize::Zeroizing;
 
-use crate::error::{BODY_EXCERPT_LIMIT, Error, ErrorKind, ResponseDetails, RetryAfter};
+use crate::error::{Error, ErrorKind, RetryAfter};
 use crate::request::RequestKind;
 use crate::time::UnixTime;
 use crate::token_set::check_access_token;
 use body::{Body, ExpiresIn};
+use classify::classify;
+use details::quote;
 use json::Malformed;
 use scrub::Scrubber;
-
-/// How much of a field (`error_description`, `hint`, …) an error quotes.
-const FIELD_LIMIT: usize = 512;
-/// How much of a value an error's detail quotes (a token type, an `expires_in`).
-const QUOTE_LIMIT: usize = 32;
 
 /// What a successful token response carries.
 pub(crate) struct IssuedTokens {
@@ -213,90 +214,6 @@ fn describe_json_error(error: &serde_json::Error) -> String {
     )
 }
 
-/// Decides what an error response means for the caller.
-fn classify(kind: RequestKind, status: StatusCode, body: Option<&Body>) -> ErrorKind {
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return ErrorKind::RateLimited;
-    }
-    if status.is_server_error() {
-        // Whatever the body claims, a 5xx is the server failing: never a reason to drop a
-        // refresh token or stop the session.
-        return ErrorKind::ServerError;
-    }
-    let code = body
-        .and_then(|body| body.error.as_ref())
-        .map(|code| code.as_str());
-    match code {
-        Some("invalid_client" | "unauthorized_client") => ErrorKind::InvalidClient,
-        Some("invalid_grant" | "invalid_credentials") => match kind {
-            RequestKind::PasswordGrant => ErrorKind::InvalidCredentials,
-            RequestKind::RefreshGrant => ErrorKind::RefreshTokenRejected,
-            RequestKind::Revocation => ErrorKind::InvalidRequest,
-        },
-        // Passport up to 8.5 answers a dead refresh token with 401 `invalid_request` and the
-        // description "The refresh token is invalid."; a missing parameter is 400
-        // (`docs/passport.md#dead-refresh-token`).
-        Some("invalid_request")
-            if kind == RequestKind::RefreshGrant
-                && (status == StatusCode::UNAUTHORIZED
-                    || body.is_some_and(mentions_refresh_token)) =>
-        {
-            ErrorKind::RefreshTokenRejected
-        }
-        Some("server_error" | "temporarily_unavailable") => ErrorKind::ServerError,
-        Some(_) => ErrorKind::InvalidRequest,
-        None => ErrorKind::UnexpectedResponse,
-    }
-}
-
-fn mentions_refresh_token(body: &Body) -> bool {
-    // "The refresh token is invalid." or "Check the `refresh_token` parameter", in any case;
-    // compared in place, as a lowered copy would be one more copy of an echo to wipe.
-    [&body.error_description, &body.message, &body.hint]
-        .into_iter()
-        .flatten()
-        .any(|text| {
-            contains_ignoring_case(text, b"refresh token")
-                || contains_ignoring_case(text, b"refresh_token")
-        })
-}
-
-fn contains_ignoring_case(text: &str, needle: &[u8]) -> bool {
-    text.as_bytes()
-        .windows(needle.len())
-        .any(|window| window.eq_ignore_ascii_case(needle))
-}
-
-impl Answer<'_> {
-    /// What an error shows of the response: every field and the excerpt scrubbed, the excerpt
-    /// withheld whole when the body carries tokens. Only a token response's fields are shown.
-    fn details(&self, scrubber: &Scrubber<'_>) -> ResponseDetails {
-        let text = |field: &Option<Zeroizing<String>>| {
-            field
-                .as_ref()
-                .map(|value| scrubber.scrub(value, FIELD_LIMIT, false))
-                .filter(|value| !value.trim().is_empty())
-        };
-        let parsed = self.parsed;
-        let description =
-            parsed.and_then(|body| text(&body.error_description).or_else(|| text(&body.message)));
-        let body = self.body;
-        ResponseDetails {
-            status: self.status,
-            error: parsed.and_then(|body| text(&body.error)),
-            description,
-            hint: parsed.and_then(|body| text(&body.hint)),
-            retry_after: retry_after(self.headers),
-            body_excerpt: if carries_tokens(body, self.fields) {
-                format!("[{} bytes withheld: the body carries tokens]", body.len())
-            } else {
-                scrubber.scrub_bytes(body, BODY_EXCERPT_LIMIT)
-            },
-            body_len: body.len(),
-        }
-    }
-}
-
 /// `Retry-After` as delay-seconds or an HTTP date; anything else is ignored.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -306,28 +223,6 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
     httpdate::parse_http_date(value)
         .ok()
         .map(|at| RetryAfter::At(UnixTime::from_system_time(at)))
-}
-
-/// Whether a body holds a token: read as one, named plainly anywhere, or named through escapes
-/// where an excerpt would show it (`"access\u005ftoken"` is the same key to a JSON parser).
-fn carries_tokens(body: &[u8], fields: &Body) -> bool {
-    const NAMES: [&str; 2] = ["access_token", "refresh_token"];
-    fields.tokens().next().is_some()
-        || NAMES.iter().any(|name| contains(body, name.as_bytes()))
-        || scrub::with_text(scrub::window(body, BODY_EXCERPT_LIMIT), |text| {
-            scrub::mentions(text, &NAMES)
-        })
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
-}
-
-/// A server-sent value quoted in an error message: scrubbed, then cut short.
-fn quote(value: &str, scrubber: &Scrubber<'_>) -> String {
-    format!("{:?}", scrubber.scrub(value, QUOTE_LIMIT, false))
 }
 
 #[cfg(test)]
