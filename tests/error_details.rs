@@ -80,8 +80,8 @@ fn a_detail_says_what_was_wrong_beyond_the_kind() {
 }
 
 /// A body that carries tokens is never quoted, wherever the tokens stand: here past the part
-/// an excerpt would show, named plainly in a 5xx page, or under an escaped key in a 2xx answer
-/// that was refused for another reason.
+/// an excerpt would show, as a field of a 5xx answer, under an escaped key in a 2xx answer
+/// refused for another reason, nested, or named in a page that is not JSON.
 #[test]
 fn a_body_carrying_tokens_past_the_excerpt_is_withheld() {
     let padding = "y".repeat(3 * keliweb_oauth::ResponseDetails::BODY_EXCERPT_LIMIT);
@@ -89,7 +89,10 @@ fn a_body_carrying_tokens_past_the_excerpt_is_withheld() {
     let escaped = format!(
         r#"{{"message":"{padding}","token_type":"Mac","expires_in":3600,"access\u005ftoken":"eyJ0.eyJ1.c2ln","refresh\u005ftoken":"def50200zz"}}"#
     );
-    for (status, body) in [(500, plain), (200, escaped)] {
+    // Not read as a token field (nested, or not JSON at all), only named in the text.
+    let nested = format!(r#"{{"message":"{padding}","data":{{"access_token":"eyJ0.eyJ1.c2ln"}}}}"#);
+    let page = format!("<html>{padding}<pre>access_token=eyJ0.eyJ1.c2ln</pre></html>");
+    for (status, body) in [(500, plain), (200, escaped), (500, nested), (502, page)] {
         let mut scenario = Scenario::new();
         let login = scenario.expect_send(RequestKind::PasswordGrant);
         let error = scenario
