@@ -7,24 +7,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use http::{Request, Response};
-use keliweb_oauth::blocking::{Client, HttpClient};
-use keliweb_oauth::client::RequestLimits;
-use keliweb_oauth::{Config, ErrorKind, TokenSet, TransportError};
+#[path = "support/canned.rs"]
+mod canned;
 
-/// Answers every token request with the same success; no socket involved.
-struct Canned;
-
-impl HttpClient for Canned {
-    fn execute(
-        &self,
-        _request: Request<Vec<u8>>,
-        _limits: RequestLimits,
-    ) -> Result<Response<Vec<u8>>, TransportError> {
-        let body = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"a.b.c","refresh_token":"r1"}"#;
-        Ok(Response::new(body.as_bytes().to_vec()))
-    }
-}
+use canned::Canned;
+use keliweb_oauth::blocking::Client;
+use keliweb_oauth::{Config, ErrorKind, TokenSet};
 
 #[test]
 fn a_panicking_store_on_logout_cannot_keep_the_revoked_token_in_use() {

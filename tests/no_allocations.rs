@@ -9,6 +9,14 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+#[allow(
+    dead_code,
+    reason = "the clients' part is used only with their features"
+)]
+#[path = "support/canned.rs"]
+mod canned;
+
+use canned::TOKEN_BODY;
 use http::Request;
 use keliweb_oauth::{Action, Config, Session, UnixTime};
 
@@ -61,7 +69,6 @@ fn allocations_of(mut f: impl FnMut()) -> u64 {
     ALLOCATIONS.with(Cell::get) - before
 }
 
-const TOKEN_BODY: &str = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ0.eyJ1.c2ln","refresh_token":"def50200aa"}"#;
 const API_URL: &str = "https://apiv2.keliweb.it/api/user";
 
 fn config() -> Config {
@@ -122,24 +129,10 @@ fn session_authorize_allocates_nothing() {
 
 #[cfg(feature = "blocking")]
 mod blocking {
-    use http::{Request, Response};
-    use keliweb_oauth::TransportError;
-    use keliweb_oauth::blocking::{Client, HttpClient};
-    use keliweb_oauth::client::RequestLimits;
+    use keliweb_oauth::blocking::Client;
 
-    use super::{TOKEN_BODY, allocations_of, config, warm_request};
-
-    struct Canned;
-
-    impl HttpClient for Canned {
-        fn execute(
-            &self,
-            _request: Request<Vec<u8>>,
-            _limits: RequestLimits,
-        ) -> Result<Response<Vec<u8>>, TransportError> {
-            Ok(Response::new(TOKEN_BODY.as_bytes().to_vec()))
-        }
-    }
+    use super::canned::Canned;
+    use super::{allocations_of, config, warm_request};
 
     #[test]
     fn client_authorize_and_authorization_allocate_nothing() {
@@ -167,24 +160,10 @@ mod nonblocking {
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
-    use http::{Request, Response};
-    use keliweb_oauth::TransportError;
-    use keliweb_oauth::client::RequestLimits;
-    use keliweb_oauth::nonblocking::{AsyncHttpClient, Client};
+    use keliweb_oauth::nonblocking::Client;
 
-    use super::{TOKEN_BODY, allocations_of, config, warm_request};
-
-    struct Canned;
-
-    impl AsyncHttpClient for Canned {
-        async fn execute(
-            &self,
-            _request: Request<Vec<u8>>,
-            _limits: RequestLimits,
-        ) -> Result<Response<Vec<u8>>, TransportError> {
-            Ok(Response::new(TOKEN_BODY.as_bytes().to_vec()))
-        }
-    }
+    use super::canned::Canned;
+    use super::{allocations_of, config, warm_request};
 
     /// Polls `future` once: a usable token is ready at once, with no waker, task or runtime.
     fn ready<T>(future: impl Future<Output = T>) -> T {
