@@ -26,7 +26,7 @@
 //! |---|---|---|
 //! | `Idle` | `poll`, with no usable token or past the token's refresh-ahead point | `Requesting` (`Send`) |
 //! | `Idle` | `force_refresh` | `RefreshAsked` |
-//! | `RefreshAsked` | `poll` | `Requesting` (`Send`) |
+//! | `RefreshAsked` | `poll` | `Requesting` (`Send`), or `Idle` when there is nothing to send with |
 //! | `Requesting` | a 2xx token answer | `Idle` (`Store`, then `UseToken`) |
 //! | `Requesting` | a dead refresh token | `Idle` (`RefreshAsked` for a forced refresh): the next poll logs in |
 //! | `Requesting` | 429, 5xx, a transport failure, a lifetime within the leeway | `Paused` until `Retry-After` or the minimum retry delay |
