@@ -159,6 +159,17 @@ fn placements(form: &str) -> Vec<(String, u16, String)> {
     all
 }
 
+/// JSON's short escapes for control characters: a password holding a backspace and a form feed,
+/// echoed as `\b` and `\f` in a page the error quotes.
+#[test]
+fn control_characters_echoed_as_short_json_escapes_are_redacted() {
+    let password = "PWq\u{8}x\u{c}y";
+    let all = AllForms::of(&[password]);
+    for (place, status, body) in plain_placements(r"PWq\bx\fy") {
+        assert_clean_with(password, place, status, &body, &[password], &all);
+    }
+}
+
 #[test]
 fn every_form_of_every_known_secret_is_redacted_everywhere() {
     let all = AllForms::of(&KNOWN);

@@ -15,6 +15,12 @@ const BROKEN_SUCCESSES: &[&str] = &[
     r#"{"token_type":"Bearer","expires_in":"an hour","access_token":"a.b.c","refresh_token":"r2"}"#,
     r#"{"token_type":"Bearer","expires_in":"-1","access_token":"a.b.c","refresh_token":"r2"}"#,
     r#"{"token_type":"Bearer","expires_in":0.5,"access_token":"a.b.c","refresh_token":"r2"}"#,
+    // A string is read only as digits with a decimal point: not an exponent, not an infinity.
+    r#"{"token_type":"Bearer","expires_in":"1e3","access_token":"a.b.c","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":"inf","access_token":"a.b.c","refresh_token":"r2"}"#,
+    // A field sent twice: which one holds is anyone's guess.
+    r#"{"token_type":"Bearer","expires_in":3600,"expires_in":60,"access_token":"a.b.c","refresh_token":"r2"}"#,
+    r#"{"token_type":"Bearer","expires_in":3600,"access_token":"a.b.c","hint":"x","hint":"y","refresh_token":"r2"}"#,
     r#"{"token_type":"Bearer","expires_in":true,"access_token":"a.b.c","refresh_token":"r2"}"#,
     r#"{"token_type":"Bearer","expires_in":3600,"access_token":"a.b.c\r\nX-Injected: 1","refresh_token":"r2"}"#,
     r#"{"token_type":"Bearer","expires_in":3600,"access_token":"a b","refresh_token":"r2"}"#,

@@ -122,3 +122,19 @@ fn any_2xx_status_is_a_success() {
         );
     }
 }
+
+#[test]
+fn expires_in_null_is_no_expires_in_and_a_decimal_string_is_read() {
+    let null = refresh_answered_with(r#"{"expires_in":null,"access_token":"new.access.token"}"#);
+    assert_eq!(
+        null.tokens().access_token_expires_at(),
+        null.now
+            .saturating_add(Config::DEFAULT_ACCESS_TOKEN_LIFETIME)
+    );
+    let decimal =
+        refresh_answered_with(r#"{"expires_in":" 3600.5 ","access_token":"new.access.token"}"#);
+    assert_eq!(
+        decimal.tokens().access_token_expires_at(),
+        decimal.now.saturating_add(secs(3600))
+    );
+}
