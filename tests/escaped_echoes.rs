@@ -159,13 +159,13 @@ fn placements(form: &str) -> Vec<(String, u16, String)> {
     all
 }
 
-/// JSON's short escapes for control characters: a password holding a backspace and a form feed,
-/// echoed as `\b` and `\f` in a page the error quotes.
+/// JSON's short escapes for control characters: a password holding a backspace, a form feed, a
+/// carriage return and a tab, echoed as `\b`, `\f`, `\r` and `\t` in a page the error quotes.
 #[test]
 fn control_characters_echoed_as_short_json_escapes_are_redacted() {
-    let password = "PWq\u{8}x\u{c}y";
+    let password = "PWq\u{8}x\u{c}y\rz\tw";
     let all = AllForms::of(&[password]);
-    for (place, status, body) in plain_placements(r"PWq\bx\fy") {
+    for (place, status, body) in plain_placements(r"PWq\bx\fy\rz\tw") {
         assert_clean_with(password, place, status, &body, &[password], &all);
     }
 }
