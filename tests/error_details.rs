@@ -106,3 +106,21 @@ fn a_body_carrying_tokens_past_the_excerpt_is_withheld() {
         );
     }
 }
+
+/// In a body cut short for the excerpt, only a secret still matching where the cut falls is
+/// redacted to the end: text that merely began like a secret far before it is shown.
+#[test]
+fn a_secrets_first_letters_far_before_the_cut_are_not_redacted_to_the_end() {
+    let prefix = &CLIENT_SECRET[..3];
+    let page = format!("{}{prefix}{}", "a".repeat(100), "b".repeat(5000));
+    let mut scenario = Scenario::new();
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    let error = scenario
+        .answer(&login, &reply(502, page))
+        .expect_err("a gateway page");
+    let excerpt = error.response().expect("details").body_excerpt().to_owned();
+    assert!(
+        excerpt.contains(&format!("{prefix}bbbbbbbb")),
+        "shown after the look-alike: {excerpt}"
+    );
+}
