@@ -453,19 +453,14 @@ impl Session {
             return;
         };
         self.changed();
-        let mut next_request = self.next_request;
+        let next_request = &mut self.next_request;
         self.revocations.queue(
             &self.config,
             held.tokens,
             held.authorization,
             self.newest_token,
-            || {
-                let id = RequestId(next_request);
-                next_request += 1;
-                id
-            },
+            || take_id(next_request),
         );
-        self.next_request = next_request;
     }
 
     /// The id of the newest token installed (withdrawn or not); a later token has a larger one.
@@ -555,9 +550,7 @@ impl Session {
     }
 
     fn next_id(&mut self) -> RequestId {
-        let id = RequestId(self.next_request);
-        self.next_request += 1;
-        id
+        take_id(&mut self.next_request)
     }
 
     /// Takes the request out of `Requesting`; whatever comes of it, a forced refresh has had
@@ -665,4 +658,11 @@ impl Session {
         }
         error
     }
+}
+
+/// The next request id from `counter`, which moves on.
+fn take_id(counter: &mut u64) -> RequestId {
+    let id = RequestId(*counter);
+    *counter += 1;
+    id
 }
