@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::store_error::StoreError;
 use crate::time::UnixTime;
 
 /// What went wrong, as a decision for the caller.
@@ -32,6 +33,10 @@ pub enum ErrorKind {
     InvalidRequest,
     /// Too many requests (HTTP 429). Retry after [`Error::retry_after`].
     RateLimited,
+    /// The token store other processes share could not be used ([`Error::store_error`] says
+    /// how): no token request was sent, so that no process refreshes a set another one may
+    /// already have replaced, and the tokens held are kept.
+    Store,
     /// The server failed (5xx, `server_error`, `temporarily_unavailable`). Worth retrying.
     ServerError,
     /// The response is not what a token (or revocation) endpoint sends: a 404 (the URL is
@@ -84,6 +89,7 @@ impl ErrorKind {
                 "the server issued a token that expires within the leeway"
             }
             Self::UntrustedOrigin => "the access token may not be sent to this URL",
+            Self::Store => "the token store failed, so no token request was sent",
         }
     }
 }
@@ -174,6 +180,7 @@ pub struct Error {
     kind: ErrorKind,
     detail: Option<String>,
     response: Option<Box<ResponseDetails>>,
+    store: Option<Box<StoreError>>,
     /// The answer to a revocation, not to a token request: the message names that endpoint.
     from_revocation: bool,
 }
@@ -184,6 +191,7 @@ impl Error {
             kind,
             detail: None,
             response: None,
+            store: None,
             from_revocation: false,
         }
     }
@@ -236,7 +244,16 @@ impl Error {
     /// Whether the same request may succeed later.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        self.kind.is_retryable()
+        match &self.store {
+            Some(store) => store.is_retryable(),
+            None => self.kind.is_retryable(),
+        }
+    }
+
+    /// The store's failure, for [`ErrorKind::Store`].
+    #[must_use]
+    pub fn store_error(&self) -> Option<&StoreError> {
+        self.store.as_deref()
     }
 
     /// What the server sent, when the error came from a response.
@@ -292,7 +309,21 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.store
+            .as_deref()
+            .map(|store| store as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(store: StoreError) -> Self {
+        let mut error = Self::new(ErrorKind::Store).with_detail(store.to_string());
+        error.store = Some(Box::new(store));
+        error
+    }
+}
 
 /// Why a transport could not deliver a request or its response, as the transport reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -103,6 +103,7 @@ mod request;
 mod response;
 mod secret;
 mod session;
+mod store_error;
 mod time;
 mod token_set;
 
@@ -114,5 +115,6 @@ pub use error::{
 pub use request::{OutgoingRequest, RequestId, RequestKind};
 pub use secret::{AccessToken, ClientSecret, Password, RefreshToken};
 pub use session::{Action, Session};
+pub use store_error::{StoreError, StoreErrorKind};
 pub use time::UnixTime;
 pub use token_set::{InvalidToken, TokenSet};

@@ -101,11 +101,22 @@ impl Session {
         if usable {
             Ok(())
         } else {
-            let error = Error::new(ErrorKind::LifetimeWithinLeeway).with_detail(format!(
-                "expires_in {}s is not longer than the {}s leeway; the tokens were stored",
-                lifetime.as_secs(),
-                self.config.leeway.as_secs()
-            ));
+            let waited = now.saturating_duration_since(in_flight.sent_at);
+            let detail = if waited >= std::time::Duration::from_secs(1) {
+                format!(
+                    "expires_in {}s, counted from when the request went out {}s ago, leaves nothing beyond the {}s leeway; the tokens were stored",
+                    lifetime.as_secs(),
+                    waited.as_secs(),
+                    self.config.leeway.as_secs()
+                )
+            } else {
+                format!(
+                    "expires_in {}s is not longer than the {}s leeway; the tokens were stored",
+                    lifetime.as_secs(),
+                    self.config.leeway.as_secs()
+                )
+            };
+            let error = Error::new(ErrorKind::LifetimeWithinLeeway).with_detail(detail);
             // The token can never be handed out, so the next poll would refresh at once: pause
             // like after any failure, or a driver following the drain rule spins on the server.
             Err(self.pause(now, error))

@@ -68,6 +68,7 @@ use crate::config::{Config, Credentials};
 use crate::error::{Error, ErrorKind, TransportError};
 use crate::request::{self, OutgoingRequest, RequestId, RequestKind};
 use crate::response;
+use crate::store_error::StoreError;
 use crate::time::UnixTime;
 use crate::token_set::TokenSet;
 
@@ -414,6 +415,70 @@ impl Session {
         }
     }
 
+    /// Says that token request `id` goes out at `now`, later than [`poll`](Self::poll) handed
+    /// it out (a driver first waited for a shared store's lease): the answer's lifetimes count
+    /// from here. Returns whether `id` is the request in flight.
+    pub fn mark_sent(&mut self, id: RequestId, now: UnixTime) -> bool {
+        match &mut self.phase {
+            Phase::Requesting(in_flight) if in_flight.id == id => {
+                in_flight.sent_at = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Hands back why request `id` was not sent: the token store other processes share could
+    /// not be locked or read at `now` (see [`adopt`](Self::adopt)). Like a transport failure it
+    /// keeps every token and starts a retry pause, so a store that is down is not hammered by
+    /// every caller; unlike one, the server never saw the request.
+    #[must_use = "the error says why no token came"]
+    pub fn handle_store_error(&mut self, id: RequestId, now: UnixTime, error: StoreError) -> Error {
+        match self.take_in_flight(id) {
+            Ok(_) => self.pause(now, error.into()),
+            Err(mismatch) => mismatch,
+        }
+    }
+
+    /// Adopts `tokens`, the set another process stored in a store this session shares, in
+    /// place of the held one: with rotation, a process that refreshed has killed the refresh
+    /// token every other process holds, so before sending a token request a process with a
+    /// shared store reloads it under its lease and adopts a newer set instead of sending.
+    /// `None`: the other process logged out, and the held set is dropped (not revoked: that
+    /// process did it). A token request in flight is abandoned; its answer will be refused.
+    ///
+    /// Returns `false` and changes nothing where the set must not replace the held one: after
+    /// [`login`](Self::login) asked for a password grant (it goes out), for a set issued to
+    /// another account than the configured credentials', and after [`revoke`](Self::revoke).
+    pub fn adopt(&mut self, tokens: Option<TokenSet>) -> bool {
+        if self.login.is_asked() || matches!(self.phase, Phase::LoggedOut) {
+            return false;
+        }
+        let other_account = tokens.as_ref().is_some_and(|tokens| {
+            self.login.credentials().is_some_and(|credentials| {
+                tokens
+                    .username()
+                    .is_some_and(|owner| owner != credentials.username())
+            })
+        });
+        if other_account {
+            return false;
+        }
+        if matches!(self.phase, Phase::Requesting(_) | Phase::RefreshAsked) {
+            self.phase = Phase::Idle;
+        }
+        match tokens {
+            Some(tokens) => self.install(tokens, false, None),
+            None => {
+                self.held = None;
+                self.generation += 1;
+            }
+        }
+        // It came from the store.
+        self.unsaved = false;
+        true
+    }
+
     /// Reports that the API answered `401`, at `now`, to a call authorized with token `token`.
     ///
     /// The first refusal of a token withdraws it: the next poll gets another. A token obtained
@@ -467,12 +532,6 @@ impl Session {
     #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn newest_token_id(&self) -> TokenId {
         self.newest_token
-    }
-
-    /// The driver stored the set under its lock: no `Store` to answer.
-    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
-    pub(crate) fn mark_saved(&mut self) {
-        self.unsaved = false;
     }
 
     /// Why no token request can go out at `now`, if none can: a stop, a retry pause, a logout,

@@ -18,17 +18,19 @@
 #[cfg(feature = "ureq")]
 mod ureq;
 
+use std::future::Future;
 use std::sync::{Arc, Condvar, PoisonError};
 
 use http::{Request, Response};
 
 #[cfg(feature = "ureq")]
 pub use self::ureq::UreqClient;
+use crate::client::custody::{self, Io, StoreCall, StoreFuture};
 use crate::client::{
-    Driver, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Want, apply, copy_request,
-    define_client, insert, is_unauthorized,
+    Driver, OnDrop, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Want, apply,
+    copy_request, define_client, insert, is_unauthorized,
 };
-use crate::{Error, TransportError};
+use crate::{Error, ErrorKind, TransportError};
 
 /// A blocking HTTP client the driver sends requests through. It is made without limits: each
 /// request comes with its own [`RequestLimits`], from
@@ -70,6 +72,7 @@ impl<H: HttpClient> Client<H> {
     /// The slow path: drives the session until it has the token `want` asks for, or an error.
     fn acquire(&self, want: Want) -> Result<TokenGuard, Error> {
         let driver = &*self.inner;
+        let io = InPlace(&*driver.http);
         let mut core = driver.lock();
         loop {
             match driver.step(&mut core, want) {
@@ -78,26 +81,41 @@ impl<H: HttpClient> Client<H> {
                 Step::Wait(id) => {
                     core = driver
                         .finished
-                        .wait_while(core, |core| core.session.in_flight() == Some(id))
+                        .wait_while(core, |core| core.is_busy_with(id))
                         .unwrap_or_else(PoisonError::into_inner);
                     if let Some(error) = driver.waited(&core, id, want) {
                         return Err(error);
                     }
                 }
+                Step::Load(custody) => {
+                    drop(core);
+                    in_place(custody::load(driver, &io, custody))??;
+                    core = driver.lock();
+                }
+                Step::Persist => {
+                    drop(core);
+                    // A failure is kept for `store_error` and retried later.
+                    let _ = in_place(custody::persist(driver, &io));
+                    core = driver.lock();
+                }
                 Step::Send(outgoing) => {
                     drop(core);
-                    let (id, request) = outgoing.into_parts();
-                    let pending = Pending::new(driver, id);
-                    let limits = driver.limits.token_request();
-                    pending.settle(driver.http.execute(request, limits))?;
+                    let run = custody::run(driver, &io, *outgoing, OnDrop::Abandon);
+                    match in_place(run)?.1 {
+                        // A revocation overtook it: poll again.
+                        Err(error) if error.kind() != ErrorKind::ResponseMismatch => {
+                            return Err(error);
+                        }
+                        _ => {}
+                    }
                     core = driver.lock();
                 }
             }
         }
     }
 
-    /// Sends the refresh that fell due on a thread of its own, so the caller that noticed goes
-    /// on with the still-valid token. The thread keeps the client alive until the answer is
+    /// Sends the refresh that fell due on a thread of its own (or retries a failed save), so
+    /// the caller that noticed goes on with the still-valid token. The thread keeps the client alive until the answer is
     /// stored; if no thread can start, the request is given up before it went out, and the
     /// refresh comes when a caller needs the token.
     fn start_refresh_ahead(&self) {
@@ -109,11 +127,12 @@ impl<H: HttpClient> Client<H> {
             step
         };
         let outgoing = match step {
-            Step::Send(outgoing) => outgoing,
-            Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => return,
+            Step::Send(outgoing) => Some(outgoing),
+            Step::Persist => None,
+            Step::Ready(_) | Step::Failed(_) | Step::Wait(_) | Step::Load(_) => return,
         };
-        let (id, request) = outgoing.into_parts();
-        let pending = Pending::new(Arc::clone(&driver), id);
+        let id = outgoing.as_ref().map(|outgoing| outgoing.id());
+        let sender = Arc::clone(&driver);
         #[allow(
             clippy::disallowed_methods,
             reason = "the blocking client's one background refresh per token; the core starts no thread"
@@ -121,14 +140,57 @@ impl<H: HttpClient> Client<H> {
         let spawned = std::thread::Builder::new()
             .name("keliweb-oauth-refresh".to_owned())
             .spawn(move || {
-                let limits = driver.limits.token_request();
+                let io = InPlace(&*sender.http);
                 // Its outcome reaches every caller through the session.
-                let _ = pending.settle(driver.http.execute(request, limits));
+                let _ = match outgoing {
+                    Some(outgoing) => {
+                        in_place(custody::run(&*sender, &io, *outgoing, OnDrop::Abandon)).map(drop)
+                    }
+                    None => in_place(custody::persist(&*sender, &io)),
+                };
             });
-        // On failure the closure, and with it `pending`, is dropped: the request is abandoned.
-        drop(spawned);
+        if let (Err(_), Some(id)) = (spawned, id) {
+            driver.give_up(id);
+        }
     }
 
     /// A blocking token request belongs to the thread that sends it: nothing to drop here.
     fn abandon_token_request(&self) {}
+
+    /// Erases the stored set after a logout.
+    fn erase_store(&self) -> Result<(), crate::StoreError> {
+        let io = InPlace(&*self.inner.http);
+        in_place(custody::erase(&self.inner, &io))
+            .map_err(|error| error.store_error().cloned().unwrap_or_else(unsaved))?
+    }
+}
+
+/// The blocking driver's IO: everything in place, on the calling thread.
+struct InPlace<'a, H>(&'a H);
+
+impl<H: HttpClient> Io for InPlace<'_, H> {
+    fn execute(
+        &self,
+        request: Request<Vec<u8>>,
+        limits: RequestLimits,
+    ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send {
+        std::future::ready(self.0.execute(request, limits))
+    }
+
+    fn store<T: Send + 'static>(&self, work: StoreCall<T>) -> StoreFuture<T> {
+        Box::pin(std::future::ready(Ok(work())))
+    }
+}
+
+/// Runs the driver's protocol, whose IO here never waits, to its end.
+fn in_place<T>(future: impl Future<Output = T>) -> Result<T, Error> {
+    custody::run_in_place(future).ok_or_else(|| unsaved().into())
+}
+
+/// Unreachable: the in-place IO never waits. Reported as a store failure, not a panic.
+fn unsaved() -> crate::StoreError {
+    crate::StoreError::new(
+        crate::StoreErrorKind::Unavailable,
+        "a blocking store call did not finish in place",
+    )
 }

@@ -31,11 +31,15 @@ use tokio::sync::Notify;
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestClient;
+use crate::client::custody::{self, Io, StoreCall, StoreFuture};
 use crate::client::{
-    Driver, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Wake, Want, apply,
+    Driver, OnDrop, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Wake, Want, apply,
     copy_request, define_client, insert, is_unauthorized,
 };
-use crate::{Error, OutgoingRequest, RequestId, TransportError, TransportErrorKind};
+use crate::{
+    Error, OutgoingRequest, RequestId, StoreError, StoreErrorKind, TransportError,
+    TransportErrorKind,
+};
 
 /// A token request and the storing of its answer, detached from the caller that started it.
 pub type BackgroundTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -95,9 +99,21 @@ impl Wake for Waiters {
     fn wake_all(&self) {
         self.notify.notify_waiters();
     }
+
+    fn continued(&self, from: RequestId, to: RequestId) {
+        self.rename(from, to);
+    }
 }
 
 impl Waiters {
+    /// Token request `from` went on as `to` in the same task: waiters of `to` drive it too.
+    fn rename(&self, from: RequestId, to: RequestId) {
+        let mut slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((running, _)) = slot.as_mut().filter(|(running, _)| *running == from) {
+            *running = to;
+        }
+    }
+
     fn request(&self, id: RequestId) -> Option<SharedRequest> {
         let slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
         slot.as_ref()
@@ -145,7 +161,7 @@ impl<H: AsyncHttpClient> Drop for FailUnlessAnswered<H> {
                 TransportErrorKind::Other,
                 "the HTTP client gave no answer (it panicked, or its request was dropped)",
             );
-            let _ = driver.finish(id, Err(failure));
+            let _ = Pending::new(&*driver, id, OnDrop::Fail).finish(Err(failure));
             driver.finished.forget(id);
         }
     }
@@ -174,16 +190,30 @@ impl<H: AsyncHttpClient> Client<H> {
             finished.as_mut().enable();
             // A request is registered under the same lock that hands it out, so every task
             // that is told to wait for it finds it to drive.
-            let (id, request, sent) = {
+            let next = {
                 let mut core = driver.lock();
                 match driver.step(&mut core, want) {
                     Step::Ready(token) => return Ok(token),
                     Step::Failed(error) => return Err(error),
-                    Step::Wait(id) => (id, driver.finished.request(id), None),
+                    Step::Wait(id) => Ok((id, driver.finished.request(id), None)),
+                    Step::Load(custody) => Err(Some(custody)),
+                    Step::Persist => Err(None),
                     Step::Send(outgoing) => {
                         let (request, stale) = self.start(*outgoing);
-                        (request.0, Some(request.1), Some(stale))
+                        Ok((request.0, Some(request.1), Some(stale)))
                     }
+                }
+            };
+            let (id, request, sent) = match next {
+                Ok(next) => next,
+                Err(Some(custody)) => {
+                    self.load_store(custody).await?;
+                    continue;
+                }
+                Err(None) => {
+                    // A failure is kept for `store_error` and retried later.
+                    custody::persist(&self.inner, &Offload(&*self.inner.http)).await;
+                    continue;
                 }
             };
             if let (Some(stale), Some(request)) = (sent, &request) {
@@ -235,14 +265,19 @@ impl<H: AsyncHttpClient> Client<H> {
             let step = driver.step(&mut core, Want::Usable);
             driver.schedule_refresh_ahead(&core, driver.now());
             match step {
-                Step::Send(outgoing) => Some(self.start(*outgoing)),
-                Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => None,
+                Step::Send(outgoing) => Ok(self.start(*outgoing)),
+                Step::Persist => Err(true),
+                Step::Ready(_) | Step::Failed(_) | Step::Wait(_) | Step::Load(_) => Err(false),
             }
         };
-        if let Some(((_, request), stale)) = started {
-            // Outside the locks, as in `acquire`.
-            drop(stale);
-            request.await;
+        match started {
+            Ok(((_, request), stale)) => {
+                // Outside the locks, as in `acquire`.
+                drop(stale);
+                request.await;
+            }
+            Err(true) => custody::persist(driver, &Offload(&*driver.http)).await,
+            Err(false) => {}
         }
     }
 
@@ -258,21 +293,22 @@ impl<H: AsyncHttpClient> Client<H> {
         &self,
         outgoing: OutgoingRequest,
     ) -> ((RequestId, SharedRequest), Option<SharedRequest>) {
-        let (id, request) = outgoing.into_parts();
-        let http = Arc::clone(&self.inner.http);
-        let limits = self.inner.limits.token_request();
+        let id = outgoing.id();
         let guard = FailUnlessAnswered {
             driver: Arc::downgrade(&self.inner),
             id: Some(id),
         };
         let task = async move {
             let mut guard = guard;
-            let outcome = http.execute(request, limits).await;
-            if let (Some(id), Some(driver)) = (guard.id.take(), guard.driver.upgrade()) {
-                // Stores and publishes any new tokens, records the outcome, wakes the waiters.
-                let _ = driver.finish(id, outcome);
-                driver.finished.forget(id);
-            }
+            let Some(driver) = guard.driver.upgrade() else {
+                return;
+            };
+            // From here the request's own guard fails it if the task is dropped or panics.
+            guard.id = None;
+            let io = Offload(&*driver.http);
+            // Stores and publishes any new tokens, records the outcome, wakes the waiters.
+            let (last, _) = custody::run(&*driver, &io, outgoing, OnDrop::Fail).await;
+            driver.finished.forget(last);
         };
         // A panicking HTTP client must not poison the request for every waiter: the guard
         // fails it instead.
@@ -280,5 +316,59 @@ impl<H: AsyncHttpClient> Client<H> {
         let shared = task.shared();
         let stale = self.inner.finished.replace(id, shared.clone());
         ((id, shared), stale)
+    }
+
+    /// Loads the store for the first time, on a thread of its own.
+    async fn load_store(&self, custody: Arc<dyn crate::client::Custodian>) -> Result<(), Error> {
+        custody::load(&self.inner, &Offload(&*self.inner.http), custody).await
+    }
+
+    /// Erases the stored set after a logout, on a thread of its own.
+    async fn erase_store(&self) -> Result<(), crate::StoreError> {
+        custody::erase(&self.inner, &Offload(&*self.inner.http)).await
+    }
+}
+
+/// The async driver's IO: the HTTP client's futures, and store calls on a short-lived thread
+/// each, so a store that blocks (a file lock, a network round trip) blocks no executor thread
+/// and the client stays runtime-agnostic. A token request makes at most four store calls.
+struct Offload<'a, H>(&'a H);
+
+impl<H: AsyncHttpClient> Io for Offload<'_, H> {
+    fn execute(
+        &self,
+        request: Request<Vec<u8>>,
+        limits: RequestLimits,
+    ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send {
+        self.0.execute(request, limits)
+    }
+
+    fn store<T: Send + 'static>(&self, work: StoreCall<T>) -> StoreFuture<T> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "store calls block; the async client runs each on a thread of its own"
+        )]
+        let spawned = std::thread::Builder::new()
+            .name("keliweb-oauth-store".to_owned())
+            .spawn(move || {
+                let _ = answer.send(work());
+            })
+            .map(drop)
+            .map_err(|error| {
+                StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    format!("no thread could start for a store call: {error}"),
+                )
+            });
+        Box::pin(async move {
+            spawned?;
+            answered.await.map_err(|_| {
+                StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    "a store call ended without an answer",
+                )
+            })
+        })
     }
 }

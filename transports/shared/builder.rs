@@ -3,6 +3,9 @@
 use std::marker::PhantomData;
 
 use super::published::TimeSource;
+use std::sync::Arc;
+
+use super::store::Custodian;
 use super::{Clock, Driver, Limits, TokenStore, driver::Wake};
 use crate::{Config, Session, TokenSet};
 
@@ -19,7 +22,7 @@ pub enum Nonblocking {}
 pub struct ClientBuilder<H, D> {
     config: Config,
     http: H,
-    store: Option<Box<dyn TokenStore>>,
+    store: Option<Arc<dyn Custodian>>,
     tokens: Option<TokenSet>,
     time: TimeSource,
     limits: Limits,
@@ -39,13 +42,17 @@ impl<H, D> ClientBuilder<H, D> {
         }
     }
 
-    /// Calls `store` with every new token set before it is used, and with `None` on revocation.
+    /// Keeps the token set in `store`: loaded before the first token request, reloaded under
+    /// its lease before each one (a newer set another process stored is adopted instead of
+    /// asking the server), saved with every new set before any caller uses it, and erased on
+    /// revocation. See [`TokenStore`].
     pub fn store(mut self, store: impl TokenStore) -> Self {
-        self.store = Some(Box::new(store));
+        self.store = Some(Arc::new(store));
         self
     }
 
-    /// Starts from a stored token set instead of logging in.
+    /// Starts from this token set instead of logging in. With a [`store`](Self::store) that
+    /// holds a set, the store's set wins.
     pub fn tokens(mut self, tokens: TokenSet) -> Self {
         self.tokens = Some(tokens);
         self

@@ -147,21 +147,24 @@ macro_rules! define_client {
                 self.acquire(want) $($await)*
             }
 
-            /// Logs out: drops the tokens locally (and in the store) at once, then asks the server
-            /// to revoke them as configured. Call [`login`](Self::login) to start again.
+            /// Logs out: drops the tokens locally at once, erases the stored set, then asks the
+            /// server to revoke them as configured. Call [`login`](Self::login) to start again.
             ///
             /// # Errors
-            /// The first revocation request that failed; the tokens are gone locally regardless.
+            /// The first revocation request that failed, else the store's failure to erase the
+            /// set; the tokens are gone locally regardless.
             pub $($async)? fn revoke(&self) -> Result<(), $crate::Error> {
                 let requests = self.inner.begin_revoke();
                 self.abandon_token_request();
+                // Before the server hears of it: no other process adopts the revoked set.
+                let erased = self.erase_store() $($await)*;
                 // Every request is guarded before the first is sent, so a cancelled or unwinding
                 // revoke still releases the ones it never reached.
                 let outgoing: Vec<_> = requests
                     .into_iter()
                     .map(|outgoing| {
                         let (id, request) = outgoing.into_parts();
-                        (Pending::new(&*self.inner, id), request)
+                        (Pending::new(&*self.inner, id, OnDrop::Abandon), request)
                     })
                     .collect();
                 let mut first_error = None;
@@ -172,7 +175,19 @@ macro_rules! define_client {
                         first_error.get_or_insert(error);
                     }
                 }
-                first_error.map_or(Ok(()), Err)
+                match (first_error, erased) {
+                    (Some(error), _) => Err(error),
+                    (None, Err(store)) => Err(store.into()),
+                    (None, Ok(())) => Ok(()),
+                }
+            }
+
+            /// The store's last failure (a save refused or not done), until a save succeeds. A
+            /// set whose save failed is kept and used (it works), and saved again before the next
+            /// token request.
+            #[must_use]
+            pub fn store_error(&self) -> Option<$crate::StoreError> {
+                self.inner.store_error()
             }
 
             /// Supplies credentials for the next token request (after `LoginRequired`,

@@ -3,18 +3,20 @@
 
 use std::collections::VecDeque;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwap;
 use http::Response;
 
 use super::published::{Published, TimeSource};
-use super::{Limits, TokenGuard, TokenStore, Unauthorized};
+use super::store::{Custodian, Stored};
+use super::{Limits, TokenGuard, Unauthorized};
 use crate::origin::OriginPolicy;
 use crate::{
     Action, Authorization, Credentials, Error, ErrorKind, NotAuthorized, OutgoingRequest,
-    RequestId, RequestKind, Session, TokenId, TokenSet, TransportError, UnixTime,
+    RequestId, RequestKind, Session, StoreError, StoreErrorKind, TokenId, TokenSet, TransportError,
+    UnixTime,
 };
 
 /// How many recent outcomes are kept for callers that waited on them.
@@ -23,6 +25,10 @@ const OUTCOMES_KEPT: usize = 64;
 /// Wakes every caller waiting for a token request to finish.
 pub(crate) trait Wake: Default {
     fn wake_all(&self);
+
+    /// Token request `from` goes on as `to` (the login after a refused refresh), sent by the
+    /// same task.
+    fn continued(&self, _from: RequestId, _to: RequestId) {}
 }
 
 impl Wake for std::sync::Condvar {
@@ -56,8 +62,14 @@ pub(crate) enum Step {
     Ready(TokenGuard),
     /// No token can be had: the session says why.
     Failed(Error),
-    /// Another caller's token request is out: wait for it, then step again.
+    /// Another caller's token request is out (or its answer is being saved): wait for it, then
+    /// step again.
     Wait(RequestId),
+    /// The store was never loaded: load it, hand it to [`Driver::loaded`], then step again.
+    Load(Arc<dyn Custodian>),
+    /// The held set's save failed a while ago: try again
+    /// ([`custody::persist`](super::custody::persist)), then step again.
+    Persist,
     /// Send this token request, then [`Driver::finish`] it.
     Send(Box<OutgoingRequest>),
 }
@@ -69,6 +81,7 @@ pub(crate) struct Driver<H, W> {
     pub(crate) http: Arc<H>,
     pub(crate) limits: Limits,
     pub(crate) finished: W,
+    custody: Option<Arc<dyn Custodian>>,
     time: TimeSource,
     origins: Arc<OriginPolicy>,
     published: ArcSwap<Published>,
@@ -76,6 +89,9 @@ pub(crate) struct Driver<H, W> {
     /// a poll (a pause's end, the next token's refresh point), `u64::MAX` while one caller is
     /// starting it or when the HTTP client cannot run it in the background.
     ahead_not_before: AtomicU64,
+    /// A set whose save failed is held: the lock-free path starts its retry in the
+    /// background, as it starts a refresh ahead.
+    save_due: AtomicBool,
     core: Mutex<Core>,
 }
 
@@ -85,14 +101,45 @@ pub(crate) struct Core {
     persisted_generation: u64,
     published_token: Option<TokenId>,
     outcomes: VecDeque<(RequestId, Result<(), Error>)>,
-    store: Option<Box<dyn TokenStore>>,
+    /// The store's version the held set came from or was saved as; `None` until the store is
+    /// first loaded.
+    known_version: Option<u64>,
+    /// A request whose answer is being saved: its tokens are not handed out until then.
+    saving: Option<RequestId>,
+    /// The last store failure, until a save succeeds.
+    store_error: Option<StoreError>,
+    /// When to try again to save the held set, whose save failed.
+    save_retry_at: Option<UnixTime>,
+}
+
+/// What [`Driver::before_send`] found in the store.
+pub(crate) enum BeforeSend {
+    /// Another process stored a newer set: it is in use, and the request was given up.
+    Adopted,
+    /// Nothing newer: send the request.
+    Send,
+}
+
+/// A token set to save after a request, and what the save is checked against.
+pub(crate) struct SaveJob {
+    /// The request whose answer it saves; `None` for a retry.
+    id: Option<RequestId>,
+    generation: u64,
+    pub(crate) expected_version: u64,
+    pub(crate) tokens: Option<TokenSet>,
+}
+
+/// How a token request went, and whether the session wants the password login next.
+pub(crate) struct Finished {
+    pub(crate) result: Result<(), Error>,
+    refresh_token_rejected: bool,
 }
 
 impl<H, W: Wake> Driver<H, W> {
     pub(crate) fn new(
         http: H,
         session: Session,
-        store: Option<Box<dyn TokenStore>>,
+        custody: Option<Arc<dyn Custodian>>,
         time: TimeSource,
         limits: Limits,
     ) -> Self {
@@ -100,16 +147,21 @@ impl<H, W: Wake> Driver<H, W> {
             http: Arc::new(http),
             limits,
             finished: W::default(),
+            custody,
             published: ArcSwap::from_pointee(Published::new(Authorization::never_usable(), &time)),
             time,
             origins: Arc::clone(&session.config().origins),
             ahead_not_before: AtomicU64::new(0),
+            save_due: AtomicBool::new(false),
             core: Mutex::new(Core {
                 persisted_generation: session.generation(),
                 published_token: None,
                 session,
                 outcomes: VecDeque::with_capacity(OUTCOMES_KEPT),
-                store,
+                known_version: None,
+                saving: None,
+                store_error: None,
+                save_retry_at: None,
             }),
         };
         driver.sync(&mut driver.lock());
@@ -127,16 +179,17 @@ impl<H, W: Wake> Driver<H, W> {
         let guard = self.published.load();
         let check = guard.check(&self.time)?;
         // Past the point, the precise clock decides (and the session's schedule).
-        let refresh_ahead =
-            check.refresh_due && self.starts_refresh_ahead(&guard.authorization, self.now());
+        let refresh_ahead = (check.refresh_due || self.save_due.load(Ordering::Relaxed))
+            && self.starts_refresh_ahead(&guard.authorization, self.now());
         Some((TokenGuard(guard), refresh_ahead))
     }
 
-    /// Whether `token`, usable at `now`, is past its refresh-ahead point and this caller is the
-    /// one to start the refresh (at most one at a time, and none before the session wants one).
+    /// Whether `token`, usable at `now`, is past its refresh-ahead point (or a failed save is to
+    /// be retried) and this caller is the one to start the refresh in the background (at most
+    /// one at a time, and none before the session wants one).
     #[inline]
     fn starts_refresh_ahead(&self, token: &Authorization, now: UnixTime) -> bool {
-        if now < token.refresh_at() {
+        if now < token.refresh_at() && !self.save_due.load(Ordering::Relaxed) {
             return false;
         }
         let not_before = self.ahead_not_before.load(Ordering::Acquire);
@@ -150,10 +203,11 @@ impl<H, W: Wake> Driver<H, W> {
     /// Allows the next refresh ahead from when the session next wants a poll: after a request
     /// finished (a new token's refresh point, a pause's end), or after a caller looked.
     pub(crate) fn schedule_refresh_ahead(&self, core: &Core, now: UnixTime) {
-        let next = core
-            .session
-            .poll_timeout(now)
-            .map_or(0, UnixTime::as_millis);
+        let next = match (core.session.poll_timeout(now), core.save_retry_at) {
+            (Some(poll), Some(save)) => poll.min(save),
+            (poll, save) => poll.or(save).unwrap_or(UnixTime::EPOCH),
+        }
+        .as_millis();
         self.ahead_not_before.store(next, Ordering::Release);
     }
 
@@ -182,9 +236,41 @@ impl<H, W: Wake> Driver<H, W> {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The store, if the client has one.
+    pub(crate) fn custody(&self) -> Option<Arc<dyn Custodian>> {
+        self.custody.clone()
+    }
+
+    /// How long a token request's lease may be held: two token requests (a refused refresh and
+    /// the login) and the store calls around them.
+    pub(crate) fn lease_hold_time(&self) -> std::time::Duration {
+        self.limits
+            .request_timeout
+            .saturating_mul(2)
+            .saturating_add(std::time::Duration::from_secs(5))
+    }
+
+    /// The last store failure, until a save succeeds.
+    pub(crate) fn store_error(&self) -> Option<StoreError> {
+        self.lock().store_error.clone()
+    }
+
     /// Polls the session and says what the slow path must do for a caller who wants `want`.
     pub(crate) fn step(&self, core: &mut Core, want: Want) -> Step {
+        if let Some(custody) = &self.custody
+            && core.known_version.is_none()
+        {
+            return Step::Load(Arc::clone(custody));
+        }
+        if let Some(id) = core.saving {
+            return Step::Wait(id);
+        }
         let now = self.now();
+        if core.save_retry_at.is_some_and(|at| now >= at) {
+            // One caller retries; the others go on meanwhile.
+            core.save_retry_at = Some(now.saturating_add(core.session.config().min_retry_delay()));
+            return Step::Persist;
+        }
         loop {
             return match core.session.poll(now) {
                 Action::UseToken(token) if want.is_met_by(token.token_id()) => {
@@ -203,15 +289,59 @@ impl<H, W: Wake> Driver<H, W> {
                         continue;
                     }
                 }
-                Action::Store => {
-                    self.sync(core);
-                    continue;
-                }
+                // The set is saved by whoever changed it, by generation.
+                Action::Store => continue,
                 Action::Stop(error) => Step::Failed(error),
                 Action::Wait(id) => Step::Wait(id),
                 Action::Send(outgoing) => Step::Send(Box::new(outgoing)),
             };
         }
+    }
+
+    /// Adopts the store's set, loaded for the first time (no lease: a read). A failure is the
+    /// caller's error, and the next caller loads again.
+    pub(crate) fn loaded(&self, stored: Result<Stored, StoreError>) -> Result<(), Error> {
+        let mut core = self.lock();
+        if core.known_version.is_some() {
+            return Ok(());
+        }
+        let stored = stored?;
+        if stored.version > 0 {
+            core.session.adopt(stored.tokens);
+        }
+        core.known_version = Some(stored.version);
+        core.persisted_generation = core.session.generation();
+        self.sync(&mut core);
+        self.schedule_refresh_ahead(&core, self.now());
+        Ok(())
+    }
+
+    /// Under the lease, before request `id` goes out: adopts the store's set instead when
+    /// another process stored a newer one.
+    pub(crate) fn before_send(&self, id: RequestId, stored: Stored) -> BeforeSend {
+        let _wake = WakeOnDrop(&self.finished);
+        let mut core = self.lock();
+        // It goes out now, not when the session handed it out before the lease wait.
+        core.session.mark_sent(id, self.now());
+        let known = core.known_version.unwrap_or(0);
+        if stored.version == known {
+            return BeforeSend::Send;
+        }
+        // Whatever comes of it, the set the answer will replace is this version. An older one
+        // is a store started afresh (a deleted file): nothing to adopt, and the save goes on
+        // from there.
+        core.known_version = Some(stored.version);
+        if stored.version < known
+            || core.session.in_flight() != Some(id)
+            || !core.session.adopt(stored.tokens)
+        {
+            return BeforeSend::Send;
+        }
+        core.persisted_generation = core.session.generation();
+        self.sync(&mut core);
+        self.schedule_refresh_ahead(&core, self.now());
+        core.record(id, &Ok(()));
+        BeforeSend::Adopted
     }
 
     /// After waiting for request `id`: its error, if it failed and the caller cannot do without
@@ -229,14 +359,14 @@ impl<H, W: Wake> Driver<H, W> {
         }
     }
 
-    /// Feeds request `id`'s outcome to the session, stores changed tokens, publishes them, and
-    /// wakes the waiters (even if the store panics): the store always sees a new set before any
-    /// caller can use it.
-    pub(crate) fn finish(
+    /// Feeds request `id`'s outcome to the session. Changed tokens are published at once
+    /// without a store; with one, they wait for [`saved`](Self::saved), and the job to save
+    /// them is returned. Wakes the waiters either way (even when unwinding).
+    fn finish(
         &self,
         id: RequestId,
         outcome: Result<Response<Vec<u8>>, TransportError>,
-    ) -> Result<(), Error> {
+    ) -> (Finished, Option<SaveJob>) {
         let _wake = WakeOnDrop(&self.finished);
         let now = self.now();
         let mut core = self.lock();
@@ -251,17 +381,161 @@ impl<H, W: Wake> Driver<H, W> {
         };
         // A dead refresh token with the password kept is no failure of the callers': the
         // session logs in next, and they wait for that.
-        let result = result.or_else(|error| match error.kind() {
-            ErrorKind::RefreshTokenRejected => Ok(()),
-            _ => Err(error),
-        });
+        let refresh_token_rejected =
+            matches!(&result, Err(error) if error.kind() == ErrorKind::RefreshTokenRejected);
+        let result = if refresh_token_rejected {
+            Ok(())
+        } else {
+            result
+        };
+        let finished = Finished {
+            result,
+            refresh_token_rejected,
+        };
+        let refused =
+            matches!(&finished.result, Err(error) if error.kind() == ErrorKind::ResponseMismatch);
+        let generation = core.session.generation();
+        if self.custody.is_some() && generation != core.persisted_generation && !refused {
+            core.saving = Some(id);
+            let job = SaveJob {
+                id: Some(id),
+                generation,
+                expected_version: core.known_version.unwrap_or(0),
+                tokens: core.session.tokens().cloned(),
+            };
+            // Withdrawals are published at once; the new set waits for its save.
+            self.sync(&mut core);
+            return (finished, Some(job));
+        }
         self.sync(&mut core);
         self.schedule_refresh_ahead(&core, now);
-        let refused = matches!(&result, Err(error) if error.kind() == ErrorKind::ResponseMismatch);
         if !refused {
-            core.record(id, &result);
+            core.record(id, &finished.result);
         }
-        result
+        (finished, None)
+    }
+
+    /// The save of `job` is done (or failed): publishes the set either way (it works; a failed
+    /// save is retried before the next token request and reported by `store_error`), records
+    /// how the request went, and wakes the waiters. After a refused refresh, returns the
+    /// password login, handed out under the same lock so the caller sends it under the same
+    /// lease.
+    pub(crate) fn saved(
+        &self,
+        job: SaveJob,
+        saved: Result<u64, StoreError>,
+        finished: &Finished,
+    ) -> Option<OutgoingRequest> {
+        let _wake = WakeOnDrop(&self.finished);
+        let now = self.now();
+        let mut core = self.lock();
+        self.record_save(&mut core, &job, saved, now);
+        core.saving = None;
+        self.sync(&mut core);
+        if let Some(id) = job.id {
+            core.record(id, &finished.result);
+        }
+        let next = if finished.refresh_token_rejected {
+            self.next_login(&mut core, now)
+        } else {
+            None
+        };
+        self.schedule_refresh_ahead(&core, now);
+        next
+    }
+
+    /// Notes how saving `job` went. A failed save is retried after the minimum retry delay,
+    /// unless another process stored a newer set (then the next token request adopts it).
+    fn record_save(
+        &self,
+        core: &mut Core,
+        job: &SaveJob,
+        saved: Result<u64, StoreError>,
+        now: UnixTime,
+    ) {
+        match saved {
+            Ok(version) => {
+                core.known_version = Some(version);
+                core.persisted_generation = job.generation;
+                core.store_error = None;
+                if core.persisted_generation == core.session.generation() {
+                    core.save_retry_at = None;
+                }
+            }
+            Err(error) => {
+                if error.kind() != StoreErrorKind::Conflict {
+                    let delay = core.session.config().min_retry_delay();
+                    core.save_retry_at = Some(now.saturating_add(delay));
+                }
+                core.store_error = Some(error);
+            }
+        }
+        self.save_due
+            .store(core.save_retry_at.is_some(), Ordering::Relaxed);
+    }
+
+    /// Under the lease, for [`Step::Persist`]: the job that saves the held set again, or
+    /// `None` when there is nothing to save or another process stored a newer set (adopted).
+    pub(crate) fn persist_job(&self, stored: Stored) -> Option<SaveJob> {
+        let mut core = self.lock();
+        let known = core.known_version.unwrap_or(0);
+        if stored.version != known {
+            core.known_version = Some(stored.version);
+            if stored.version > known && core.session.adopt(stored.tokens) {
+                core.persisted_generation = core.session.generation();
+                core.save_retry_at = None;
+                self.save_due.store(false, Ordering::Relaxed);
+                self.sync(&mut core);
+                self.schedule_refresh_ahead(&core, self.now());
+                return None;
+            }
+        }
+        let generation = core.session.generation();
+        if generation == core.persisted_generation {
+            core.save_retry_at = None;
+            self.save_due.store(false, Ordering::Relaxed);
+            return None;
+        }
+        Some(SaveJob {
+            id: None,
+            generation,
+            expected_version: core.known_version.unwrap_or(0),
+            tokens: core.session.tokens().cloned(),
+        })
+    }
+
+    /// A retried save could not take the lease: it is tried again later.
+    pub(crate) fn lease_failed(&self, error: StoreError) {
+        let now = self.now();
+        let mut core = self.lock();
+        core.store_error = Some(error);
+        self.schedule_refresh_ahead(&core, now);
+    }
+
+    /// The retried save of `job` is done (or failed again).
+    pub(crate) fn saved_again(&self, job: &SaveJob, saved: Result<u64, StoreError>) {
+        let now = self.now();
+        let mut core = self.lock();
+        self.record_save(&mut core, job, saved, now);
+        self.schedule_refresh_ahead(&core, now);
+    }
+
+    /// The password login the session wants after a refused refresh, if it wants one now.
+    fn next_login(&self, core: &mut Core, now: UnixTime) -> Option<OutgoingRequest> {
+        loop {
+            return match core.session.poll(now) {
+                Action::Store => continue,
+                Action::Send(outgoing) if outgoing.kind() == RequestKind::PasswordGrant => {
+                    Some(outgoing)
+                }
+                // Unreachable: revocations are taken under the lock that queues them.
+                Action::Send(outgoing) => {
+                    let _ = core.session.abandon(outgoing.id());
+                    None
+                }
+                Action::UseToken(_) | Action::Wait(_) | Action::Stop(_) => None,
+            };
+        }
     }
 
     /// Forgets request `id` without an outcome (its sender was cancelled or unwound): no retry
@@ -271,30 +545,77 @@ impl<H, W: Wake> Driver<H, W> {
         let now = self.now();
         let mut core = self.lock();
         let _ = core.session.abandon(id);
+        if core.saving == Some(id) {
+            core.saving = None;
+        }
         self.sync(&mut core);
         self.schedule_refresh_ahead(&core, now);
     }
 
-    /// Drops the tokens locally (and in the store) and returns the revocation requests.
+    /// Gives request `id` up before it went out (its lease was lost): as [`abandon`].
+    pub(crate) fn give_up(&self, id: RequestId) {
+        self.abandon(id);
+    }
+
+    /// Request `id` could not go out: the store failed. The session pauses, so a store that
+    /// is down is not hammered; the tokens held stay in use.
+    fn store_failed(&self, id: RequestId, error: StoreError) -> Error {
+        let _wake = WakeOnDrop(&self.finished);
+        let now = self.now();
+        let mut core = self.lock();
+        core.store_error = Some(error.clone());
+        let error = core.session.handle_store_error(id, now, error);
+        self.sync(&mut core);
+        self.schedule_refresh_ahead(&core, now);
+        let result = Err(error.clone());
+        core.record(id, &result);
+        error
+    }
+
+    /// Drops the tokens locally and returns the revocation requests; the caller then erases
+    /// the stored set ([`custody::erase`](super::custody::erase)).
     pub(crate) fn begin_revoke(&self) -> Vec<OutgoingRequest> {
         let _wake = WakeOnDrop(&self.finished);
         let now = self.now();
         let mut core = self.lock();
         core.session.revoke();
+        if self.custody.is_none() {
+            core.persisted_generation = core.session.generation();
+        }
         self.sync(&mut core);
         // Taken under the same lock: no other caller's poll hands them out. After a logout
         // the session has nothing else to send.
         let mut requests = Vec::new();
-        while let Action::Send(outgoing) = core.session.poll(now) {
-            if outgoing.kind() != RequestKind::Revocation {
+        loop {
+            match core.session.poll(now) {
+                // The caller erases the stored set next.
+                Action::Store => {}
+                Action::Send(outgoing) if outgoing.kind() == RequestKind::Revocation => {
+                    requests.push(outgoing);
+                }
                 // Unreachable: a logout drops the credentials. Should it ever happen, the
                 // request is given up rather than sent by the wrong caller.
-                let _ = core.session.abandon(outgoing.id());
-                break;
+                Action::Send(outgoing) => {
+                    let _ = core.session.abandon(outgoing.id());
+                    break;
+                }
+                Action::UseToken(_) | Action::Wait(_) | Action::Stop(_) => break,
             }
-            requests.push(outgoing);
         }
         requests
+    }
+
+    /// The stored set was erased after a logout (or the erasure failed).
+    pub(crate) fn erased(&self, erased: &Result<u64, StoreError>) {
+        let mut core = self.lock();
+        match erased {
+            Ok(version) => {
+                core.known_version = Some(*version);
+                core.persisted_generation = core.session.generation();
+                core.store_error = None;
+            }
+            Err(error) => core.store_error = Some(error.clone()),
+        }
     }
 
     /// Records an API `401` for `token`, unpublishing the token if the session dropped it.
@@ -334,11 +655,9 @@ impl<H, W: Wake> Driver<H, W> {
         self.lock().session.tokens().cloned()
     }
 
-    /// Persists the token set if it changed, then publishes the current authorization if it
-    /// changed.
+    /// Publishes the current authorization if it changed. A withdrawn token leaves the
+    /// lock-free path at once; a new one only once it is saved (or its save failed).
     fn sync(&self, core: &mut Core) {
-        // A withdrawn token (revoked, refused) leaves the lock-free path first, so a store that
-        // fails or panics cannot keep it in use.
         if core.session.authorization().is_none() && core.published_token.is_some() {
             self.published.store(Arc::new(Published::new(
                 Authorization::never_usable(),
@@ -346,14 +665,11 @@ impl<H, W: Wake> Driver<H, W> {
             )));
             core.published_token = None;
         }
-        // By generation, not by the session's `Store`: a store that panicked is called again
-        // before anything else is published.
-        if core.session.generation() != core.persisted_generation {
-            if let Some(store) = &core.store {
-                store.save(core.session.tokens());
-            }
+        if self.custody.is_none() {
             core.persisted_generation = core.session.generation();
-            core.session.mark_saved();
+        }
+        if core.saving.is_some() {
+            return;
         }
         let current = core.session.authorization();
         let current_id = current.map(Authorization::token_id);
@@ -381,6 +697,11 @@ impl Core {
             .rev()
             .find(|(done, _)| *done == id)
             .map(|(_, outcome)| outcome)
+    }
+
+    /// Whether request `id` is still out, or its answer still being saved.
+    pub(crate) fn is_busy_with(&self, id: RequestId) -> bool {
+        self.session.in_flight() == Some(id) || self.saving == Some(id)
     }
 }
 
@@ -438,53 +759,107 @@ impl<W: Wake> Drop for WakeOnDrop<'_, W> {
     }
 }
 
+/// What a [`Pending`] request does with itself if dropped before it is finished.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OnDrop {
+    /// Abandons it (a cancelled caller, an unwinding thread): no retry pause.
+    Abandon,
+    /// Fails it as a transport failure, starting a retry pause: the async request task, which
+    /// is dropped only when its HTTP client panicked or gave no answer, must not be retried in a
+    /// busy loop.
+    Fail,
+}
+
 /// A token or revocation request on the wire. If its sender never finishes it (a dropped
-/// future, an unwinding thread, a thread that could not start), the request is abandoned so
-/// waiters are released. `D` is a borrowed driver, or an `Arc` of one for a background
-/// request.
+/// future, an unwinding thread, a thread that could not start), the request is abandoned or
+/// failed so waiters are released. `D` is a borrowed driver, or an `Arc` of one.
 pub(crate) struct Pending<D: Deref<Target = Driver<H, W>>, H, W: Wake> {
     driver: D,
     id: Option<RequestId>,
+    on_drop: OnDrop,
 }
 
 impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> Pending<D, H, W> {
-    pub(crate) fn new(driver: D, id: RequestId) -> Self {
+    pub(crate) fn new(driver: D, id: RequestId, on_drop: OnDrop) -> Self {
         Self {
             driver,
             id: Some(id),
+            on_drop,
         }
     }
 
-    /// Hands the outcome to the session.
+    /// Which request.
+    pub(crate) fn id(&self) -> RequestId {
+        self.id.unwrap_or(RequestId(0))
+    }
+
+    /// Hands the outcome to the session and publishes what it brought (no store involved: a
+    /// revocation, or a client without a store).
     pub(crate) fn finish(
         mut self,
         outcome: Result<Response<Vec<u8>>, TransportError>,
     ) -> Result<(), Error> {
+        let Some(id) = self.id.take() else {
+            return Err(Error::new(ErrorKind::ResponseMismatch));
+        };
+        let (finished, job) = self.driver.finish(id, outcome);
+        if let Some(job) = job {
+            // Unreachable: only token requests of a client with a store make jobs, and those
+            // go through `finish_unsaved`. Publish the set rather than strand it.
+            let unsaved = StoreError::new(StoreErrorKind::Unavailable, "the set was not saved");
+            let _ = self.driver.saved(job, Err(unsaved), &finished);
+        }
+        finished.result
+    }
+
+    /// Hands the outcome to the session; with a store, the changed set comes back as a job to
+    /// save, and is published by [`Driver::saved`].
+    pub(crate) fn finish_unsaved(
+        mut self,
+        outcome: Result<Response<Vec<u8>>, TransportError>,
+    ) -> (Finished, Option<SaveJob>) {
         match self.id.take() {
             Some(id) => self.driver.finish(id, outcome),
-            None => Err(Error::new(ErrorKind::ResponseMismatch)),
+            None => (
+                Finished {
+                    result: Err(Error::new(ErrorKind::ResponseMismatch)),
+                    refresh_token_rejected: false,
+                },
+                None,
+            ),
         }
     }
 
-    /// [`finish`](Self::finish) for a token request on the slow path: an answer the session
-    /// refused because a revocation overtook it is no failure of the caller's, who polls again.
-    #[cfg(feature = "blocking")]
-    pub(crate) fn settle(
-        self,
-        outcome: Result<Response<Vec<u8>>, TransportError>,
-    ) -> Result<(), Error> {
-        match self.finish(outcome) {
-            Err(error) if error.kind() != ErrorKind::ResponseMismatch => Err(error),
-            // `finish` stored any new tokens before publishing them.
-            _ => Ok(()),
+    /// The request could not go out: the store failed.
+    pub(crate) fn store_failed(mut self, error: StoreError) -> Error {
+        match self.id.take() {
+            Some(id) => self.driver.store_failed(id, error),
+            None => error.into(),
         }
+    }
+
+    /// The request needs nothing more (it was given up for an adopted set).
+    pub(crate) fn disarm(mut self) {
+        self.id = None;
     }
 }
 
 impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> Drop for Pending<D, H, W> {
     fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
-            self.driver.abandon(id);
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        match self.on_drop {
+            OnDrop::Abandon => self.driver.abandon(id),
+            OnDrop::Fail => {
+                let failure = TransportError::new(
+                    crate::TransportErrorKind::Other,
+                    "the HTTP client gave no answer (it panicked, or its request was dropped)",
+                );
+                let (_, job) = self.driver.finish(id, Err(failure));
+                // A failure changes no tokens, so there is nothing to save.
+                drop(job);
+            }
         }
     }
 }

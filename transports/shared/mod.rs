@@ -1,27 +1,34 @@
-//! What the blocking and async drivers share: the clock, the token store, the limits, the
+//! What the blocking and async drivers share: the clock, the token stores, the limits, the
 //! client builder, and the machinery around one [`Session`](crate::Session) that makes one
-//! token request serve every caller.
+//! token request serve every caller, and one token request per expiry serve every process
+//! sharing a store.
 
 mod builder;
 mod clock;
+pub(crate) mod custody;
 mod define_client;
 mod driver;
+mod file_store;
 mod limits;
+mod memory_store;
 mod published;
 #[cfg(any(feature = "ureq", feature = "reqwest"))]
 mod redact;
+mod store;
 
 pub use builder::{Blocking, ClientBuilder, Nonblocking};
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
 pub(crate) use define_client::define_client;
-#[cfg(feature = "nonblocking")]
-pub(crate) use driver::Wake;
-pub(crate) use driver::{Driver, Pending, Step, Want, apply, insert};
+pub(crate) use driver::{Driver, OnDrop, Pending, Step, Wake, Want, apply, insert};
+pub use file_store::{FileLease, FileStore};
 pub use limits::{Limits, RequestLimits};
+pub use memory_store::{MemoryLease, MemoryStore};
 #[cfg(any(feature = "ureq", feature = "reqwest"))]
 pub(crate) use redact::without_query;
+pub(crate) use store::Custodian;
+pub use store::{Stored, TokenStore};
 
 use std::fmt;
 use std::ops::Deref;
@@ -29,27 +36,7 @@ use std::sync::Arc;
 
 use http::{Request, Response};
 
-use crate::{Authorization, TokenSet};
-
-/// Persists the token set. Called with every new set **before** any caller can use its access
-/// token (Keliweb's old refresh token is already dead by then: `docs/passport.md#rotation`),
-/// and with `None` on revocation.
-///
-/// A store that panics is called again with the same set by the next caller, before that
-/// caller gets a token. It runs while the driver holds its lock, so it must not call back into
-/// the client (that deadlocks), and in the async driver it blocks an executor thread: keep it
-/// quick (hand the set to a channel or write a small file). Any
-/// `Fn(Option<&TokenSet>) + Send + Sync` closure is a store.
-pub trait TokenStore: Send + Sync + 'static {
-    /// Saves `tokens`, or forgets the stored set when `None`.
-    fn save(&self, tokens: Option<&TokenSet>);
-}
-
-impl<F: Fn(Option<&TokenSet>) + Send + Sync + 'static> TokenStore for F {
-    fn save(&self, tokens: Option<&TokenSet>) {
-        self(tokens);
-    }
-}
+use crate::Authorization;
 
 /// A usable access token, borrowed from the driver without taking a lock or touching a
 /// reference count. Dereferences to [`Authorization`]; clone that to keep it.

@@ -1,0 +1,328 @@
+//! A fleet of OS processes sharing one token store: each is this test binary run as a worker
+//! (the ignored test `fleet_worker`), with its settings in environment variables. Workers use
+//! the blocking client with ureq against the emulator, ask for a token from several threads
+//! until a deadline, and print what they saw; the test reads the emulator's log.
+
+#![allow(dead_code, reason = "each test binary uses part of the harness")]
+
+pub mod scenarios;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use keliweb_emulator::{Emulator, EmulatorConfig, LoggedRequest};
+use keliweb_oauth::blocking::{Client, HttpClient, UreqClient};
+use keliweb_oauth::client::{FileStore, Limits, RequestLimits};
+use keliweb_oauth::{Config, TransportError};
+
+/// The emulator's access-token lifetime in the fleet tests.
+pub const LIFETIME: Duration = Duration::from_secs(4);
+/// The clients' leeway: a token is usable for `LIFETIME - LEEWAY` after it is issued.
+pub const LEEWAY: Duration = Duration::from_secs(1);
+
+/// An emulator with short-lived tokens (rotation is always on).
+pub fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig {
+        access_lifetime: LIFETIME,
+        ..EmulatorConfig::default()
+    })
+    .expect("the emulator starts on 127.0.0.1")
+}
+
+/// Where a worker keeps its tokens.
+#[derive(Clone, Debug)]
+pub enum StoreAt {
+    File(std::path::PathBuf),
+    Redis { url: String, key: String },
+}
+
+impl StoreAt {
+    fn to_env(&self) -> String {
+        match self {
+            Self::File(path) => format!("file:{}", path.display()),
+            Self::Redis { url, key } => format!("redis:{url} {key}"),
+        }
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch: workers agree on start and end instants.
+pub fn wall_millis() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("fits")
+}
+
+/// A worker's line of output.
+#[derive(Debug)]
+pub struct Line {
+    pub worker: usize,
+    pub text: String,
+}
+
+/// Running workers and their output.
+pub struct Fleet {
+    children: Vec<Child>,
+    lines: Receiver<Line>,
+    seen: Vec<Line>,
+}
+
+impl Fleet {
+    /// Starts `count` workers with `threads` threads each, asking for tokens from `start_in`
+    /// from now for `run_for`, with `env` added to their environment.
+    pub fn start(
+        emulator: &Emulator,
+        store: &StoreAt,
+        (count, threads): (usize, usize),
+        start_in: Duration,
+        run_for: Duration,
+        env: &[(&str, String)],
+    ) -> Self {
+        let start = wall_millis() + millis(start_in);
+        let deadline = start + millis(run_for);
+        let (sender, lines) = channel();
+        let children = (0..count)
+            .map(|worker| {
+                let settings = Settings {
+                    threads,
+                    start,
+                    deadline,
+                    env,
+                };
+                spawn_worker(worker, emulator, store, &settings, &sender)
+            })
+            .collect();
+        Self {
+            children,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits up to `within` for a worker to print a line starting with `prefix`; returns which.
+    pub fn wait_for_line(&mut self, prefix: &str, within: Duration) -> Option<usize> {
+        let give_up = Instant::now() + within;
+        // libtest prints "test fleet_worker ... " before the worker's first line.
+        if let Some(line) = self.seen.iter().find(|line| line.text.contains(prefix)) {
+            return Some(line.worker);
+        }
+        while let Some(left) = give_up.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            let found = line.text.contains(prefix).then_some(line.worker);
+            self.seen.push(line);
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// Kills worker `worker` with SIGKILL: no destructor, no unlock, no goodbye.
+    pub fn kill(&mut self, worker: usize) {
+        self.children[worker]
+            .kill()
+            .expect("the worker can be killed");
+        let _ = self.children[worker].wait();
+    }
+
+    /// Waits for every worker (but those killed) to exit and returns each one's output.
+    pub fn finish(mut self, killed: &[usize]) -> Vec<Vec<String>> {
+        for (worker, child) in self.children.iter_mut().enumerate() {
+            let status = child.wait().expect("the worker is waited for");
+            if !killed.contains(&worker) {
+                assert!(status.success(), "worker {worker} failed: {status}");
+            }
+        }
+        // The readers end when the pipes close.
+        self.seen.extend(self.lines.iter());
+        let mut outputs = vec![Vec::new(); self.children.len()];
+        for line in self.seen {
+            outputs[line.worker].push(line.text);
+        }
+        outputs
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).expect("fits")
+}
+
+/// What every worker of a fleet is told.
+struct Settings<'a> {
+    threads: usize,
+    start: u64,
+    deadline: u64,
+    env: &'a [(&'a str, String)],
+}
+
+fn spawn_worker(
+    worker: usize,
+    emulator: &Emulator,
+    store: &StoreAt,
+    settings: &Settings<'_>,
+    lines: &Sender<Line>,
+) -> Child {
+    let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
+        .args(["fleet_worker", "--exact", "--ignored", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env("FLEET_TOKEN_URL", emulator.token_url())
+        .env("FLEET_STORE", store.to_env())
+        .env("FLEET_THREADS", settings.threads.to_string())
+        .env("FLEET_START", settings.start.to_string())
+        .env("FLEET_DEADLINE", settings.deadline.to_string())
+        .envs(settings.env.iter().map(|(name, value)| (name, value)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("a worker process starts");
+    for pipe in [
+        Box::new(child.stdout.take().expect("piped")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("piped")),
+    ] {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for text in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = lines.send(Line { worker, text });
+            }
+        });
+    }
+    child
+}
+
+/// Token requests the emulator saw, by grant and status.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub logins: usize,
+    pub refreshes: usize,
+    pub refused_refreshes: usize,
+    pub refused_logins: usize,
+}
+
+pub fn grants(log: &[LoggedRequest]) -> Grants {
+    let mut grants = Grants::default();
+    for request in log.iter().filter(|request| request.path == "/oauth/token") {
+        let ok = (200..300).contains(&request.status);
+        match (request.grant_type.as_deref(), ok) {
+            (Some("password"), true) => grants.logins += 1,
+            (Some("password"), false) => grants.refused_logins += 1,
+            (Some("refresh_token"), true) => grants.refreshes += 1,
+            (Some("refresh_token"), false) => grants.refused_refreshes += 1,
+            _ => {}
+        }
+    }
+    grants
+}
+
+/// The value of a `KEY value` line a worker printed.
+pub fn reported(output: &[String], key: &str) -> Option<u64> {
+    output.iter().find_map(|line| {
+        let at = line.find(key)?;
+        line[at + key.len()..].trim().parse().ok()
+    })
+}
+
+/// Announces each token request on stdout before sending it, so the test knows which worker
+/// holds the lease.
+struct Announcing(UreqClient);
+
+impl HttpClient for Announcing {
+    fn execute(
+        &self,
+        request: http::Request<Vec<u8>>,
+        limits: RequestLimits,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let body = String::from_utf8_lossy(request.body());
+        let grant = if body.contains("grant_type=refresh_token") {
+            "refresh"
+        } else {
+            "password"
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "SEND {grant}");
+        let _ = stdout.flush();
+        drop(stdout);
+        self.0.execute(request, limits)
+    }
+}
+
+/// The worker: asks for a token from `FLEET_THREADS` threads every 10 ms between
+/// `FLEET_START` and `FLEET_DEADLINE`, then prints `TOKENS n` (distinct access tokens seen)
+/// and `ERRORS n` (failed `authorization` calls, each also printed).
+pub fn run_worker() {
+    let setting = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the fleet tests"))
+    };
+    let defaults = EmulatorConfig::default();
+    let config = Config::builder(
+        setting("FLEET_TOKEN_URL"),
+        defaults.client_id.clone(),
+        defaults.client_secret.as_str(),
+    )
+    .credentials(defaults.username.clone(), defaults.password.as_str())
+    .leeway(LEEWAY)
+    .refresh_ahead(Duration::ZERO)
+    .build()
+    .expect("a valid config");
+    let request_timeout = std::env::var("FLEET_REQUEST_TIMEOUT_MS")
+        .ok()
+        .and_then(|millis| millis.parse().ok())
+        .map_or(Duration::from_secs(3), Duration::from_millis);
+    let limits = Limits {
+        connect_timeout: Duration::from_secs(1),
+        request_timeout,
+        ..Limits::default()
+    };
+    let builder = Client::builder(config, Announcing(UreqClient::default())).limits(limits);
+    let store = setting("FLEET_STORE");
+    let client = if let Some(path) = store.strip_prefix("file:") {
+        builder.store(FileStore::new(path)).build()
+    } else if let Some(redis) = store.strip_prefix("redis:") {
+        redis_client(builder, redis)
+    } else {
+        panic!("unknown store {store}");
+    };
+    let threads: usize = setting("FLEET_THREADS").parse().expect("a count");
+    let start: u64 = setting("FLEET_START").parse().expect("millis");
+    let deadline: u64 = setting("FLEET_DEADLINE").parse().expect("millis");
+    std::thread::sleep(Duration::from_millis(start.saturating_sub(wall_millis())));
+
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let errors = Arc::new(Mutex::new(0_u64));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while wall_millis() < deadline {
+                    match client.authorization() {
+                        Ok(token) => {
+                            let header = token.expose_header_value().as_bytes().to_vec();
+                            seen.lock().expect("not poisoned").insert(header);
+                        }
+                        Err(error) => {
+                            println!("ERROR {error}");
+                            *errors.lock().expect("not poisoned") += 1;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+        }
+    });
+    println!("TOKENS {}", seen.lock().expect("not poisoned").len());
+    println!("ERRORS {}", errors.lock().expect("not poisoned"));
+}
+
+fn redis_client(
+    _builder: keliweb_oauth::blocking::ClientBuilder<Announcing>,
+    _setting: &str,
+) -> Client<Announcing> {
+    panic!("no Redis store yet");
+}

@@ -1,0 +1,283 @@
+//! A store in one JSON file, shared by the processes of one host.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use super::store::{Stored, TokenStore};
+use crate::{StoreError, StoreErrorKind, TokenSet};
+
+/// Largest file read: a token set is a few kilobytes, so anything far larger is not one.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The longest pause between two tries of the lock while another process holds it.
+const MAX_LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// A [`TokenStore`] in one JSON file, for the processes of one host: replicas, cron jobs, a
+/// command line called from scripts.
+///
+/// - The set is written atomically: to a temporary file in the same directory (created with
+///   mode `0600`), flushed to disk, renamed over the old file, and the directory flushed.
+///   A crash leaves the old set or the new one, never half of one.
+/// - The lease is an advisory lock (`flock` on Unix, `LockFileEx` on Windows, through the
+///   standard library) on a sibling file, `<file>.lock`. The kernel releases it when its
+///   holder exits, however it exits: a process killed in mid-refresh never blocks the others.
+/// - On Unix, a file owned by another user, or one that group or others may read or write,
+///   is refused ([`StoreErrorKind::Foreign`]): another user could have planted or read it.
+/// - Content that is not a set this store wrote (truncated, not JSON, a token that breaks the
+///   rules) is [`StoreErrorKind::Corrupt`], naming the path and the position, never quoting the
+///   content. Nothing logs in over it: fix or delete the file.
+///
+/// Protect the file as you would the password: it holds a refresh token, which gets new access
+/// tokens until it expires.
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    path: PathBuf,
+    lock_path: PathBuf,
+}
+
+/// The lock on a [`FileStore`]'s lock file; dropping it releases the lease.
+#[derive(Debug)]
+pub struct FileLease {
+    _locked: File,
+}
+
+/// What the file holds.
+#[derive(Serialize, Deserialize)]
+struct Contents {
+    version: u64,
+    tokens: Option<TokenSet>,
+}
+
+impl FileStore {
+    /// A store in the file at `path`, with its lock in `<path>.lock`. Nothing is touched until
+    /// the first load; the directory is created (mode `0700`) at the first save.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".lock");
+        Self {
+            path,
+            lock_path: PathBuf::from(lock_path),
+        }
+    }
+
+    /// The file the set is kept in.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, kind: StoreErrorKind, what: impl std::fmt::Display) -> StoreError {
+        StoreError::new(kind, format!("{}: {what}", self.path.display()))
+    }
+
+    fn unavailable(&self, doing: &str, error: &io::Error) -> StoreError {
+        self.error(
+            StoreErrorKind::Unavailable,
+            format_args!("{doing}: {error}"),
+        )
+    }
+
+    /// The directory, created with mode `0700` if missing.
+    fn directory(&self) -> Result<&Path, StoreError> {
+        let directory = match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(directory)
+            .map_err(|error| self.unavailable("cannot create its directory", &error))?;
+        Ok(directory)
+    }
+
+    fn write(&self, contents: &Contents) -> Result<(), StoreError> {
+        let directory = self.directory()?;
+        let mut json = serde_json::to_vec(contents)
+            .map_err(|error| self.error(StoreErrorKind::Unavailable, error))?;
+        let written = self.replace_with(directory, &json);
+        json.zeroize();
+        written
+    }
+
+    /// Replaces the file with `bytes`: a temporary file (mode `0600`) flushed and renamed over
+    /// it, then the directory flushed, so the rename itself survives a crash.
+    fn replace_with(&self, directory: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut temporary = tempfile::Builder::new()
+            .prefix(".keliweb-tokens")
+            .tempfile_in(directory)
+            .map_err(|error| self.unavailable("cannot create a temporary file", &error))?;
+        temporary
+            .write_all(bytes)
+            .and_then(|()| temporary.as_file().sync_all())
+            .map_err(|error| self.unavailable("cannot write a temporary file", &error))?;
+        temporary.persist(&self.path).map_err(|error| {
+            self.unavailable("cannot rename the new file into place", &error.error)
+        })?;
+        sync_directory(directory)
+            .map_err(|error| self.unavailable("cannot flush the directory", &error))
+    }
+
+    /// Refuses a file that is not this user's alone.
+    #[cfg(unix)]
+    fn check_owner(&self, file: &File) -> Result<(), StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = file
+            .metadata()
+            .map_err(|error| self.unavailable("cannot read its metadata", &error))?;
+        let user = rustix::process::geteuid().as_raw();
+        if metadata.uid() != user {
+            return Err(self.error(
+                StoreErrorKind::Foreign,
+                format_args!(
+                    "owned by user {}, not by this user ({user}); remove it or run as its owner",
+                    metadata.uid()
+                ),
+            ));
+        }
+        let mode = metadata.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(self.error(
+                StoreErrorKind::Foreign,
+                format_args!("other users may read or write it (mode {mode:o}); chmod 600 it"),
+            ));
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn check_owner(&self, _file: &File) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the lease's wait is a deadline on the monotonic clock, outside the core"
+)]
+impl TokenStore for FileStore {
+    type Lease = FileLease;
+
+    fn load(&self) -> Result<Stored, StoreError> {
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Stored::default()),
+            Err(error) => return Err(self.unavailable("cannot open it", &error)),
+        };
+        self.check_owner(&file)?;
+        let mut json = Vec::new();
+        let read = (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut json);
+        if let Err(error) = read {
+            json.zeroize();
+            return Err(self.unavailable("cannot read it", &error));
+        }
+        let parsed = if json.len() as u64 > MAX_FILE_BYTES {
+            Err(self.error(
+                StoreErrorKind::Corrupt,
+                format_args!("larger than {MAX_FILE_BYTES} bytes, so not a token set"),
+            ))
+        } else {
+            serde_json::from_slice::<Contents>(&json).map_err(|error| {
+                // Position and category only: serde's message may quote the content.
+                let what = match error.classify() {
+                    serde_json::error::Category::Eof => "cut short",
+                    serde_json::error::Category::Syntax => "not JSON",
+                    serde_json::error::Category::Data | serde_json::error::Category::Io => {
+                        "not a token set this store wrote"
+                    }
+                };
+                self.error(
+                    StoreErrorKind::Corrupt,
+                    format_args!(
+                        "{what} (at line {} column {}); fix or delete it",
+                        error.line(),
+                        error.column()
+                    ),
+                )
+            })
+        };
+        json.zeroize();
+        let contents = parsed?;
+        Ok(Stored {
+            version: contents.version,
+            tokens: contents.tokens,
+        })
+    }
+
+    fn lock(&self, hold_for: Duration) -> Result<FileLease, StoreError> {
+        self.directory()?;
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).read(true).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&self.lock_path).map_err(|error| {
+            self.unavailable(
+                &format!("cannot open the lock file {}", self.lock_path.display()),
+                &error,
+            )
+        })?;
+        // A waiter that came just after the holder took the lease waits out a whole lease.
+        let give_up = Instant::now() + hold_for.saturating_mul(2);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(FileLease { _locked: file }),
+                Err(TryLockError::WouldBlock) if Instant::now() < give_up => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(MAX_LOCK_POLL);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(self.error(
+                        StoreErrorKind::LeaseTimeout,
+                        format_args!(
+                            "another process held its lock for {:?}",
+                            hold_for.saturating_mul(2)
+                        ),
+                    ));
+                }
+                Err(TryLockError::Error(error)) => {
+                    return Err(self.unavailable("cannot lock it", &error));
+                }
+            }
+        }
+    }
+
+    fn save(
+        &self,
+        _lease: &mut FileLease,
+        expected: u64,
+        tokens: Option<&TokenSet>,
+    ) -> Result<u64, StoreError> {
+        // Under the lock, so no other process writes between this read and the rename.
+        let stored = self.load()?.version;
+        if stored != expected {
+            return Err(self.error(
+                StoreErrorKind::Conflict,
+                format_args!("it is at version {stored}, not {expected}"),
+            ));
+        }
+        let version = expected + 1;
+        self.write(&Contents {
+            version,
+            tokens: tokens.cloned(),
+        })?;
+        Ok(version)
+    }
+}
+
+/// Flushes a directory, so a rename in it survives a crash (Unix; elsewhere a no-op).
+fn sync_directory(directory: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(directory)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = directory;
+    Ok(())
+}
