@@ -5,6 +5,8 @@
 
 #![allow(dead_code, reason = "each test binary uses part of the harness")]
 
+#[cfg(feature = "redis")]
+pub mod redis_server;
 pub mod scenarios;
 
 use std::collections::HashSet;
@@ -320,9 +322,19 @@ pub fn run_worker() {
     println!("ERRORS {}", errors.lock().expect("not poisoned"));
 }
 
+#[cfg(feature = "redis")]
+fn redis_client(
+    builder: keliweb_oauth::blocking::ClientBuilder<Announcing>,
+    setting: &str,
+) -> Client<Announcing> {
+    let (url, key) = setting.split_once(' ').expect("redis:URL KEY");
+    builder.store(redis_server::store(url, key)).build()
+}
+
+#[cfg(not(feature = "redis"))]
 fn redis_client(
     _builder: keliweb_oauth::blocking::ClientBuilder<Announcing>,
     _setting: &str,
 ) -> Client<Announcing> {
-    panic!("no Redis store yet");
+    panic!("a Redis worker needs the `redis` feature");
 }

@@ -14,6 +14,8 @@ mod memory_store;
 mod published;
 #[cfg(any(feature = "ureq", feature = "reqwest"))]
 mod redact;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod store;
 
 pub use builder::{Blocking, ClientBuilder, Nonblocking};
@@ -27,6 +29,8 @@ pub use limits::{Limits, RequestLimits};
 pub use memory_store::{MemoryLease, MemoryStore};
 #[cfg(any(feature = "ureq", feature = "reqwest"))]
 pub(crate) use redact::without_query;
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisLease, RedisStore};
 pub(crate) use store::Custodian;
 pub use store::{Stored, TokenStore};
 

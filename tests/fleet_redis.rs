@@ -1,0 +1,238 @@
+//! Several OS processes share one token set through a `RedisStore` on a real `redis-server`
+//! (started on a free loopback port by the tests, never skipped): one refresh per expiry for
+//! the fleet, a dead lease holder's lease expiring, a fenced save, and Redis down at start and
+//! in mid-run (`docs/custody.md`).
+#![cfg(all(feature = "ureq", feature = "reqwest", feature = "redis"))]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the tests start processes and threads and wait on the real clock; the core does not"
+)]
+
+mod fleet_support;
+
+use std::time::Duration;
+
+use fleet_support::redis_server::{RedisServer, store};
+use fleet_support::{StoreAt, scenarios};
+use keliweb_emulator::{Emulator, EmulatorConfig};
+use keliweb_oauth::blocking::{Client, UreqClient};
+use keliweb_oauth::client::{Limits, Stored, TokenStore};
+use keliweb_oauth::{Config, ErrorKind, StoreErrorKind, TokenSet};
+
+/// Not a test: the worker process the fleet tests start (`fleet_support::run_worker`).
+#[test]
+#[ignore = "a worker process, started by the fleet tests with its settings in the environment"]
+fn fleet_worker() {
+    fleet_support::run_worker();
+}
+
+fn at(server: &RedisServer) -> StoreAt {
+    StoreAt::Redis {
+        url: server.url(),
+        key: "{keliweb}:tokens".to_owned(),
+    }
+}
+
+/// The workers' request timeout in the kill tests: their lease lasts twice this plus 5 s.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+const LEASE: Duration = Duration::from_secs(7);
+
+fn short_requests() -> [(&'static str, String); 1] {
+    [(
+        "FLEET_REQUEST_TIMEOUT_MS",
+        REQUEST_TIMEOUT.as_millis().to_string(),
+    )]
+}
+
+#[test]
+fn eight_processes_on_one_redis_make_one_login_and_one_refresh_per_expiry() {
+    let server = RedisServer::start();
+    scenarios::eight_processes_make_one_login_and_one_refresh_per_expiry(&at(&server));
+}
+
+#[test]
+fn a_redis_lease_holder_killed_before_the_server_rotated_costs_nothing() {
+    let server = RedisServer::start();
+    scenarios::a_lease_holder_killed_before_the_server_rotated_costs_nothing(
+        &at(&server),
+        LEASE,
+        &short_requests(),
+    );
+}
+
+#[test]
+fn a_redis_lease_holder_killed_after_the_server_rotated_costs_one_login() {
+    let server = RedisServer::start();
+    scenarios::a_lease_holder_killed_after_the_server_rotated_costs_one_login(
+        &at(&server),
+        LEASE,
+        &short_requests(),
+    );
+}
+
+fn set(access: &str) -> TokenSet {
+    serde_json::from_str(&format!(
+        r#"{{"access_token":"{access}","access_token_expires_at":1800003600,"refresh_token":"def50200aa","refresh_token_expires_at":1800864000}}"#
+    ))
+    .expect("a set")
+}
+
+#[test]
+fn a_holder_whose_lease_expired_cannot_overwrite_its_successor() {
+    let server = RedisServer::start();
+    let store = store(&server.url(), "fenced");
+    let mut late = store.lock(Duration::from_millis(100)).expect("the lease");
+    std::thread::sleep(Duration::from_millis(200));
+    let mut successor = store
+        .lock(Duration::from_secs(5))
+        .expect("the expired lease is free");
+    assert_eq!(store.save(&mut successor, 0, Some(&set("eyJ.new"))), Ok(1));
+
+    let refused = store
+        .save(&mut late, 0, Some(&set("eyJ.stale")))
+        .expect_err("its lease expired");
+    assert_eq!(refused.kind(), StoreErrorKind::Conflict);
+    // Even at the right version, a lease it no longer holds writes nothing.
+    let refused = store
+        .save(&mut late, 1, Some(&set("eyJ.stale")))
+        .expect_err("its lease expired");
+    assert_eq!(refused.kind(), StoreErrorKind::Conflict);
+    // And dropping it does not release the successor's.
+    drop(late);
+    let other = store.lock(Duration::from_millis(100));
+    assert_eq!(
+        other.map(drop).map_err(|error| error.kind()),
+        Err(StoreErrorKind::LeaseTimeout)
+    );
+    assert_eq!(
+        store.load(),
+        Ok(Stored {
+            version: 1,
+            tokens: Some(set("eyJ.new"))
+        })
+    );
+}
+
+fn client(emulator: &Emulator, url: &str) -> Client<UreqClient> {
+    let defaults = EmulatorConfig::default();
+    let config = Config::builder(
+        emulator.token_url(),
+        defaults.client_id.clone(),
+        defaults.client_secret.as_str(),
+    )
+    .credentials(defaults.username.clone(), defaults.password.as_str())
+    .min_retry_delay(Duration::from_millis(50))
+    .build()
+    .expect("a valid config");
+    let limits = Limits {
+        request_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    Client::builder(config, UreqClient::default())
+        .limits(limits)
+        .store(store(url, "{keliweb}:tokens").timeout(Duration::from_millis(500)))
+        .build()
+}
+
+#[test]
+fn redis_down_at_start_is_a_typed_error_and_no_login() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
+    let mut server = RedisServer::start();
+    let url = server.url();
+    server.stop();
+    let client = client(&emulator, &url);
+    let error = client.authorization().expect_err("Redis is down");
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert_eq!(
+        error.store_error().map(|store| store.kind()),
+        Some(StoreErrorKind::Unavailable)
+    );
+    assert!(error.to_string().contains("127.0.0.1"), "{error}");
+    assert_eq!(
+        emulator.counters().token_requests,
+        0,
+        "no login without the store"
+    );
+
+    // Back up: the next call logs in and stores the set.
+    server.restart();
+    std::thread::sleep(Duration::from_millis(60));
+    client.authorization().expect("a login once Redis is back");
+    assert_eq!(emulator.counters().password_grants, 1);
+}
+
+#[test]
+fn redis_down_in_mid_run_keeps_the_token_and_refreshes_once_it_is_back() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
+    let mut server = RedisServer::start();
+    let client = client(&emulator, &server.url());
+    let token = client.authorization().expect("a login").token_id();
+    let held = client.tokens();
+
+    server.stop();
+    let error = client
+        .force_refresh()
+        .expect_err("no refresh without the store");
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert_eq!(client.tokens(), held, "the tokens are kept");
+    assert_eq!(
+        client.authorization().expect("still usable").token_id(),
+        token
+    );
+    assert_eq!(emulator.counters().refresh_grants, 0);
+
+    // Redis comes back empty (no persistence): the held refresh token still works.
+    server.restart();
+    std::thread::sleep(Duration::from_millis(60));
+    let refreshed = client
+        .force_refresh()
+        .expect("a refresh once Redis is back");
+    assert_ne!(refreshed.token_id(), token);
+    let counters = emulator.counters();
+    assert_eq!((counters.password_grants, counters.refresh_grants), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_clients_share_a_redis_store_too() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
+    let server = RedisServer::start();
+    let defaults = EmulatorConfig::default();
+    let client = || {
+        let config = Config::builder(
+            emulator.token_url(),
+            defaults.client_id.clone(),
+            defaults.client_secret.as_str(),
+        )
+        .credentials(defaults.username.clone(), defaults.password.as_str())
+        .build()
+        .expect("a valid config");
+        keliweb_oauth::nonblocking::Client::builder(
+            config,
+            keliweb_oauth::nonblocking::ReqwestClient::default(),
+        )
+        .store(store(&server.url(), "async"))
+        .build()
+    };
+    let (first, second) = (client(), client());
+    let a = first.authorization().await.expect("a login").clone();
+    let b = second
+        .authorization()
+        .await
+        .expect("the stored token")
+        .clone();
+    assert_eq!(a.expose_header_value(), b.expose_header_value());
+    assert_eq!(emulator.counters().password_grants, 1);
+
+    let refreshed = first.force_refresh().await.expect("a refresh").clone();
+    let adopted = second
+        .force_refresh()
+        .await
+        .expect("the refreshed set")
+        .clone();
+    assert_eq!(
+        refreshed.expose_header_value(),
+        adopted.expose_header_value()
+    );
+    let counters = emulator.counters();
+    assert_eq!((counters.password_grants, counters.refresh_grants), (1, 1));
+}

@@ -1,0 +1,340 @@
+//! A store in Redis, shared by processes on several hosts.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use redis::{Connection, RedisError, Script};
+use zeroize::Zeroize;
+
+use super::store::{Stored, TokenStore};
+use crate::{StoreError, StoreErrorKind, TokenSet};
+
+/// The longest pause between two tries of the lease while another process holds it.
+const MAX_LEASE_POLL: Duration = Duration::from_millis(50);
+
+/// Saves the set if the caller still holds the lease and the version is the one it loaded.
+/// KEYS: the set's hash, the lease. ARGV: the holder, the expected version, the JSON ("" to
+/// erase). Answers the new version, -1 for a lost lease, -2 for another version.
+const SAVE: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+local stored = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if stored ~= tonumber(ARGV[2]) then return -2 end
+local version = stored + 1
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], 'set')
+  redis.call('HSET', KEYS[1], 'version', version)
+else
+  redis.call('HSET', KEYS[1], 'version', version, 'set', ARGV[3])
+end
+return version
+";
+
+/// Releases the lease if the caller still holds it. KEYS: the lease. ARGV: the holder.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// A [`TokenStore`] in Redis, for processes on several hosts: Redis is the one place the
+/// fleet agrees on, so no consensus of the crate's own is needed.
+///
+/// - The set lives in a hash under `key` (fields `version` and `set`, the set as JSON).
+/// - The lease is `SET <key>:lease <holder> NX PX <ms>`, where the holder number comes from
+///   `INCR <key>:holders`, so no two holders ever share one. It expires on its own if the
+///   holder dies, and is released by a compare-and-delete script, so a holder whose lease
+///   expired cannot release its successor's.
+/// - A save is a script that checks both the lease and the version (a fencing token): a holder
+///   whose lease expired while it waited for the server cannot overwrite a newer set.
+/// - Calls are blocking, with a timeout (default 2 s) on connecting, reading and writing; the
+///   async client runs them on a thread of their own, so this one store serves both clients,
+///   on any runtime. One connection per store, reopened after any failure.
+///
+/// In a Redis Cluster, put a hash tag in the key (`{keliweb}:tokens`) so that the set and its
+/// lease live on one node. Redis holds the tokens in clear: protect it as you would the
+/// account's password (authentication, TLS to it, no persistence to shared disks).
+pub struct RedisStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    client: redis::Client,
+    key: String,
+    lease_key: String,
+    holders_key: String,
+    /// The URL without its password, and the key: what errors name.
+    name: String,
+    timeout: Duration,
+    connection: Mutex<Option<Connection>>,
+    save: Script,
+    release: Script,
+}
+
+/// A lease on a [`RedisStore`]; dropping it releases the lease (if it has not expired).
+pub struct RedisLease {
+    shared: Arc<Shared>,
+    holder: u64,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("store", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RedisLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLease")
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store at `url` (`redis://[:password@]host[:port][/db]`, or `rediss://` with a TLS
+    /// feature of the `redis` crate) under `key`. Nothing is connected until the first call.
+    ///
+    /// # Errors
+    /// [`StoreErrorKind::Unavailable`] when the URL cannot be parsed.
+    pub fn open(url: &str, key: impl Into<String>) -> Result<Self, StoreError> {
+        let key = key.into();
+        let name = format!("redis {} key {key}", without_password(url));
+        let client = redis::Client::open(url).map_err(|error| {
+            StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("{name}: not a Redis URL ({:?})", error.kind()),
+            )
+        })?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                client,
+                lease_key: format!("{key}:lease"),
+                holders_key: format!("{key}:holders"),
+                key,
+                name,
+                timeout: Duration::from_secs(2),
+                connection: Mutex::new(None),
+                save: Script::new(SAVE),
+                release: Script::new(RELEASE),
+            }),
+        })
+    }
+
+    /// How long to wait for Redis when connecting, reading or writing (default 2 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.timeout = timeout;
+        }
+        self
+    }
+}
+
+impl Shared {
+    /// Runs `call` on the connection, opening one if needed; a failed call drops it, so the
+    /// next one reconnects.
+    fn with_connection<T>(
+        &self,
+        call: impl FnOnce(&mut Connection) -> Result<T, RedisError>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self.connection();
+        if slot.is_none() {
+            *slot = Some(self.connect()?);
+        }
+        let Some(connection) = slot.as_mut() else {
+            return Err(self.error(StoreErrorKind::Unavailable, "no connection"));
+        };
+        call(connection).map_err(|error| {
+            *slot = None;
+            self.unavailable(&error)
+        })
+    }
+
+    fn connection(&self) -> MutexGuard<'_, Option<Connection>> {
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let connection = self
+            .client
+            .get_connection_with_timeout(self.timeout)
+            .map_err(|error| self.unavailable(&error))?;
+        connection
+            .set_read_timeout(Some(self.timeout))
+            .and_then(|()| connection.set_write_timeout(Some(self.timeout)))
+            .map_err(|error| self.unavailable(&error))?;
+        Ok(connection)
+    }
+
+    fn error(&self, kind: StoreErrorKind, what: impl std::fmt::Display) -> StoreError {
+        StoreError::new(kind, format!("{}: {what}", self.name))
+    }
+
+    /// A Redis failure, by kind and code only: a reply may echo what was sent.
+    fn unavailable(&self, error: &RedisError) -> StoreError {
+        let what = if error.is_timeout() {
+            "timed out".to_owned()
+        } else if error.is_connection_refusal() {
+            "connection refused".to_owned()
+        } else if error.is_io_error() || error.is_connection_dropped() {
+            "connection failed".to_owned()
+        } else {
+            match error.code() {
+                Some(code) => format!("Redis answered {code}"),
+                None => format!("{:?}", error.kind()),
+            }
+        };
+        self.error(StoreErrorKind::Unavailable, what)
+    }
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the lease's wait is a deadline on the monotonic clock, outside the core"
+)]
+impl TokenStore for RedisStore {
+    type Lease = RedisLease;
+
+    fn load(&self) -> Result<Stored, StoreError> {
+        let shared = &self.shared;
+        let (version, json): (Option<String>, Option<String>) = shared.with_connection(|c| {
+            redis::cmd("HMGET")
+                .arg(&shared.key)
+                .arg("version")
+                .arg("set")
+                .query(c)
+        })?;
+        let version = match version {
+            None => 0,
+            Some(text) => text.parse().map_err(|_| {
+                shared.error(StoreErrorKind::Corrupt, "its version is not a number")
+            })?,
+        };
+        let Some(mut json) = json else {
+            return Ok(Stored {
+                version,
+                tokens: None,
+            });
+        };
+        let parsed = serde_json::from_str::<TokenSet>(&json);
+        json.zeroize();
+        let tokens = parsed.map_err(|error| {
+            // Position only: serde's message may quote the content.
+            shared.error(
+                StoreErrorKind::Corrupt,
+                format_args!(
+                    "its set is not a token set this store wrote (at column {}); delete the key",
+                    error.column()
+                ),
+            )
+        })?;
+        Ok(Stored {
+            version,
+            tokens: Some(tokens),
+        })
+    }
+
+    fn lock(&self, hold_for: Duration) -> Result<RedisLease, StoreError> {
+        let shared = &self.shared;
+        let holder: u64 =
+            shared.with_connection(|c| redis::cmd("INCR").arg(&shared.holders_key).query(c))?;
+        let millis = u64::try_from(hold_for.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        // A waiter that came just after the holder took the lease waits out a whole lease.
+        let give_up = Instant::now() + hold_for.saturating_mul(2);
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let taken: Option<String> = shared.with_connection(|c| {
+                redis::cmd("SET")
+                    .arg(&shared.lease_key)
+                    .arg(holder)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis)
+                    .query(c)
+            })?;
+            if taken.is_some() {
+                return Ok(RedisLease {
+                    shared: Arc::clone(shared),
+                    holder,
+                });
+            }
+            if Instant::now() >= give_up {
+                return Err(shared.error(
+                    StoreErrorKind::LeaseTimeout,
+                    format_args!(
+                        "another process held the lease for {:?}",
+                        hold_for.saturating_mul(2)
+                    ),
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(MAX_LEASE_POLL);
+        }
+    }
+
+    fn save(
+        &self,
+        lease: &mut RedisLease,
+        expected: u64,
+        tokens: Option<&TokenSet>,
+    ) -> Result<u64, StoreError> {
+        let shared = &self.shared;
+        let mut json = match tokens {
+            Some(tokens) => serde_json::to_string(tokens)
+                .map_err(|error| shared.error(StoreErrorKind::Unavailable, error))?,
+            None => String::new(),
+        };
+        let answer: Result<i64, StoreError> = shared.with_connection(|c| {
+            shared
+                .save
+                .key(&shared.key)
+                .key(&shared.lease_key)
+                .arg(lease.holder)
+                .arg(expected)
+                .arg(&json)
+                .invoke(c)
+        });
+        json.zeroize();
+        match answer? {
+            -1 => Err(shared.error(
+                StoreErrorKind::Conflict,
+                "the lease expired before the save; nothing was written",
+            )),
+            -2 => Err(shared.error(
+                StoreErrorKind::Conflict,
+                format_args!("another process stored a version after {expected}"),
+            )),
+            version => u64::try_from(version)
+                .map_err(|_| shared.error(StoreErrorKind::Corrupt, "a negative version")),
+        }
+    }
+}
+
+impl Drop for RedisLease {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        // If this fails, the lease expires on its own.
+        let _: Result<i64, StoreError> = shared.with_connection(|c| {
+            shared
+                .release
+                .key(&shared.lease_key)
+                .arg(self.holder)
+                .invoke(c)
+        });
+    }
+}
+
+/// `url` without a password, for messages.
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}{}", &url[..scheme_end + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
