@@ -24,6 +24,25 @@ if "--refresh-ahead" in sys.argv:
         ms = lambda ns: f"{int(ns) / 1e6:.3f} ms"
         print(f"| {name} | {calls} | {requests} | {ms(p50)} | {ms(p99)} | {int(p99) / base:.2f}× | {ms(slowest)} | {waited} |")
     sys.exit(0)
+if "--custody" in sys.argv:
+    # Table 8, from the CUSTODY lines of benches/custody.rs.
+    lines = [line.split("\t")[1:] for line in log.splitlines() if line.startswith("CUSTODY\t")]
+    print("### 8. Shared custody: token requests per expiry across processes (blocking client, ureq)\n")
+    print("| store | processes × threads | expiries | logins | refreshes | refused refreshes | refreshes per expiry | failed calls |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for fields in lines:
+        if fields[0] == "fleet":
+            _, store, processes, threads, expiries, logins, refreshes, refused, errors = fields
+            per = int(refreshes) / int(expiries)
+            print(f"| {store} | {processes} × {threads} | {expiries} | {logins} | {refreshes} | {refused} | {per:.2f} | {errors} |")
+    print("\nA forced refresh (one refresh grant to the emulator on loopback), median of interleaved batches:\n")
+    print("| store | per refresh | vs no store |")
+    print("|---|---:|---:|")
+    for fields in lines:
+        if fields[0] == "latency":
+            _, store, micros, ratio = fields
+            print(f"| {store} | {float(micros):.0f} µs | {float(ratio):.2f}× |")
+    sys.exit(0)
 target = json.loads(
     subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--no-deps"])
 )["target_directory"]

@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/bench-run.log
+# The custody bench starts redis-server: install it where missing, as the tests do.
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || echo 'benches/run.sh: redis-server is missing (sudo apt-get install -y redis-server)' >&2
 cargo bench --all-features 2>&1 | tee "$log" >&2
 echo "## Machine"
 echo
@@ -20,3 +22,5 @@ echo
 bash benches/footprint.sh
 echo
 python3 benches/report.py "$log" --refresh-ahead
+echo
+python3 benches/report.py "$log" --custody

@@ -212,3 +212,20 @@ fn a_store_corrupted_under_a_running_client_fails_the_refresh_and_keeps_the_toke
         "only the first login"
     );
 }
+
+#[test]
+fn a_forced_refresh_in_a_new_process_refreshes_the_stored_set() {
+    let emulator = emulator();
+    let directory = tempfile::tempdir().expect("a directory");
+    let (path, _) = store_in(&directory);
+    let first = client(&emulator, &path);
+    first.authorization().expect("a login");
+    let stored = first.tokens();
+
+    // A new process asks for a refresh: adopting the stored set is not one.
+    let restarted = client(&emulator, &path);
+    restarted.force_refresh().expect("a refresh");
+    assert_ne!(restarted.tokens(), stored);
+    let counters = emulator.counters();
+    assert_eq!((counters.password_grants, counters.refresh_grants), (1, 1));
+}

@@ -10,7 +10,7 @@ use arbitrary::Arbitrary;
 use http::Response;
 use keliweb_oauth::{
     AccessToken, Action, Config, Credentials, ErrorKind, RefreshToken, RequestId, RequestKind,
-    Session, TokenSet, TransportError, TransportErrorKind, UnixTime,
+    Session, StoreError, StoreErrorKind, TokenSet, TransportError, TransportErrorKind, UnixTime,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -78,7 +78,20 @@ enum Op {
     ForceRefresh,
     Login,
     Revoke,
-    Restore { access_left: u32, refresh_left: u32 },
+    Restore {
+        access_left: u32,
+        refresh_left: u32,
+    },
+    /// Another process's set from a shared store (`None`: it logged out).
+    Adopt {
+        present: bool,
+        access_left: u32,
+        refresh_left: u32,
+    },
+    /// The request out goes on the wire only now (after a lease wait).
+    MarkSent(Target),
+    /// The shared store could not be used for the request out.
+    StoreFailed(Target),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -202,6 +215,37 @@ impl Run {
                 self.refresh_must_come_next = false;
                 self.login_pending = false;
             }
+            Op::Adopt {
+                present,
+                access_left,
+                refresh_left,
+            } => self.adopt(*present, *access_left, *refresh_left),
+            Op::MarkSent(target) => {
+                let id = self.target(target).unwrap_or_else(stranger);
+                let out = self.session.in_flight() == Some(id);
+                assert_eq!(self.session.mark_sent(id, self.now), out);
+            }
+            Op::StoreFailed(target) => {
+                let id = self.target(target).unwrap_or_else(stranger);
+                let before = self.session.tokens().cloned();
+                let out = self.session.in_flight() == Some(id);
+                let error = StoreError::new(StoreErrorKind::Unavailable, "down for the fuzzer");
+                let outcome = self.session.handle_store_error(id, self.now, error);
+                let expected = if out {
+                    ErrorKind::Store
+                } else {
+                    ErrorKind::ResponseMismatch
+                };
+                assert_eq!(outcome.kind(), expected);
+                assert_eq!(
+                    self.session.tokens(),
+                    before.as_ref(),
+                    "a store failure changed the tokens"
+                );
+                if out {
+                    self.in_flight = None;
+                }
+            }
             Op::Restore {
                 access_left,
                 refresh_left,
@@ -221,6 +265,39 @@ impl Run {
                 self.password_refused = false;
                 self.login_pending = false;
             }
+        }
+    }
+
+    /// Adopts another process's set and checks it took its place, or changed nothing.
+    fn adopt(&mut self, present: bool, access_left: u32, refresh_left: u32) {
+        let at = |left: u32| {
+            self.now
+                .saturating_add(Duration::from_secs(u64::from(left)))
+        };
+        let set = present.then(|| {
+            let refresh = Some((RefreshToken::new("def-adopted"), at(refresh_left)));
+            TokenSet::new(AccessToken::new("adopted"), at(access_left), refresh)
+                .expect("valid")
+                .with_username("fuzz@example.com")
+        });
+        let (before_tokens, before_generation) =
+            (self.session.tokens().cloned(), self.session.generation());
+        if self.session.adopt(set.clone()) {
+            assert_eq!(
+                self.session.tokens(),
+                set.as_ref(),
+                "the adopted set is held"
+            );
+            assert_eq!(
+                self.session.in_flight(),
+                None,
+                "the request out was dropped"
+            );
+            self.in_flight = None;
+            self.refresh_must_come_next = false;
+        } else {
+            assert_eq!(self.session.tokens(), before_tokens.as_ref());
+            assert_eq!(self.session.generation(), before_generation);
         }
     }
 

@@ -34,6 +34,8 @@
 //! | `Requesting` | `abandon` | `Idle` |
 //! | `Paused` | `poll` from `until` on | `Idle` (`RefreshAsked` if `force_refresh` came since the last poll) |
 //! | `Paused`, `Stopped`, `LoggedOut` | `login` | `Idle` |
+//! | `Requesting` | `handle_store_error` (a shared store could not be used) | `Paused` |
+//! | `Requesting`, `RefreshAsked` | `adopt` (another process's newer set) | `Idle` (other phases stay) |
 //! | any | `revoke` | `LoggedOut` |
 //!
 //! | phase | `poll` answers |
@@ -52,6 +54,12 @@
 //! [`Action::UseToken`], [`Action::Wait`] or [`Action::Stop`]; store on each [`Action::Store`],
 //! send each [`Action::Send`] and feed its outcome back before polling again.
 //! [`Session::poll_timeout`] says when to poll again without an input.
+//!
+//! **Several processes, one set:** a driver whose token set lives in a store other processes
+//! share takes the store's lease before sending each token request, reloads the store, and
+//! either [`adopt`](Session::adopt)s a newer set (instead of sending), or calls
+//! [`mark_sent`](Session::mark_sent) and sends; a store it cannot use is
+//! [`handle_store_error`](Session::handle_store_error). `docs/custody.md` has the protocol.
 
 mod exchange;
 mod phase;

@@ -89,7 +89,7 @@ impl<H: HttpClient> Client<H> {
                 }
                 Step::Load(custody) => {
                     drop(core);
-                    in_place(custody::load(driver, &io, custody))??;
+                    self.load_store(custody)?;
                     core = driver.lock();
                 }
                 Step::Persist => {
@@ -156,6 +156,12 @@ impl<H: HttpClient> Client<H> {
 
     /// A blocking token request belongs to the thread that sends it: nothing to drop here.
     fn abandon_token_request(&self) {}
+
+    /// Loads the store for the first time.
+    fn load_store(&self, custody: Arc<dyn crate::client::Custodian>) -> Result<(), Error> {
+        let io = InPlace(&*self.inner.http);
+        in_place(custody::load(&self.inner, &io, custody))?
+    }
 
     /// Erases the stored set after a logout.
     fn erase_store(&self) -> Result<(), crate::StoreError> {

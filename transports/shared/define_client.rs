@@ -143,6 +143,10 @@ macro_rules! define_client {
             /// The error of the token request, or, while a retry pause or a stop keeps any request
             /// from going out, the error that caused it. The current token stays in use either way.
             pub $($async)? fn force_refresh(&self) -> Result<TokenGuard, $crate::Error> {
+                // The stored set first: adopting it is not the refresh asked for.
+                if let Some(custody) = self.inner.unloaded_store() {
+                    self.load_store(custody) $($await)* ?;
+                }
                 let want = self.inner.force_refresh();
                 self.acquire(want) $($await)*
             }

@@ -241,6 +241,15 @@ impl<H, W: Wake> Driver<H, W> {
         self.custody.clone()
     }
 
+    /// The store, while it was never loaded.
+    pub(crate) fn unloaded_store(&self) -> Option<Arc<dyn Custodian>> {
+        let custody = self.custody.as_ref()?;
+        self.lock()
+            .known_version
+            .is_none()
+            .then(|| Arc::clone(custody))
+    }
+
     /// How long a token request's lease may be held: two token requests (a refused refresh and
     /// the login) and the store calls around them.
     pub(crate) fn lease_hold_time(&self) -> std::time::Duration {
