@@ -6,7 +6,6 @@ use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
 
@@ -39,6 +38,7 @@ pub(crate) type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreErro
 /// end on this thread.
 #[cfg(feature = "blocking")]
 pub(crate) fn run_in_place<T>(future: impl Future<Output = T>) -> Option<T> {
+    use std::task::{Context, Poll, Waker};
     let mut future = std::pin::pin!(future);
     match future
         .as_mut()

@@ -709,6 +709,7 @@ impl Core {
     }
 
     /// Whether request `id` is still out, or its answer still being saved.
+    #[cfg(feature = "blocking")]
     pub(crate) fn is_busy_with(&self, id: RequestId) -> bool {
         self.session.in_flight() == Some(id) || self.saving == Some(id)
     }
@@ -776,6 +777,7 @@ pub(crate) enum OnDrop {
     /// Fails it as a transport failure, starting a retry pause: the async request task, which
     /// is dropped only when its HTTP client panicked or gave no answer, must not be retried in a
     /// busy loop.
+    #[cfg(feature = "nonblocking")]
     Fail,
 }
 
@@ -860,6 +862,7 @@ impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> Drop for Pending<D, H, W> {
         };
         match self.on_drop {
             OnDrop::Abandon => self.driver.abandon(id),
+            #[cfg(feature = "nonblocking")]
             OnDrop::Fail => {
                 let failure = TransportError::new(
                     crate::TransportErrorKind::Other,

@@ -23,7 +23,9 @@ pub use builder::{Blocking, ClientBuilder, Nonblocking};
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
 pub(crate) use define_client::define_client;
-pub(crate) use driver::{Driver, OnDrop, Pending, Step, Wake, Want, apply, insert};
+#[cfg(feature = "nonblocking")]
+pub(crate) use driver::Wake;
+pub(crate) use driver::{Driver, OnDrop, Pending, Step, Want, apply, insert};
 pub use file_store::{FileLease, FileStore};
 pub use limits::{Limits, RequestLimits};
 pub use memory_store::{MemoryLease, MemoryStore};
