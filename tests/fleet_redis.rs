@@ -33,9 +33,10 @@ fn at(server: &RedisServer) -> StoreAt {
     }
 }
 
-/// The workers' request timeout in the kill tests: their lease lasts twice this plus 5 s.
+/// The workers' request timeout in the kill tests: their lease lasts twice this plus 5 s, plus
+/// six times the store's 200 ms timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
-const LEASE: Duration = Duration::from_secs(7);
+const LEASE: Duration = Duration::from_millis(8200);
 
 fn short_requests() -> [(&'static str, String); 1] {
     [(
@@ -80,9 +81,10 @@ fn set(access: &str) -> TokenSet {
 #[test]
 fn a_holder_whose_lease_expired_cannot_overwrite_its_successor() {
     let server = RedisServer::start();
-    let store = store(&server.url(), "fenced");
+    // A 20 ms timeout: the lease lasts 100 ms + 6 × 20 ms.
+    let store = store(&server.url(), "fenced").timeout(Duration::from_millis(20));
     let mut late = store.lock(Duration::from_millis(100)).expect("the lease");
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(400));
     let mut successor = store
         .lock(Duration::from_secs(5))
         .expect("the expired lease is free");
@@ -99,7 +101,7 @@ fn a_holder_whose_lease_expired_cannot_overwrite_its_successor() {
     assert_eq!(refused.kind(), StoreErrorKind::Conflict);
     // And dropping it does not release the successor's.
     drop(late);
-    let other = store.lock(Duration::from_millis(100));
+    let other = store.lock(Duration::from_millis(10));
     assert_eq!(
         other.map(drop).map_err(|error| error.kind()),
         Err(StoreErrorKind::LeaseTimeout)

@@ -90,7 +90,10 @@ fn binary() -> PathBuf {
     on_path.unwrap_or_else(|| panic!("{INSTALL}"))
 }
 
-/// A store on the server at `url`, under `key`.
+/// A store on the server at `url`, under `key`, with a timeout for loopback (200 ms: the lease
+/// lasts six of them longer than the client's hold time).
 pub fn store(url: &str, key: &str) -> RedisStore {
-    RedisStore::open(url, key).expect("a Redis URL")
+    RedisStore::open(url, key)
+        .expect("a Redis URL")
+        .timeout(Duration::from_millis(200))
 }

@@ -126,12 +126,15 @@ impl<H: HttpClient> Client<H> {
             driver.schedule_refresh_ahead(&core, driver.now());
             step
         };
-        let outgoing = match step {
-            Step::Send(outgoing) => Some(outgoing),
-            Step::Persist => None,
-            Step::Ready(_) | Step::Failed(_) | Step::Wait(_) | Step::Load(_) => return,
+        let (work, id) = match step {
+            Step::Send(outgoing) => {
+                let id = outgoing.id();
+                (Background::Request(outgoing), Some(id))
+            }
+            Step::Persist => (Background::Persist, None),
+            Step::Load(custody) => (Background::Load(custody), None),
+            Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => return,
         };
-        let id = outgoing.as_ref().map(|outgoing| outgoing.id());
         let sender = Arc::clone(&driver);
         #[allow(
             clippy::disallowed_methods,
@@ -139,16 +142,7 @@ impl<H: HttpClient> Client<H> {
         )]
         let spawned = std::thread::Builder::new()
             .name("keliweb-oauth-refresh".to_owned())
-            .spawn(move || {
-                let io = InPlace(&*sender.http);
-                // Its outcome reaches every caller through the session.
-                let _ = match outgoing {
-                    Some(outgoing) => {
-                        in_place(custody::run(&*sender, &io, *outgoing, OnDrop::Abandon)).map(drop)
-                    }
-                    None => in_place(custody::persist(&*sender, &io)),
-                };
-            });
+            .spawn(move || background(&sender, work));
         if let (Err(_), Some(id)) = (spawned, id) {
             driver.give_up(id);
         }
@@ -169,6 +163,45 @@ impl<H: HttpClient> Client<H> {
         in_place(custody::erase(&self.inner, &io))
             .map_err(|error| error.store_error().cloned().unwrap_or_else(unsaved))?
     }
+}
+
+/// What a background thread of the client does.
+enum Background {
+    Request(Box<crate::OutgoingRequest>),
+    Persist,
+    /// Load the store first (a client started from `.tokens(set)`), then see.
+    Load(Arc<dyn crate::client::Custodian>),
+}
+
+/// Runs `work` on the background thread; its outcome reaches every caller through the session.
+fn background<H: HttpClient>(driver: &Driver<H, Waiter>, work: Background) {
+    let io = InPlace(&*driver.http);
+    let work = match work {
+        Background::Load(custody) => {
+            if !matches!(in_place(custody::load(driver, &io, custody)), Ok(Ok(()))) {
+                return;
+            }
+            let step = {
+                let mut core = driver.lock();
+                let step = driver.step(&mut core, Want::Usable);
+                driver.schedule_refresh_ahead(&core, driver.now());
+                step
+            };
+            match step {
+                Step::Send(outgoing) => Background::Request(outgoing),
+                Step::Persist => Background::Persist,
+                Step::Load(_) | Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => return,
+            }
+        }
+        work => work,
+    };
+    let _ = match work {
+        Background::Request(outgoing) => {
+            in_place(custody::run(driver, &io, *outgoing, OnDrop::Abandon)).map(drop)
+        }
+        Background::Persist => in_place(custody::persist(driver, &io)),
+        Background::Load(_) => Ok(()),
+    };
 }
 
 /// The blocking driver's IO: everything in place, on the calling thread.

@@ -77,6 +77,11 @@ pub trait AsyncHttpClient: Send + Sync + 'static {
     /// spawned: without, the token is refreshed when a caller needs it. A client wrapping
     /// another must forward this. [`ReqwestClient`] spawns on the current Tokio runtime.
     ///
+    /// With a shared [`TokenStore`](crate::client::TokenStore), implement it: a token request
+    /// holds the store's lease, and one whose callers were all cancelled would otherwise hold it
+    /// until the next caller of this process drives the request (a `FileStore` lock has no
+    /// expiry of its own, so other processes would wait, then fail with a lease timeout).
+    ///
     /// # Errors
     /// The task itself, when it was not spawned.
     fn spawn(&self, task: BackgroundTask) -> Result<(), BackgroundTask> {
@@ -260,24 +265,34 @@ impl<H: AsyncHttpClient> Client<H> {
     /// The spawned part of [`start_refresh_ahead`](Self::start_refresh_ahead).
     async fn refresh_ahead(&self) {
         let driver = &*self.inner;
-        let started = {
-            let mut core = driver.lock();
-            let step = driver.step(&mut core, Want::Usable);
-            driver.schedule_refresh_ahead(&core, driver.now());
-            match step {
-                Step::Send(outgoing) => Ok(self.start(*outgoing)),
-                Step::Persist => Err(true),
-                Step::Ready(_) | Step::Failed(_) | Step::Wait(_) | Step::Load(_) => Err(false),
+        // At most twice: a client started from `.tokens(set)` loads the store first.
+        for _ in 0..2 {
+            let started = {
+                let mut core = driver.lock();
+                let step = driver.step(&mut core, Want::Usable);
+                driver.schedule_refresh_ahead(&core, driver.now());
+                match step {
+                    Step::Send(outgoing) => Ok(self.start(*outgoing)),
+                    Step::Persist => Err(Some(None)),
+                    Step::Load(custody) => Err(Some(Some(custody))),
+                    Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => Err(None),
+                }
+            };
+            match started {
+                Ok(((_, request), stale)) => {
+                    // Outside the locks, as in `acquire`.
+                    drop(stale);
+                    request.await;
+                }
+                Err(Some(None)) => custody::persist(driver, &Offload(&*driver.http)).await,
+                Err(Some(Some(custody))) => {
+                    if self.load_store(custody).await.is_ok() {
+                        continue;
+                    }
+                }
+                Err(None) => {}
             }
-        };
-        match started {
-            Ok(((_, request), stale)) => {
-                // Outside the locks, as in `acquire`.
-                drop(stale);
-                request.await;
-            }
-            Err(true) => custody::persist(driver, &Offload(&*driver.http)).await,
-            Err(false) => {}
+            return;
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http::{Request, Response};
 
-use super::driver::{BeforeSend, Driver, OnDrop, Pending, Wake};
+use super::driver::{BeforeSend, Driver, Finished, OnDrop, Pending, SaveJob, Wake};
 use super::store::{AnyLease, Custodian};
 use super::{RequestLimits, Stored};
 use crate::{Error, OutgoingRequest, RequestId, StoreError, TransportError};
@@ -76,34 +76,66 @@ where
         let custody = Arc::clone(&custody);
         io.store(Box::new(move || custody.lock(hold_for))).await
     };
-    let mut lease = match lease.and_then(|lease| lease) {
+    let lease = match lease.and_then(|lease| lease) {
         Ok(lease) => lease,
         Err(error) => return (id, Err(pending.store_failed(error))),
     };
-    let (mut pending, mut request) = (pending, request);
+    let (last, outcome, lease) =
+        under_lease(&driver, io, &custody, lease, (pending, on_drop), request).await;
+    if let Some(lease) = lease {
+        // Released on a store thread: a release can be a network round trip.
+        let _ = io.store(Box::new(move || drop(lease))).await;
+    }
+    (last, outcome)
+}
+
+/// The part of [`run`] under the lease; hands the lease back (unless a store thread lost it).
+async fn under_lease<D, H, W, I>(
+    driver: &D,
+    io: &I,
+    custody: &Arc<dyn Custodian>,
+    mut lease: AnyLease,
+    (mut pending, on_drop): (Pending<D, H, W>, OnDrop),
+    mut request: Request<Vec<u8>>,
+) -> (RequestId, Result<(), Error>, Option<AnyLease>)
+where
+    D: Deref<Target = Driver<H, W>> + Clone,
+    W: Wake,
+    I: Io,
+{
     loop {
         let id = pending.id();
         let stored = {
-            let custody = Arc::clone(&custody);
+            let custody = Arc::clone(custody);
             io.store(Box::new(move || custody.load())).await
         };
         let stored = match stored.and_then(|stored| stored) {
             Ok(stored) => stored,
-            Err(error) => return (id, Err(pending.store_failed(error))),
+            Err(error) => return (id, Err(pending.store_failed(error)), Some(lease)),
         };
-        if let BeforeSend::Adopted = driver.before_send(id, stored) {
-            pending.disarm();
-            return (id, Ok(()));
+        match driver.before_send(id, stored) {
+            BeforeSend::Send => {}
+            // Adopted a newer set, or the session dropped the request (a revocation, a
+            // persist that adopted) while it waited for the lease: nothing goes out.
+            BeforeSend::Adopted | BeforeSend::GivenUp => {
+                pending.disarm();
+                return (id, Ok(()), Some(lease));
+            }
         }
         let outcome = io.execute(request, driver.limits.token_request()).await;
         let (finished, job) = pending.finish_unsaved(outcome);
         let Some(job) = job else {
-            return (id, finished.result);
+            return (id, finished.result, Some(lease));
         };
-        let tokens = job.tokens.clone();
-        let expected = job.expected_version;
+        // From here until `saved`, a dropped task still publishes the set and wakes waiters.
+        let save = SaveGuard {
+            driver,
+            job: Some(job),
+            finished: Some(finished),
+        };
+        let (tokens, expected) = save.contents();
         let saved = {
-            let custody = Arc::clone(&custody);
+            let custody = Arc::clone(custody);
             io.store(Box::new(move || {
                 let saved = custody.save(&mut lease, expected, tokens.as_ref());
                 (lease, saved)
@@ -114,12 +146,11 @@ where
             Ok((lease, saved)) => (Some(lease), saved),
             Err(error) => (None, Err(error)),
         };
-        let next = driver.saved(job, saved, &finished);
+        let (next, result) = save.done(saved);
         match (next, kept_lease) {
             (Some(next), Some(kept)) => {
                 lease = kept;
                 let (next_id, next_request) = next.into_parts();
-                driver.finished.continued(id, next_id);
                 pending = Pending::new(driver.clone(), next_id, on_drop);
                 request = next_request;
             }
@@ -127,9 +158,54 @@ where
             // lease of its own, from the next caller.
             (Some(next), None) => {
                 driver.give_up(next.id());
-                return (id, finished.result);
+                return (id, result, None);
             }
-            (None, _) => return (id, finished.result),
+            (None, kept) => return (id, result, kept),
+        }
+    }
+}
+
+/// A save in progress. Dropped before [`done`](Self::done) (its task was dropped), it reports
+/// the save as not done, so the set is published, the waiters woken, and the save retried.
+struct SaveGuard<'a, D: Deref<Target = Driver<H, W>>, H, W: Wake> {
+    driver: &'a D,
+    job: Option<SaveJob>,
+    finished: Option<Finished>,
+}
+
+impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> SaveGuard<'_, D, H, W> {
+    fn contents(&self) -> (Option<crate::TokenSet>, u64) {
+        self.job
+            .as_ref()
+            .map_or((None, 0), |job| (job.tokens.clone(), job.expected_version))
+    }
+
+    /// The save's outcome: the login to send next under the lease, if any, and how the
+    /// request went.
+    fn done(
+        mut self,
+        saved: Result<u64, StoreError>,
+    ) -> (Option<OutgoingRequest>, Result<(), Error>) {
+        match (self.job.take(), self.finished.take()) {
+            (Some(job), Some(finished)) => {
+                let next = self.driver.saved(job, saved, &finished);
+                (next, finished.result)
+            }
+            _ => (None, Ok(())),
+        }
+    }
+}
+
+impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> Drop for SaveGuard<'_, D, H, W> {
+    fn drop(&mut self) {
+        if let (Some(job), Some(finished)) = (self.job.take(), self.finished.take()) {
+            let abandoned = StoreError::new(
+                crate::StoreErrorKind::Unavailable,
+                "the save was abandoned with its task",
+            );
+            if let Some(next) = self.driver.saved(job, Err(abandoned), &finished) {
+                self.driver.give_up(next.id());
+            }
         }
     }
 }

@@ -110,6 +110,9 @@ pub(crate) struct Core {
     store_error: Option<StoreError>,
     /// When to try again to save the held set, whose save failed.
     save_retry_at: Option<UnixTime>,
+    /// The first load failed: callers get its error until then, instead of each reading a
+    /// store that is down.
+    load_failed: Option<(UnixTime, Error)>,
 }
 
 /// What [`Driver::before_send`] found in the store.
@@ -118,6 +121,9 @@ pub(crate) enum BeforeSend {
     Adopted,
     /// Nothing newer: send the request.
     Send,
+    /// The session no longer has the request out (a revocation, or a retried save that adopted
+    /// a newer set, came while it waited for the lease): send nothing.
+    GivenUp,
 }
 
 /// A token set to save after a request, and what the save is checked against.
@@ -162,6 +168,7 @@ impl<H, W: Wake> Driver<H, W> {
                 saving: None,
                 store_error: None,
                 save_retry_at: None,
+                load_failed: None,
             }),
         };
         driver.sync(&mut driver.lock());
@@ -206,6 +213,11 @@ impl<H, W: Wake> Driver<H, W> {
         let next = match (core.session.poll_timeout(now), core.save_retry_at) {
             (Some(poll), Some(save)) => poll.min(save),
             (poll, save) => poll.or(save).unwrap_or(UnixTime::EPOCH),
+        };
+        // A store that failed to load is not read again before its pause ends.
+        let next = match &core.load_failed {
+            Some((until, _)) if core.known_version.is_none() => next.max(*until),
+            _ => next,
         }
         .as_millis();
         self.ahead_not_before.store(next, Ordering::Release);
@@ -269,7 +281,10 @@ impl<H, W: Wake> Driver<H, W> {
         if let Some(custody) = &self.custody
             && core.known_version.is_none()
         {
-            return Step::Load(Arc::clone(custody));
+            return match &core.load_failed {
+                Some((until, error)) if self.now() < *until => Step::Failed(error.clone()),
+                _ => Step::Load(Arc::clone(custody)),
+            };
         }
         if let Some(id) = core.saving {
             return Step::Wait(id);
@@ -310,11 +325,22 @@ impl<H, W: Wake> Driver<H, W> {
     /// Adopts the store's set, loaded for the first time (no lease: a read). A failure is the
     /// caller's error, and the next caller loads again.
     pub(crate) fn loaded(&self, stored: Result<Stored, StoreError>) -> Result<(), Error> {
+        let now = self.now();
         let mut core = self.lock();
         if core.known_version.is_some() {
             return Ok(());
         }
-        let stored = stored?;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(error) => {
+                let error = Error::from(error);
+                let delay = core.session.config().min_retry_delay();
+                core.load_failed = Some((now.saturating_add(delay), error.clone()));
+                self.schedule_refresh_ahead(&core, now);
+                return Err(error);
+            }
+        };
+        core.load_failed = None;
         if stored.version > 0 {
             core.session.adopt(stored.tokens);
         }
@@ -331,7 +357,9 @@ impl<H, W: Wake> Driver<H, W> {
         let _wake = WakeOnDrop(&self.finished);
         let mut core = self.lock();
         // It goes out now, not when the session handed it out before the lease wait.
-        core.session.mark_sent(id, self.now());
+        if !core.session.mark_sent(id, self.now()) {
+            return BeforeSend::GivenUp;
+        }
         let known = core.known_version.unwrap_or(0);
         if stored.version == known {
             return BeforeSend::Send;
@@ -340,10 +368,7 @@ impl<H, W: Wake> Driver<H, W> {
         // is a store started afresh (a deleted file): nothing to adopt, and the save goes on
         // from there.
         core.known_version = Some(stored.version);
-        if stored.version < known
-            || core.session.in_flight() != Some(id)
-            || !core.session.adopt(stored.tokens)
-        {
+        if stored.version < known || !core.session.adopt(stored.tokens) {
             return BeforeSend::Send;
         }
         core.persisted_generation = core.session.generation();
@@ -379,6 +404,7 @@ impl<H, W: Wake> Driver<H, W> {
         let _wake = WakeOnDrop(&self.finished);
         let now = self.now();
         let mut core = self.lock();
+        let generation_before = core.session.generation();
         let result = match outcome {
             Ok(mut response) => {
                 let result = core.session.handle_response(id, now, &response);
@@ -403,8 +429,10 @@ impl<H, W: Wake> Driver<H, W> {
         };
         let refused =
             matches!(&finished.result, Err(error) if error.kind() == ErrorKind::ResponseMismatch);
+        // Only what this answer changed is saved here; a set whose earlier save failed is the
+        // retry's (`Step::Persist`).
         let generation = core.session.generation();
-        if self.custody.is_some() && generation != core.persisted_generation && !refused {
+        if self.custody.is_some() && generation != generation_before && !refused {
             core.saving = Some(id);
             let job = SaveJob {
                 id: Some(id),
@@ -449,6 +477,10 @@ impl<H, W: Wake> Driver<H, W> {
         } else {
             None
         };
+        if let (Some(next), Some(id)) = (&next, job.id) {
+            // Before the waiters wake: whoever waits for the login drives the same task.
+            self.finished.continued(id, next.id());
+        }
         self.schedule_refresh_ahead(&core, now);
         next
     }
@@ -488,7 +520,8 @@ impl<H, W: Wake> Driver<H, W> {
     pub(crate) fn persist_job(&self, stored: Stored) -> Option<SaveJob> {
         let mut core = self.lock();
         let known = core.known_version.unwrap_or(0);
-        if stored.version != known {
+        // With a request out, its own reload under the lease adopts a newer set.
+        if stored.version != known && core.session.in_flight().is_none() {
             core.known_version = Some(stored.version);
             if stored.version > known && core.session.adopt(stored.tokens) {
                 core.persisted_generation = core.session.generation();
@@ -868,9 +901,14 @@ impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> Drop for Pending<D, H, W> {
                     crate::TransportErrorKind::Other,
                     "the HTTP client gave no answer (it panicked, or its request was dropped)",
                 );
-                let (_, job) = self.driver.finish(id, Err(failure));
-                // A failure changes no tokens, so there is nothing to save.
-                drop(job);
+                let (finished, job) = self.driver.finish(id, Err(failure));
+                // A failure changes no tokens, so there is no job; should there be one, it is
+                // published as an unsaved set rather than left blocking the waiters.
+                if let Some(job) = job {
+                    let unsaved =
+                        StoreError::new(StoreErrorKind::Unavailable, "the set was not saved");
+                    let _ = self.driver.saved(job, Err(unsaved), &finished);
+                }
             }
         }
     }

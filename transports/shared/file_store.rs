@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use super::store::{Stored, TokenStore};
+use super::store::{Stored, TokenStore, deadline, next_version};
 use crate::{StoreError, StoreErrorKind, TokenSet};
 
 /// Largest file read: a token set is a few kilobytes, so anything far larger is not one.
@@ -225,7 +225,7 @@ impl TokenStore for FileStore {
             )
         })?;
         // A waiter that came just after the holder took the lease waits out a whole lease.
-        let give_up = Instant::now() + hold_for.saturating_mul(2);
+        let give_up = deadline(hold_for.saturating_mul(2));
         let mut pause = Duration::from_millis(1);
         loop {
             match file.try_lock() {
@@ -264,7 +264,7 @@ impl TokenStore for FileStore {
                 format_args!("it is at version {stored}, not {expected}"),
             ));
         }
-        let version = expected + 1;
+        let version = next_version(expected, &self.path.display().to_string())?;
         self.write(&Contents {
             version,
             tokens: tokens.cloned(),

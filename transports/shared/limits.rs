@@ -45,10 +45,14 @@ impl Limits {
         self.request(self.max_api_response_bytes)
     }
 
+    /// The longest timeout handed to an HTTP client: a longer one (`Duration::MAX` meant as "no
+    /// timeout") would overflow the deadline arithmetic of the HTTP libraries.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
     fn request(&self, max_body_bytes: u64) -> RequestLimits {
         RequestLimits {
-            connect_timeout: self.connect_timeout,
-            request_timeout: self.request_timeout,
+            connect_timeout: self.connect_timeout.min(Self::MAX_TIMEOUT),
+            request_timeout: self.request_timeout.min(Self::MAX_TIMEOUT),
             max_body_bytes,
         }
     }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::store::{Stored, TokenStore};
+use super::store::{Stored, TokenStore, deadline, next_version};
 use crate::{StoreError, StoreErrorKind, TokenSet};
 
 /// A [`TokenStore`] in memory: clones share it, so several clients of one process (one per
@@ -66,7 +66,7 @@ impl TokenStore for MemoryStore {
 
     fn lock(&self, hold_for: Duration) -> Result<MemoryLease, StoreError> {
         // A waiter that came just after the holder took the lease waits out a whole lease.
-        let give_up = Instant::now() + hold_for.saturating_mul(2);
+        let give_up = deadline(hold_for.saturating_mul(2));
         let mut state = self.state();
         loop {
             let now = Instant::now();
@@ -74,7 +74,7 @@ impl TokenStore for MemoryStore {
             if free {
                 state.next_holder += 1;
                 let holder = state.next_holder;
-                state.lease = Some((holder, now + hold_for));
+                state.lease = Some((holder, deadline(hold_for)));
                 return Ok(MemoryLease {
                     shared: Arc::clone(&self.shared),
                     holder,
@@ -120,11 +120,12 @@ impl TokenStore for MemoryStore {
                 ),
             ));
         }
+        let version = next_version(expected, "the in-memory store")?;
         state.stored = Stored {
-            version: expected + 1,
+            version,
             tokens: tokens.cloned(),
         };
-        Ok(expected + 1)
+        Ok(version)
     }
 }
 

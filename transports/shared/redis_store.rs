@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use redis::{Connection, RedisError, Script};
 use zeroize::Zeroize;
 
-use super::store::{Stored, TokenStore};
+use super::store::{Stored, TokenStore, deadline};
 use crate::{StoreError, StoreErrorKind, TokenSet};
 
 /// The longest pause between two tries of the lease while another process holds it.
@@ -241,11 +241,14 @@ impl TokenStore for RedisStore {
         let shared = &self.shared;
         let holder: u64 =
             shared.with_connection(|c| redis::cmd("INCR").arg(&shared.holders_key).query(c))?;
-        let millis = u64::try_from(hold_for.as_millis())
+        // The holder's own calls to Redis (up to five, each within the timeout, and a
+        // reconnection) count on top of its token requests.
+        let lifetime = hold_for.saturating_add(shared.timeout.saturating_mul(6));
+        let millis = u64::try_from(lifetime.as_millis())
             .unwrap_or(u64::MAX)
-            .max(1);
+            .clamp(1, i64::MAX as u64);
         // A waiter that came just after the holder took the lease waits out a whole lease.
-        let give_up = Instant::now() + hold_for.saturating_mul(2);
+        let give_up = deadline(lifetime.saturating_mul(2));
         let mut pause = Duration::from_millis(2);
         loop {
             let taken: Option<String> = shared.with_connection(|c| {

@@ -88,7 +88,7 @@ impl<F: Fn(Option<&TokenSet>) + Send + Sync + 'static> TokenStore for F {
         tokens: Option<&TokenSet>,
     ) -> Result<u64, StoreError> {
         self(tokens);
-        Ok(expected + 1)
+        next_version(expected, "the store")
     }
 }
 
@@ -141,5 +141,28 @@ fn guarded<T>(call: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreEr
             StoreErrorKind::Unavailable,
             "the store panicked",
         ))
+    })
+}
+
+/// `wait` from now on the monotonic clock, or as far as it reaches: a lease time derived from
+/// a huge request timeout must not overflow.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a lease's wait is a deadline on the monotonic clock, outside the core"
+)]
+pub(crate) fn deadline(wait: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    // About 30 years: a wait that long is "for ever".
+    let far = std::time::Duration::from_secs(1 << 30);
+    now.checked_add(wait.min(far)).unwrap_or(now)
+}
+
+/// The version after `version`.
+pub(crate) fn next_version(version: u64, store: &str) -> Result<u64, StoreError> {
+    version.checked_add(1).ok_or_else(|| {
+        StoreError::new(
+            StoreErrorKind::Corrupt,
+            format!("{store}: its version is at the largest number; delete it"),
+        )
     })
 }

@@ -1,0 +1,212 @@
+//! Edges of the custody protocol found by review: a request the session gave up while it
+//! waited for the lease is not sent; a panicking HTTP client after a failed save does not hang
+//! the async client; a client started from `.tokens(set)` still loads the store and refreshes
+//! ahead; a failed first load is not retried by every caller; a huge timeout does not overflow.
+#![cfg(all(feature = "ureq", feature = "reqwest", feature = "test-util"))]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the tests start threads and wait on the real clock; the core does not"
+)]
+
+#[path = "support/canned.rs"]
+#[allow(dead_code, reason = "only the canned body is used here")]
+mod canned;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use keliweb_emulator::{Emulator, EmulatorConfig};
+use keliweb_oauth::client::{FileStore, Limits, ManualClock, MemoryStore, TokenStore};
+use keliweb_oauth::{Config, ErrorKind, TokenSet, TransportError, UnixTime, blocking, nonblocking};
+
+const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+fn config(emulator: &Emulator) -> Config {
+    let defaults = EmulatorConfig::default();
+    Config::builder(
+        emulator.token_url(),
+        defaults.client_id.clone(),
+        defaults.client_secret.as_str(),
+    )
+    .credentials(defaults.username.clone(), defaults.password.as_str())
+    .build()
+    .expect("a valid config")
+}
+
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < give_up, "waited in vain for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_refresh_revoked_while_it_waits_for_the_lease_is_not_sent() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let store = MemoryStore::new();
+    let client = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
+        .store(store.clone())
+        .build();
+    client.authorization().expect("a login");
+
+    // Another process holds the lease while this one wants a refresh, then a logout.
+    let held = store.lock(Duration::from_secs(30)).expect("the lease");
+    let refreshing = {
+        let client = client.clone();
+        std::thread::spawn(move || client.force_refresh().map(drop))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let revoking = {
+        let client = client.clone();
+        std::thread::spawn(move || client.revoke())
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    drop(held);
+
+    let refreshed = refreshing.join().expect("no panic");
+    assert_eq!(
+        refreshed.map_err(|error| error.kind()),
+        Err(ErrorKind::LoginRequired),
+        "logged out meanwhile"
+    );
+    revoking.join().expect("no panic").expect("the logout");
+    assert_eq!(
+        emulator.counters().refresh_grants,
+        0,
+        "the refresh the logout overtook never went out"
+    );
+    assert_eq!(store.load().map(|stored| stored.tokens), Ok(None));
+}
+
+/// Answers the first token request, then panics.
+struct PanicsAfterOne(AtomicUsize);
+
+impl nonblocking::AsyncHttpClient for PanicsAfterOne {
+    async fn execute(
+        &self,
+        _request: http::Request<Vec<u8>>,
+        _limits: keliweb_oauth::client::RequestLimits,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        assert_eq!(
+            self.0.fetch_add(1, Ordering::SeqCst),
+            0,
+            "the HTTP client broke"
+        );
+        Ok(http::Response::new(canned::TOKEN_BODY.as_bytes().to_vec()))
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_http_client_after_a_failed_save_fails_the_request_without_hanging() {
+    let saves = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&saves);
+    let config = Config::keliweb("client", "secret")
+        .credentials("user@example.com", "password")
+        .build()
+        .expect("valid config");
+    let client = nonblocking::Client::builder(config, PanicsAfterOne(AtomicUsize::new(0)))
+        .store(move |_: Option<&TokenSet>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            panic!("the disk is full");
+        })
+        .build();
+    client
+        .authorization()
+        .await
+        .expect("the login's set works, unsaved");
+    assert!(client.store_error().is_some());
+
+    let refreshed = tokio::time::timeout(Duration::from_secs(10), client.force_refresh())
+        .await
+        .expect("no hang");
+    assert_eq!(
+        refreshed.map(drop).map_err(|error| error.kind()),
+        Err(ErrorKind::Transport)
+    );
+    // The token that works is still handed out.
+    let still = tokio::time::timeout(Duration::from_secs(10), client.authorization())
+        .await
+        .expect("no hang");
+    assert!(still.is_ok());
+}
+
+#[test]
+fn a_client_started_from_a_set_still_loads_the_store_and_refreshes_ahead() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let directory = tempfile::tempdir().expect("a directory");
+    let path = directory.path().join("tokens.json");
+    let clock = ManualClock::new(T0);
+    let first = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
+        .clock(clock.clone())
+        .store(FileStore::new(&path))
+        .build();
+    first.authorization().expect("a login");
+    let set = first.tokens().expect("a set");
+
+    let second = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
+        .clock(clock.clone())
+        .tokens(set.clone())
+        .store(FileStore::new(&path))
+        .build();
+    // Into the refresh-ahead window (5 minutes before the 60 s leeway of a one-hour token).
+    clock.advance(Duration::from_secs(3600 - 60 - 200));
+    let token = second
+        .authorization()
+        .expect("the still-valid token")
+        .clone();
+    assert!(token.is_usable_at(keliweb_oauth::client::Clock::now(&clock)));
+    let version = || FileStore::new(&path).load().map(|stored| stored.version);
+    wait_for("the refresh ahead, saved", || version() == Ok(2));
+    assert_ne!(second.tokens(), Some(set));
+    assert_eq!(emulator.counters().refresh_grants, 1);
+}
+
+#[test]
+fn a_failed_first_load_is_not_retried_by_every_caller() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let directory = tempfile::tempdir().expect("a directory");
+    let path = directory.path().join("tokens.json");
+    std::fs::write(&path, "{").expect("written");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let clock = ManualClock::new(T0);
+    let client = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
+        .clock(clock.clone())
+        .store(FileStore::new(&path))
+        .build();
+    let kind = |result: Result<_, keliweb_oauth::Error>| result.map(drop).map_err(|e| e.kind());
+    assert_eq!(
+        kind(client.authorization().map(drop)),
+        Err(ErrorKind::Store)
+    );
+
+    // Fixed at once, but within the retry delay the same error comes back without a read.
+    std::fs::remove_file(&path).expect("removed");
+    assert_eq!(
+        kind(client.authorization().map(drop)),
+        Err(ErrorKind::Store)
+    );
+    clock.advance(Config::DEFAULT_MIN_RETRY_DELAY);
+    client.authorization().expect("read again, and a login");
+    assert_eq!(emulator.counters().password_grants, 1);
+}
+
+#[test]
+fn a_huge_request_timeout_overflows_neither_the_lease_nor_the_http_client() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let limits = Limits {
+        request_timeout: Duration::MAX,
+        ..Limits::default()
+    };
+    let client = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
+        .limits(limits)
+        .store(MemoryStore::new())
+        .build();
+    client
+        .authorization()
+        .expect("a login under a lease of 'for ever'");
+    assert_eq!(client.store_error(), None);
+    assert_eq!(limits.token_request().request_timeout, Limits::MAX_TIMEOUT);
+}
