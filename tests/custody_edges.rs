@@ -12,6 +12,9 @@
 #[allow(dead_code, reason = "only the canned body is used here")]
 mod canned;
 
+#[path = "support/emulated.rs"]
+mod emulated;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -21,18 +24,6 @@ use keliweb_oauth::client::{FileStore, Limits, ManualClock, MemoryStore, TokenSt
 use keliweb_oauth::{Config, ErrorKind, TokenSet, TransportError, UnixTime, blocking, nonblocking};
 
 const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
-
-fn config(emulator: &Emulator) -> Config {
-    let defaults = EmulatorConfig::default();
-    Config::builder(
-        emulator.token_url(),
-        defaults.client_id.clone(),
-        defaults.client_secret.as_str(),
-    )
-    .credentials(defaults.username.clone(), defaults.password.as_str())
-    .build()
-    .expect("a valid config")
-}
 
 fn wait_for(what: &str, done: impl Fn() -> bool) {
     let give_up = Instant::now() + Duration::from_secs(10);
@@ -46,9 +37,10 @@ fn wait_for(what: &str, done: impl Fn() -> bool) {
 fn a_refresh_revoked_while_it_waits_for_the_lease_is_not_sent() {
     let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
     let store = MemoryStore::new();
-    let client = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
-        .store(store.clone())
-        .build();
+    let client =
+        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
+            .store(store.clone())
+            .build();
     client.authorization().expect("a login");
 
     // Another process holds the lease while this one wants a refresh, then a logout.
@@ -138,18 +130,20 @@ fn a_client_started_from_a_set_still_loads_the_store_and_refreshes_ahead() {
     let directory = tempfile::tempdir().expect("a directory");
     let path = directory.path().join("tokens.json");
     let clock = ManualClock::new(T0);
-    let first = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
-        .clock(clock.clone())
-        .store(FileStore::new(&path))
-        .build();
+    let first =
+        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
+            .clock(clock.clone())
+            .store(FileStore::new(&path))
+            .build();
     first.authorization().expect("a login");
     let set = first.tokens().expect("a set");
 
-    let second = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
-        .clock(clock.clone())
-        .tokens(set.clone())
-        .store(FileStore::new(&path))
-        .build();
+    let second =
+        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
+            .clock(clock.clone())
+            .tokens(set.clone())
+            .store(FileStore::new(&path))
+            .build();
     // Into the refresh-ahead window (5 minutes before the 60 s leeway of a one-hour token).
     clock.advance(Duration::from_secs(3600 - 60 - 200));
     let token = second
@@ -172,10 +166,11 @@ fn a_failed_first_load_is_not_retried_by_every_caller() {
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .expect("chmod");
     let clock = ManualClock::new(T0);
-    let client = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
-        .clock(clock.clone())
-        .store(FileStore::new(&path))
-        .build();
+    let client =
+        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
+            .clock(clock.clone())
+            .store(FileStore::new(&path))
+            .build();
     let kind = |result: Result<_, keliweb_oauth::Error>| result.map(drop).map_err(|e| e.kind());
     assert_eq!(
         kind(client.authorization().map(drop)),
@@ -200,10 +195,11 @@ fn a_huge_request_timeout_overflows_neither_the_lease_nor_the_http_client() {
         request_timeout: Duration::MAX,
         ..Limits::default()
     };
-    let client = blocking::Client::builder(config(&emulator), blocking::UreqClient::default())
-        .limits(limits)
-        .store(MemoryStore::new())
-        .build();
+    let client =
+        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
+            .limits(limits)
+            .store(MemoryStore::new())
+            .build();
     client
         .authorization()
         .expect("a login under a lease of 'for ever'");

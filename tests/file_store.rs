@@ -3,6 +3,9 @@
 //! corrupt, truncated or foreign file, with the tokens held kept.
 #![cfg(feature = "ureq")]
 
+#[path = "support/emulated.rs"]
+mod emulated;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -11,26 +14,14 @@ use std::time::Duration;
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::blocking::{Client, UreqClient};
 use keliweb_oauth::client::{FileStore, Stored, TokenStore};
-use keliweb_oauth::{Config, ErrorKind, StoreErrorKind, TokenSet};
+use keliweb_oauth::{ErrorKind, StoreErrorKind, TokenSet};
 
 fn emulator() -> Emulator {
     Emulator::start(EmulatorConfig::default()).expect("the emulator starts")
 }
 
-fn config(emulator: &Emulator) -> Config {
-    let defaults = EmulatorConfig::default();
-    Config::builder(
-        emulator.token_url(),
-        defaults.client_id.clone(),
-        defaults.client_secret.as_str(),
-    )
-    .credentials(defaults.username.clone(), defaults.password.as_str())
-    .build()
-    .expect("a valid config")
-}
-
 fn client(emulator: &Emulator, path: &Path) -> Client<UreqClient> {
-    Client::builder(config(emulator), UreqClient::default())
+    Client::builder(emulated::config(emulator), UreqClient::default())
         .store(FileStore::new(path))
         .build()
 }

@@ -7,26 +7,17 @@
     reason = "the tests start processes and threads and wait on the real clock; the core does not"
 )]
 
+#[path = "support/emulated.rs"]
+mod emulated;
+
 use std::time::Duration;
 
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::client::{FileStore, ManualClock, MemoryStore, TokenStore};
-use keliweb_oauth::{Config, UnixTime, blocking, nonblocking};
+use keliweb_oauth::{UnixTime, blocking, nonblocking};
 
 const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
 const PAST_EXPIRY: Duration = Duration::from_secs(3600);
-
-fn config(emulator: &Emulator) -> Config {
-    let defaults = EmulatorConfig::default();
-    Config::builder(
-        emulator.token_url(),
-        defaults.client_id.clone(),
-        defaults.client_secret.as_str(),
-    )
-    .credentials(defaults.username.clone(), defaults.password.as_str())
-    .build()
-    .expect("a valid config")
-}
 
 fn refused_refreshes(emulator: &Emulator) -> usize {
     emulator
@@ -41,7 +32,7 @@ fn blocking_client(
     store: &MemoryStore,
     clock: &ManualClock,
 ) -> blocking::Client<blocking::UreqClient> {
-    blocking::Client::builder(config(emulator), blocking::UreqClient::default())
+    blocking::Client::builder(emulated::config(emulator), blocking::UreqClient::default())
         .clock(clock.clone())
         .store(store.clone())
         .build()
@@ -78,10 +69,13 @@ async fn async_clients_sharing_a_file_store_take_turns() {
     let path = directory.path().join("tokens.json");
     let clock = ManualClock::new(T0);
     let client = || {
-        nonblocking::Client::builder(config(&emulator), nonblocking::ReqwestClient::default())
-            .clock(clock.clone())
-            .store(FileStore::new(&path))
-            .build()
+        nonblocking::Client::builder(
+            emulated::config(&emulator),
+            nonblocking::ReqwestClient::default(),
+        )
+        .clock(clock.clone())
+        .store(FileStore::new(&path))
+        .build()
     };
     let (first, second) = (client(), client());
 
