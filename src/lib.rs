@@ -74,6 +74,18 @@
 //! its versions. Not in scope: the authorization-code and client-credentials grants, PKCE,
 //! token introspection.
 //!
+//! # Features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | *(none)* | the sans-IO core: [`Session`], [`Config`], [`TokenSet`], the errors; builds for `wasm32-unknown-unknown` |
+//! | `blocking` | [`blocking::Client`] over any [`blocking::HttpClient`], and the token stores in [`client`] ([`client::FileStore`], [`client::MemoryStore`], your own [`client::TokenStore`]) |
+//! | `ureq` | `blocking` with [`blocking::UreqClient`] (ureq 3, rustls) |
+//! | `nonblocking` | [`nonblocking::Client`] over any [`nonblocking::AsyncHttpClient`], runtime-agnostic, and the stores; builds for `wasm32-unknown-unknown` |
+//! | `reqwest` | `nonblocking` with [`nonblocking::ReqwestClient`] (reqwest 0.13, rustls) |
+//! | `redis` | [`client::RedisStore`], one token set for processes on several hosts (with a client feature) |
+//! | `test-util` | [`client::ManualClock`], a clock that moves only when told, for tests of code built on a client |
+//!
 //! # Secrets
 //! [`ClientSecret`], [`Password`], [`AccessToken`] and [`RefreshToken`] redact themselves in
 //! `Debug` and `Display`, are wiped on drop, and are read only through `expose_secret`. Error
@@ -81,6 +93,8 @@
 //! the response itself, however the server escaped them (JSON, HTML entities, percent-encoding).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// docs.rs builds with every feature and marks what each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(any(feature = "blocking", feature = "nonblocking"))]
 #[path = "../transports/shared/mod.rs"]

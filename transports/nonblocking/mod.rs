@@ -15,6 +15,16 @@
 //! ```
 //!
 //! Any other async HTTP client plugs in by implementing [`AsyncHttpClient`].
+//!
+//! **Why the futures are `Send`.** One token request serves every task that waits for it: the
+//! request is a future kept in the client and driven by whichever waiting task polls it, on
+//! whichever executor thread that task runs, and it may be handed to
+//! [`AsyncHttpClient::spawn`]. So it, and the HTTP client's future inside it, must be `Send`.
+//! In a browser (`wasm32-unknown-unknown`), where `fetch` futures are not `Send` but everything
+//! runs on one thread, wrap the HTTP client's future in a `send_wrapper::SendWrapper`: sound
+//! there, since the wrapper checks that it never leaves its thread. This module builds for that
+//! target (CI checks it) and reads the time with `web-time` there. Token stores run their calls
+//! on threads of their own, so in a browser use none (keep the set in the session).
 
 #[cfg(feature = "reqwest")]
 mod reqwest;

@@ -20,9 +20,19 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
     #[allow(clippy::disallowed_methods)] // the one place the drivers read the clock
     fn now(&self) -> UnixTime {
         UnixTime::from_system_time(std::time::SystemTime::now())
+    }
+
+    /// In a browser `std`'s clock panics; `web-time` reads `Date.now()`.
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    fn now(&self) -> UnixTime {
+        let since_epoch = web_time::SystemTime::now()
+            .duration_since(web_time::UNIX_EPOCH)
+            .unwrap_or_default();
+        UnixTime::from_millis(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
     }
 }
 
