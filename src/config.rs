@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method, Uri};
 
+use crate::client_auth::ClientAuthentication;
 use crate::origin::{AllowedOrigin, KELIWEB_API_HOSTS, OriginPolicy};
 use crate::secret::{ClientSecret, Password};
 
@@ -105,6 +106,9 @@ pub struct Config {
     pub(crate) credentials: Option<Credentials>,
     pub(crate) password_retention: PasswordRetention,
     pub(crate) origins: Arc<OriginPolicy>,
+    pub(crate) client_authentication: ClientAuthentication,
+    /// The scopes asked for, space-separated, if any.
+    pub(crate) scope: Option<String>,
 }
 
 impl Config {
@@ -170,6 +174,8 @@ impl Config {
             password_retention: PasswordRetention::default(),
             allow_plain_http: false,
             api_origins: Vec::new(),
+            client_authentication: ClientAuthentication::default(),
+            scopes: Vec::new(),
         }
     }
 
@@ -237,6 +243,18 @@ impl Config {
     pub fn user_agent(&self) -> &HeaderValue {
         &self.user_agent
     }
+
+    /// How the client authenticates itself.
+    #[must_use]
+    pub fn client_authentication(&self) -> ClientAuthentication {
+        self.client_authentication
+    }
+
+    /// The scopes asked for, space-separated (see [`ConfigBuilder::scope`]).
+    #[must_use]
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -265,9 +283,31 @@ pub struct ConfigBuilder {
     password_retention: PasswordRetention,
     allow_plain_http: bool,
     api_origins: Vec<String>,
+    client_authentication: ClientAuthentication,
+    scopes: Vec<String>,
 }
 
 impl ConfigBuilder {
+    /// Authenticates the client with HTTP Basic (`client_secret_basic`) instead of form fields.
+    pub fn client_secret_basic(self) -> Self {
+        self.client_authentication(ClientAuthentication::HttpBasic)
+    }
+
+    /// How the client id and secret reach the server (default: form fields).
+    pub fn client_authentication(mut self, how: ClientAuthentication) -> Self {
+        self.client_authentication = how;
+        self
+    }
+
+    /// Asks for `scope` (one scope, or several separated by spaces) on both grants; call again
+    /// to add more. The scope the server grants, when it says, is kept in the
+    /// [`TokenSet`](crate::TokenSet). Passport grants the scopes a password grant asks for, and
+    /// a refresh may ask for fewer, never more.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scopes.push(scope.into());
+        self
+    }
+
     /// Uses Keliweb's e-invoicing token endpoint (`fatture.keliweb.it`).
     pub fn invoicing_api(self) -> Self {
         self.token_url(Config::KELIWEB_INVOICING_TOKEN_URL)
@@ -411,6 +451,7 @@ impl ConfigBuilder {
         for origin in &self.api_origins {
             origins.push(check_origin(origin, self.allow_plain_http)?);
         }
+        let scope = scope(&self.scopes)?;
         let user_agent = match self.user_agent {
             None => HeaderValue::from_static(crate::headers::DEFAULT_USER_AGENT),
             Some(agent) => {
@@ -432,6 +473,8 @@ impl ConfigBuilder {
             credentials: self.credentials,
             password_retention: self.password_retention,
             origins: Arc::new(OriginPolicy::new(origins)),
+            client_authentication: self.client_authentication,
+            scope,
         })
     }
 }
@@ -468,6 +511,36 @@ pub enum ConfigError {
     /// The custom `User-Agent` is not a valid header value.
     #[error("the User-Agent is not a valid header value")]
     InvalidUserAgent,
+    /// A scope holds a character RFC 6749 does not allow in one (a quote, a backslash, a
+    /// control character, non-ASCII), or is empty.
+    #[error("the scope {0:?} is not a valid OAuth scope")]
+    InvalidScope(String),
+}
+
+/// The scopes, checked (RFC 6749 section 3.3) and joined by spaces; `None` for none.
+fn scope(scopes: &[String]) -> Result<Option<String>, ConfigError> {
+    let mut joined: Option<String> = None;
+    for scope in scopes {
+        if scope.trim().is_empty() {
+            return Err(ConfigError::InvalidScope(scope.clone()));
+        }
+        for token in scope.split_ascii_whitespace() {
+            let valid = token
+                .bytes()
+                .all(|byte| matches!(byte, 0x21 | 0x23..=0x5B | 0x5D..=0x7E));
+            if !valid {
+                return Err(ConfigError::InvalidScope(token.to_owned()));
+            }
+            match &mut joined {
+                Some(joined) => {
+                    joined.push(' ');
+                    joined.push_str(token);
+                }
+                None => joined = Some(token.to_owned()),
+            }
+        }
+    }
+    Ok(joined)
 }
 
 impl fmt::Debug for ConfigBuilder {

@@ -109,6 +109,7 @@ pub mod blocking;
 pub mod nonblocking;
 
 mod authorization;
+mod client_auth;
 mod config;
 mod error;
 mod headers;
@@ -122,6 +123,7 @@ mod time;
 mod token_set;
 
 pub use authorization::{Authorization, NotAuthorized, TokenId};
+pub use client_auth::ClientAuthentication;
 pub use config::{Config, ConfigBuilder, ConfigError, Credentials, PasswordRetention, Revocation};
 pub use error::{
     Error, ErrorKind, ResponseDetails, RetryAfter, TransportError, TransportErrorKind,

@@ -84,13 +84,13 @@ impl fmt::Debug for OutgoingRequest {
 /// A form POST with Keliweb's headers. Fields are percent-encoded as
 /// `application/x-www-form-urlencoded` (UTF-8, space as `+`), exactly what Laravel decodes
 /// (`docs/passport.md#token-endpoint`).
-pub(crate) fn form_post(
+pub(crate) fn form_post<'a>(
     uri: &Uri,
     user_agent: &HeaderValue,
-    fields: &[(&str, &str)],
+    fields: impl Iterator<Item = (&'a str, &'a str)> + Clone,
 ) -> Request<Vec<u8>> {
     let capacity = fields
-        .iter()
+        .clone()
         .map(|(name, value)| name.len() + value.len() * 3 + 2)
         .sum();
     let body = form_urlencoded::Serializer::new(String::with_capacity(capacity))
@@ -129,7 +129,7 @@ mod tests {
         // growing, since growth leaves a copy of the secret in the block it outgrows.
         let uri = Uri::from_static("https://apiv2.keliweb.it/oauth/token");
         let agent = HeaderValue::from_static("agent");
-        let request = form_post(&uri, &agent, &[("password", "&&&&&&&&&&")]);
+        let request = form_post(&uri, &agent, [("password", "&&&&&&&&&&")].into_iter());
         assert_eq!(request.body().len(), "password=".len() + 30);
         assert_eq!(request.body().capacity(), "password".len() + 30 + 2);
     }
@@ -142,7 +142,7 @@ mod tests {
         let outgoing = OutgoingRequest {
             id: RequestId(3),
             kind: RequestKind::PasswordGrant,
-            request: form_post(&uri, &agent, &[("password", "hunter2")]),
+            request: form_post(&uri, &agent, [("password", "hunter2")].into_iter()),
         };
         let shown = format!("{outgoing:?}");
         for expected in [
@@ -164,7 +164,7 @@ mod tests {
         let request = form_post(
             &uri,
             &agent,
-            &[("grant_type", "password"), ("password", "a b&c=d€")],
+            [("grant_type", "password"), ("password", "a b&c=d€")].into_iter(),
         );
         assert_eq!(request.method(), Method::POST);
         assert_eq!(request.uri(), &uri);

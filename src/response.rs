@@ -33,6 +33,8 @@ pub(crate) struct IssuedTokens {
     pub(crate) access_token: String,
     pub(crate) expires_in: Option<Duration>,
     pub(crate) refresh_token: Option<String>,
+    /// The scope granted, when the server said.
+    pub(crate) scope: Option<String>,
 }
 
 impl Drop for IssuedTokens {
@@ -64,6 +66,7 @@ pub(crate) fn parse_token_response(
         access_token: moved(&mut fields.access_token).unwrap_or_default(),
         expires_in,
         refresh_token: moved(&mut fields.refresh_token).filter(|token| !token.is_empty()),
+        scope: moved(&mut fields.scope).filter(|scope| !scope.trim().is_empty()),
     })
 }
 

@@ -25,6 +25,7 @@ pub struct TokenSet {
     refresh_token: Option<String>,
     refresh_token_expires_at: Option<UnixTime>,
     username: Option<String>,
+    scope: Option<String>,
 }
 
 impl TokenSet {
@@ -54,6 +55,7 @@ impl TokenSet {
             refresh_token,
             refresh_token_expires_at,
             username: None,
+            scope: None,
         })
     }
 
@@ -69,6 +71,14 @@ impl TokenSet {
     #[must_use]
     pub fn username(&self) -> Option<&str> {
         self.username.as_deref()
+    }
+
+    /// The scope the server granted, when its answer said (see
+    /// [`ConfigBuilder::scope`](crate::ConfigBuilder::scope)); a refresh that does not say keeps
+    /// the previous one.
+    #[must_use]
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
     }
 
     /// The access token.
@@ -140,11 +150,17 @@ impl TokenSet {
             refresh_token,
             refresh_token_expires_at,
             username: None,
+            scope: None,
         }
     }
 
     pub(crate) fn with_owner(mut self, username: Option<String>) -> Self {
         self.username = username;
+        self
+    }
+
+    pub(crate) fn with_scope(mut self, scope: Option<String>) -> Self {
+        self.scope = scope;
         self
     }
 }
@@ -213,6 +229,8 @@ struct StoredTokenSet {
     refresh_token_expires_at: Option<UnixTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 impl TryFrom<StoredTokenSet> for TokenSet {
@@ -231,7 +249,8 @@ impl TryFrom<StoredTokenSet> for TokenSet {
         let access_token = std::mem::take(&mut stored.access_token);
         Ok(
             Self::from_parts(access_token, stored.access_token_expires_at, refresh)
-                .with_owner(stored.username.take()),
+                .with_owner(stored.username.take())
+                .with_scope(stored.scope.take()),
         )
     }
 }
@@ -244,6 +263,7 @@ impl From<TokenSet> for StoredTokenSet {
             refresh_token: set.refresh_token.clone(),
             refresh_token_expires_at: set.refresh_token_expires_at,
             username: set.username.clone(),
+            scope: set.scope.clone(),
         }
     }
 }

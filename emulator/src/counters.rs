@@ -24,6 +24,8 @@ pub struct Counters {
     pub api_unauthorized: u64,
     /// Requests (any method) to `/redirect-target`.
     pub redirect_target_hits: u64,
+    /// Token and revocation requests whose client authenticated with HTTP Basic only.
+    pub basic_client_auth: u64,
 }
 
 /// One counter.
@@ -53,6 +55,7 @@ pub(crate) struct CounterCells {
     pub(crate) api_calls: Cell,
     pub(crate) api_unauthorized: Cell,
     pub(crate) redirect_target_hits: Cell,
+    pub(crate) basic_client_auth: Cell,
 }
 
 impl CounterCells {
@@ -68,6 +71,7 @@ impl CounterCells {
             api_calls: self.api_calls.get(),
             api_unauthorized: self.api_unauthorized.get(),
             redirect_target_hits: self.redirect_target_hits.get(),
+            basic_client_auth: self.basic_client_auth.get(),
         }
     }
 }

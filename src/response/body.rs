@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use super::json::{self, Malformed, Member};
 
 /// The string fields, in the order of [`Body::strings`].
-const STRINGS: [&str; 7] = [
+const STRINGS: [&str; 8] = [
     "access_token",
     "token_type",
     "refresh_token",
@@ -14,6 +14,7 @@ const STRINGS: [&str; 7] = [
     "error_description",
     "message",
     "hint",
+    "scope",
 ];
 
 /// The fields of either a success or an error body.
@@ -27,6 +28,7 @@ pub(super) struct Body {
     pub(super) error_description: Option<Zeroizing<String>>,
     pub(super) message: Option<Zeroizing<String>>,
     pub(super) hint: Option<Zeroizing<String>>,
+    pub(super) scope: Option<Zeroizing<String>>,
 }
 
 /// `expires_in` as sent: a number (integer or not) or a string holding one.
@@ -72,6 +74,7 @@ impl Body {
             &mut self.error_description,
             &mut self.message,
             &mut self.hint,
+            &mut self.scope,
         ]
     }
 

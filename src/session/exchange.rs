@@ -75,12 +75,18 @@ impl Session {
                 ))
             }),
         };
+        // A refresh that does not say which scope it granted keeps the previous one.
+        let scope = issued.scope.take().or_else(|| match in_flight.kind {
+            RequestKind::PasswordGrant => None,
+            _ => previous.and_then(|tokens| tokens.scope().map(str::to_owned)),
+        });
         let tokens = TokenSet::from_parts(
             std::mem::take(&mut issued.access_token),
             in_flight.sent_at.saturating_add(lifetime),
             refresh,
         )
-        .with_owner(owner);
+        .with_owner(owner)
+        .with_scope(scope);
         // Within the window after a refusal, any new token (a forced refresh, a refresh already
         // out) counts as a replacement, so its refusal is reported rather than paid for again.
         let replaces = in_flight.replaces_refused_token || now < self.refusals_reported_until;

@@ -72,9 +72,10 @@ use http::Response;
 use self::phase::{InFlight, Login, Phase};
 use self::revocations::Revocations;
 use crate::authorization::{Authorization, NotAuthorized, TokenId};
+use crate::client_auth;
 use crate::config::{Config, Credentials};
 use crate::error::{Error, ErrorKind, TransportError};
-use crate::request::{self, OutgoingRequest, RequestId, RequestKind};
+use crate::request::{OutgoingRequest, RequestId, RequestKind};
 use crate::response;
 use crate::store_error::StoreError;
 use crate::time::UnixTime;
@@ -568,23 +569,21 @@ impl Session {
             .filter(|_| !self.login.is_asked())
             .and_then(|held| held.tokens.live_refresh_token(now));
         let (kind, request) = if let Some(refresh_token) = refresh_token {
-            let fields = [
-                ("grant_type", "refresh_token"),
-                ("client_id", self.config.client_id.as_str()),
-                ("client_secret", self.config.client_secret.expose_secret()),
-                ("refresh_token", refresh_token),
-            ];
-            (RequestKind::RefreshGrant, self.form_post(&fields))
+            let request = self.client_post(
+                &[("grant_type", "refresh_token")],
+                &[("refresh_token", refresh_token)],
+            );
+            (RequestKind::RefreshGrant, request)
         } else {
             let credentials = self.login.credentials()?;
-            let fields = [
-                ("grant_type", "password"),
-                ("client_id", self.config.client_id.as_str()),
-                ("client_secret", self.config.client_secret.expose_secret()),
-                ("username", credentials.username()),
-                ("password", credentials.password().expose_secret()),
-            ];
-            (RequestKind::PasswordGrant, self.form_post(&fields))
+            let request = self.client_post(
+                &[("grant_type", "password")],
+                &[
+                    ("username", credentials.username()),
+                    ("password", credentials.password().expose_secret()),
+                ],
+            );
+            (RequestKind::PasswordGrant, request)
         };
         let id = self.next_id();
         self.phase = Phase::Requesting(InFlight {
@@ -612,8 +611,9 @@ impl Session {
         }
     }
 
-    fn form_post(&self, fields: &[(&str, &str)]) -> http::Request<Vec<u8>> {
-        request::form_post(&self.config.token_url, &self.config.user_agent, fields)
+    /// A grant's form POST to the token URL, with the client's credentials and the scope.
+    fn client_post(&self, head: &[(&str, &str)], tail: &[(&str, &str)]) -> http::Request<Vec<u8>> {
+        client_auth::client_post(&self.config, &self.config.token_url, head, tail, true)
     }
 
     fn next_id(&mut self) -> RequestId {

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::authorization::{Authorization, TokenId};
+use crate::client_auth;
 use crate::config::{Config, Revocation};
 use crate::request::{self, OutgoingRequest, RequestId, RequestKind};
 use crate::time::UnixTime;
@@ -43,13 +44,8 @@ impl Revocations {
                     .into_iter()
                     .chain(access)
                     .map(|(token, hint)| {
-                        let fields = [
-                            ("token", token),
-                            ("token_type_hint", hint),
-                            ("client_id", config.client_id.as_str()),
-                            ("client_secret", config.client_secret.expose_secret()),
-                        ];
-                        request::form_post(url, &config.user_agent, &fields)
+                        let fields = [("token", token), ("token_type_hint", hint)];
+                        client_auth::client_post(config, url, &fields, &[], false)
                     })
                     .collect()
             }

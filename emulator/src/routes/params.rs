@@ -107,7 +107,17 @@ pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)>
     }
     let decoded = String::from_utf8(base64_decode(encoded.trim())?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    Some((id.to_owned(), secret.to_owned()))
+    // RFC 6749 section 2.3.1 form-encodes both before base64. league/oauth2-server does not
+    // decode them, which for Passport's alphanumeric ids and secrets changes nothing.
+    Some((form_decoded(id), form_decoded(secret)))
+}
+
+/// `text` with its form encoding (`+`, `%XX`) undone.
+fn form_decoded(text: &str) -> String {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={text}"))
+        .ok()
+        .and_then(|pairs| pairs.into_iter().next())
+        .map_or_else(|| text.to_owned(), |(_, value)| value)
 }
 
 /// The token of an `Authorization: Bearer` header, if any.

@@ -28,6 +28,9 @@ pub(crate) async fn revoke(
     with_faults(&shared, Route::Revoke, || {
         let version = shared.passport();
         let basic = basic_credentials(&headers);
+        if basic.is_some() && params.get("client_id").is_none() {
+            shared.counters.basic_client_auth.inc();
+        }
         let id = params
             .get("client_id")
             .or(basic.as_ref().map(|b| b.0.as_str()));

@@ -71,7 +71,7 @@ fn grant(shared: &Shared, headers: &HeaderMap, params: &Params) -> Reply {
         _ => Err(OAuthError::UnsupportedGrantType),
     };
     match result {
-        Ok(pair) => success(&pair),
+        Ok(pair) => success(&pair, params.get("scope")),
         Err(error) => error.reply(shared.passport()),
     }
 }
@@ -90,6 +90,9 @@ fn validate_client(
     params: &Params,
 ) -> Result<(), OAuthError> {
     let basic = basic_credentials(headers);
+    if basic.is_some() && params.get("client_id").is_none() {
+        shared.counters.basic_client_auth.inc();
+    }
     let id = params
         .get("client_id")
         .or(basic.as_ref().map(|b| b.0.as_str()))
@@ -152,10 +155,15 @@ fn refresh_grant(
 }
 
 /// Passport's success answer (`docs/passport.md#success-body`).
-fn success(pair: &IssuedPair) -> Reply {
-    // The tokens are base64url and hex: nothing to escape.
+/// A `scope` the request asked for is echoed as granted, as an RFC 6749 server may (a stock
+/// Passport does not).
+fn success(pair: &IssuedPair, scope: Option<&str>) -> Reply {
+    // The tokens are base64url and hex: nothing to escape. The scope is the client's: escaped.
+    let scope = scope
+        .map(|scope| format!(r#","scope":{}"#, serde_json::Value::from(scope)))
+        .unwrap_or_default();
     let body = format!(
-        r#"{{"token_type":"Bearer","expires_in":{},"access_token":"{}","refresh_token":"{}"}}"#,
+        r#"{{"token_type":"Bearer","expires_in":{},"access_token":"{}","refresh_token":"{}"{scope}}}"#,
         pair.expires_in, pair.access_token, pair.refresh_token
     );
     Reply::new(StatusCode::OK, "application/json; charset=UTF-8", body)
