@@ -69,6 +69,12 @@ impl ErrorKind {
         )
     }
 
+    /// The kind in words.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn summary(self) -> &'static str {
+        self.describe()
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Self::InvalidClient => "the server refused the client id or secret",

@@ -85,6 +85,7 @@
 //! | `reqwest` | `nonblocking` with [`nonblocking::ReqwestClient`] (reqwest 0.13, rustls) |
 //! | `redis` | [`client::RedisStore`], one token set for processes on several hosts (with a client feature) |
 //! | `test-util` | [`client::ManualClock`], a clock that moves only when told, for tests of code built on a client |
+//! | `tracing` | `tracing` events from the clients (target `keliweb_oauth`): each token request sent (in a span with its kind and id), each answer, the fallback to the password, pauses, adoptions and store failures; never a secret |
 //!
 //! # Secrets
 //! [`ClientSecret`], [`Password`], [`AccessToken`] and [`RefreshToken`] redact themselves in

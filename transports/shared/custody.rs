@@ -65,9 +65,36 @@ where
     W: Wake,
     I: Io,
 {
+    #[cfg(feature = "tracing")]
+    let span = tracing::info_span!(
+        target: "keliweb_oauth",
+        "token_request",
+        request = %outgoing.id(),
+        kind = ?outgoing.kind()
+    );
+    let run = run_token_request(driver, io, outgoing, on_drop);
+    #[cfg(feature = "tracing")]
+    let run = tracing::Instrument::instrument(run, span);
+    run.await
+}
+
+async fn run_token_request<D, H, W, I>(
+    driver: D,
+    io: &I,
+    outgoing: OutgoingRequest,
+    on_drop: OnDrop,
+) -> (RequestId, Result<(), Error>)
+where
+    D: Deref<Target = Driver<H, W>> + Clone,
+    W: Wake,
+    I: Io,
+{
+    #[cfg(feature = "tracing")]
+    let kind = outgoing.kind();
     let (id, request) = outgoing.into_parts();
     let pending = Pending::new(driver.clone(), id, on_drop);
     let Some(custody) = driver.custody() else {
+        trace_event!(info, request = %id, kind = ?kind, "token request sent");
         let outcome = io.execute(request, driver.limits.token_request()).await;
         return (id, pending.finish(outcome));
     };
@@ -122,6 +149,7 @@ where
                 return (id, Ok(()), Some(lease));
             }
         }
+        trace_event!(info, request = %id, "token request sent, under the store's lease");
         let outcome = io.execute(request, driver.limits.token_request()).await;
         let (finished, job) = pending.finish_unsaved(outcome);
         let Some(job) = job else {

@@ -333,6 +333,7 @@ impl<H, W: Wake> Driver<H, W> {
         let stored = match stored {
             Ok(stored) => stored,
             Err(error) => {
+                trace_event!(error, store_error = ?error.kind(), "token store: load failed: {error}");
                 let error = Error::from(error);
                 let delay = core.session.config().min_retry_delay();
                 core.load_failed = Some((now.saturating_add(delay), error.clone()));
@@ -375,6 +376,12 @@ impl<H, W: Wake> Driver<H, W> {
         self.sync(&mut core);
         self.schedule_refresh_ahead(&core, self.now());
         core.record(id, &Ok(()));
+        trace_event!(
+            info,
+            request = %id,
+            version = stored.version,
+            "another process stored newer tokens: adopted, nothing sent"
+        );
         BeforeSend::Adopted
     }
 
@@ -418,6 +425,8 @@ impl<H, W: Wake> Driver<H, W> {
         // session logs in next, and they wait for that.
         let refresh_token_rejected =
             matches!(&result, Err(error) if error.kind() == ErrorKind::RefreshTokenRejected);
+        #[cfg(feature = "tracing")]
+        trace_answer(id, &result, &core.session, now);
         let result = if refresh_token_rejected {
             Ok(())
         } else {
@@ -504,6 +513,7 @@ impl<H, W: Wake> Driver<H, W> {
                 }
             }
             Err(error) => {
+                trace_event!(error, store_error = ?error.kind(), "token store: save failed: {error}");
                 if error.kind() != StoreErrorKind::Conflict {
                     let delay = core.session.config().min_retry_delay();
                     core.save_retry_at = Some(now.saturating_add(delay));
@@ -548,6 +558,7 @@ impl<H, W: Wake> Driver<H, W> {
 
     /// A retried save could not take the lease: it is tried again later.
     pub(crate) fn lease_failed(&self, error: StoreError) {
+        trace_event!(error, store_error = ?error.kind(), "token store: lease failed: {error}");
         let now = self.now();
         let mut core = self.lock();
         core.store_error = Some(error);
@@ -602,6 +613,12 @@ impl<H, W: Wake> Driver<H, W> {
     /// Request `id` could not go out: the store failed. The session pauses, so a store that
     /// is down is not hammered; the tokens held stay in use.
     fn store_failed(&self, id: RequestId, error: StoreError) -> Error {
+        trace_event!(
+            error,
+            request = %id,
+            store_error = ?error.kind(),
+            "token store failed, the request is not sent and requests pause: {error}"
+        );
         let _wake = WakeOnDrop(&self.finished);
         let now = self.now();
         let mut core = self.lock();
@@ -745,6 +762,38 @@ impl Core {
     #[cfg(feature = "blocking")]
     pub(crate) fn is_busy_with(&self, id: RequestId) -> bool {
         self.session.in_flight() == Some(id) || self.saving == Some(id)
+    }
+}
+
+/// The events for a token request's answer: how it went, a fallback to the password, a pause.
+#[cfg(feature = "tracing")]
+fn trace_answer(id: RequestId, result: &Result<(), Error>, session: &Session, now: UnixTime) {
+    let Err(error) = result else {
+        trace_event!(info, request = %id, "token answer: new tokens");
+        return;
+    };
+    trace_event!(
+        warn,
+        request = %id,
+        error = ?error.kind(),
+        status = ?error.status().map(|status| status.as_u16()),
+        "token answer: {}",
+        error.kind().summary()
+    );
+    if error.kind() == ErrorKind::RefreshTokenRejected {
+        trace_event!(
+            warn,
+            request = %id,
+            "the refresh token is dead: logging in with the password"
+        );
+    } else if error.is_retryable() && session.token_request_blocker(now).is_some() {
+        trace_event!(
+            warn,
+            request = %id,
+            error = ?error.kind(),
+            retry_at_millis = ?session.poll_timeout(now).map(UnixTime::as_millis),
+            "token requests paused"
+        );
     }
 }
 

@@ -3,6 +3,15 @@
 //! token request serve every caller, and one token request per expiry serve every process
 //! sharing a store.
 
+/// A `tracing` event under the target `keliweb_oauth` (feature `tracing`); nothing without
+/// it. Events name kinds, ids, statuses and error kinds: never a token, a password or a secret.
+macro_rules! trace_event {
+    ($level:ident, $($rest:tt)*) => {{
+        #[cfg(feature = "tracing")]
+        tracing::$level!(target: "keliweb_oauth", $($rest)*);
+    }};
+}
+
 mod builder;
 mod clock;
 pub(crate) mod custody;
