@@ -84,6 +84,7 @@
 //! | `nonblocking` | [`nonblocking::Client`] over any [`nonblocking::AsyncHttpClient`], runtime-agnostic, and the stores; builds for `wasm32-unknown-unknown` |
 //! | `reqwest` | `nonblocking` with [`nonblocking::ReqwestClient`] (reqwest 0.13, rustls) |
 //! | `redis` | [`client::RedisStore`], one token set for processes on several hosts (with a client feature) |
+//! | `reqwest-middleware` | `nonblocking::AuthMiddleware`: a `reqwest_middleware` chain authorized by the async client, a `401` retried once with a new token |
 //! | `test-util` | [`client::ManualClock`], a clock that moves only when told, for tests of code built on a client |
 //! | `tracing` | `tracing` events from the clients (target `keliweb_oauth`): each token request sent (in a span with its kind and id), each answer, the fallback to the password, pauses, adoptions and store failures; never a secret |
 //!

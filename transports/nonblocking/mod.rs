@@ -26,6 +26,8 @@
 //! target (CI checks it) and reads the time with `web-time` there. Token stores run their calls
 //! on threads of their own, so in a browser use none (keep the set in the session).
 
+#[cfg(feature = "reqwest-middleware")]
+mod middleware;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 
@@ -39,6 +41,8 @@ use futures_util::future::Shared;
 use http::{Request, Response};
 use tokio::sync::Notify;
 
+#[cfg(feature = "reqwest-middleware")]
+pub use self::middleware::AuthMiddleware;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestClient;
 use crate::client::custody::{self, Io, StoreCall, StoreFuture};
