@@ -30,6 +30,8 @@
 mod middleware;
 #[cfg(feature = "reqwest")]
 mod reqwest;
+#[cfg(feature = "tower")]
+mod tower;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -45,6 +47,8 @@ use tokio::sync::Notify;
 pub use self::middleware::AuthMiddleware;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestClient;
+#[cfg(feature = "tower")]
+pub use self::tower::{AuthLayer, AuthService, BoxError, ReplayBody};
 use crate::client::custody::{self, Io, StoreCall, StoreFuture};
 use crate::client::{
     Driver, OnDrop, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Wake, Want, apply,
