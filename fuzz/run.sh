@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(response session)
+[ ${#targets[@]} -gt 0 ] || targets=(response session downstream)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target"
