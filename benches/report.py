@@ -25,7 +25,7 @@ if "--refresh-ahead" in sys.argv:
         print(f"| {name} | {calls} | {requests} | {ms(p50)} | {ms(p99)} | {int(p99) / base:.2f}× | {ms(slowest)} | {waited} |")
     sys.exit(0)
 if "--custody" in sys.argv:
-    # Table 8, from the CUSTODY lines of benches/custody.rs.
+    # Table 8, from the CUSTODY lines of benches/shared_custody.rs.
     lines = [line.split("\t")[1:] for line in log.splitlines() if line.startswith("CUSTODY\t")]
     print("### 8. Shared custody: token requests per expiry across processes (blocking client, ureq)\n")
     print("| store | processes × threads | expiries | logins | refreshes | refused refreshes | refreshes per expiry | failed calls |")

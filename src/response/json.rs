@@ -147,10 +147,12 @@ fn skip_space(json: &[u8], mut at: usize) -> usize {
 fn string_end(json: &[u8], mut at: usize) -> Option<usize> {
     at += 1;
     loop {
+        // A token is most of a body: jump to the next quote or backslash (memchr reads a word
+        // or a vector at a time) instead of stepping byte by byte.
+        at += memchr::memchr2(b'"', b'\\', json.get(at..)?)?;
         match json.get(at)? {
             b'"' => return Some(at + 1),
-            b'\\' => at += 2,
-            _ => at += 1,
+            _ => at += 2,
         }
     }
 }

@@ -328,7 +328,14 @@ fn redis_client(
     setting: &str,
 ) -> Client<Announcing> {
     let (url, key) = setting.split_once(' ').expect("redis:URL KEY");
-    builder.store(redis_server::store(url, key)).build()
+    let mut store = redis_server::store(url, key);
+    if let Some(millis) = std::env::var("FLEET_REDIS_TIMEOUT_MS")
+        .ok()
+        .and_then(|millis| millis.parse().ok())
+    {
+        store = store.timeout(Duration::from_millis(millis));
+    }
+    builder.store(store).build()
 }
 
 #[cfg(not(feature = "redis"))]
