@@ -23,13 +23,13 @@ pub enum ClientAuthentication {
 }
 
 /// A form POST of the client to `url`: `head`, the client's credentials when they go in the
-/// body, `tail`, and the configured scope when `with_scope`.
+/// body, `tail`, and `scope` if any.
 pub(crate) fn client_post(
     config: &Config,
     url: &Uri,
     head: &[(&str, &str)],
     tail: &[(&str, &str)],
-    with_scope: bool,
+    scope: Option<&str>,
 ) -> Request<Vec<u8>> {
     let credentials = [
         ("client_id", config.client_id.as_str()),
@@ -39,11 +39,7 @@ pub(crate) fn client_post(
         ClientAuthentication::RequestBody => &credentials,
         ClientAuthentication::HttpBasic => &[],
     };
-    let scope = config
-        .scope
-        .as_deref()
-        .filter(|_| with_scope)
-        .map(|scope| ("scope", scope));
+    let scope = scope.map(|scope| ("scope", scope));
     let fields = head
         .iter()
         .chain(in_body)
@@ -62,19 +58,39 @@ pub(crate) fn client_post(
 /// `Basic base64(form(id) ":" form(secret))`, marked sensitive. `None` never happens (base64 is
 /// a valid header value); the request then goes without it and is refused, rather than panic.
 fn basic(id: &str, secret: &str) -> Option<HeaderValue> {
+    let credential = encoded_credential(id, secret);
+    let mut value = Zeroizing::new(String::with_capacity(6 + credential.len()));
+    value.push_str("Basic ");
+    value.push_str(&credential);
+    let mut header = HeaderValue::from_str(&value).ok()?;
+    header.set_sensitive(true);
+    Some(header)
+}
+
+/// The Basic credential of `config`'s client, when it authenticates so: a secret like the
+/// client secret itself (anyone who reads it can decode the secret), scrubbed from error
+/// excerpts with the others.
+pub(crate) fn basic_credential(config: &Config) -> Option<Zeroizing<String>> {
+    (config.client_authentication == ClientAuthentication::HttpBasic)
+        .then(|| encoded_credential(&config.client_id, config.client_secret.expose_secret()))
+}
+
+/// `base64(form(id) ":" form(secret))`.
+fn encoded_credential(id: &str, secret: &str) -> Zeroizing<String> {
     let form = |text: &str| -> Zeroizing<String> {
-        Zeroizing::new(form_urlencoded::byte_serialize(text.as_bytes()).collect())
+        // Sized for the worst case, so the buffer never grows and leaves a copy behind.
+        let mut encoded = Zeroizing::new(String::with_capacity(text.len() * 3));
+        encoded.extend(form_urlencoded::byte_serialize(text.as_bytes()));
+        encoded
     };
     let (id, secret) = (form(id), form(secret));
     let mut pair = Zeroizing::new(String::with_capacity(id.len() + 1 + secret.len()));
     pair.push_str(&id);
     pair.push(':');
     pair.push_str(&secret);
-    let mut value = Zeroizing::new(String::from("Basic "));
-    base64::engine::general_purpose::STANDARD.encode_string(pair.as_bytes(), &mut value);
-    let mut header = HeaderValue::from_str(&value).ok()?;
-    header.set_sensitive(true);
-    Some(header)
+    let mut encoded = Zeroizing::new(String::with_capacity(pair.len().div_ceil(3) * 4));
+    base64::engine::general_purpose::STANDARD.encode_string(pair.as_bytes(), &mut encoded);
+    encoded
 }
 
 #[cfg(test)]

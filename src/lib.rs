@@ -86,7 +86,7 @@
 //! | `redis` | [`client::RedisStore`], one token set for processes on several hosts (with a client feature) |
 //! | `reqwest-middleware` | `nonblocking::AuthMiddleware`: a `reqwest_middleware` chain authorized by the async client, a `401` retried once with a new token |
 //! | `test-util` | the test kit in [`testing`] (proptest strategies for every Passport answer, arbitrary session inputs, `docs/testing.md`) and [`client::ManualClock`], a clock that moves only when told |
-//! | `tower` | `nonblocking::AuthLayer`: any `tower` `Service<http::Request<B>>` (hyper-util's client, a stack with retries and timeouts) authorized by the async client, a `401` retried once when the body can be sent again |
+//! | `tower` | `nonblocking::AuthLayer`: any `tower` `Service<http::Request<B>>` (hyper-util's client, a stack with retries and timeouts) authorized by the async client, a `401` retried once when the body can be sent again (`ReplayBody`; a streaming body goes in a newtype) |
 //! | `tracing` | `tracing` events from the clients (target `keliweb_oauth`): each token request sent (in a span with its kind and id), each answer, the fallback to the password, pauses, adoptions and store failures; never a secret |
 //!
 //! # Secrets

@@ -173,3 +173,73 @@ fn a_scope_rfc_6749_does_not_allow_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_scope_that_is_not_one_string_is_ignored_not_refused() {
+    for body in [
+        r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ.a.b","refresh_token":"def50200aa","scope":["read"]}"#,
+        r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ.a.b","refresh_token":"def50200aa","scope":7}"#,
+        r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ.a.b","refresh_token":"def50200aa","scope":"read","scope":"write"}"#,
+    ] {
+        let mut session = Session::new(
+            Config::keliweb("client", "secret")
+                .credentials("me@example.com", "pw")
+                .build()
+                .expect("valid"),
+        );
+        let Action::Send(login) = poll(&mut session, T0) else {
+            panic!("expected a login")
+        };
+        session
+            .handle_response(login.id(), T0, &reply(200, body))
+            .unwrap_or_else(|error| panic!("{body}: {error}"));
+        assert_eq!(session.tokens().and_then(TokenSet::scope), None, "{body}");
+    }
+}
+
+#[test]
+fn a_refresh_asks_for_the_scope_granted_not_a_broader_one() {
+    let config = Config::keliweb("client", "secret")
+        .credentials("me@example.com", "pw")
+        .scope("read write")
+        .build()
+        .expect("valid");
+    let mut session = Session::new(config);
+    let Action::Send(login) = poll(&mut session, T0) else {
+        panic!("expected a login")
+    };
+    assert_eq!(form(&login)["scope"], "read write");
+    let narrowed = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ.a.b","refresh_token":"def50200aa","scope":"read"}"#;
+    session
+        .handle_response(login.id(), T0, &reply(200, narrowed))
+        .expect("accepted");
+    session.force_refresh();
+    let Action::Send(refresh) = poll(&mut session, T0) else {
+        panic!("expected a refresh")
+    };
+    assert_eq!(form(&refresh)["scope"], "read");
+}
+
+#[test]
+fn an_echoed_basic_credential_is_scrubbed_from_the_error() {
+    let config = Config::keliweb("client id+1", "s3cr:t+/é%")
+        .credentials("me@example.com", "pw")
+        .client_secret_basic()
+        .build()
+        .expect("valid");
+    let mut session = Session::new(config);
+    let Action::Send(login) = poll(&mut session, T0) else {
+        panic!("expected a login")
+    };
+    let header = login.request().headers()["authorization"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let credential = header.strip_prefix("Basic ").expect("Basic").to_owned();
+    let echo = format!("<html><body>Bad request. You sent: Authorization: {header}</body></html>");
+    let error = session
+        .handle_response(login.id(), T0, &reply(400, echo))
+        .expect_err("refused");
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains(&credential), "{shown}");
+}

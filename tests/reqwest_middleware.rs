@@ -63,3 +63,53 @@ async fn a_foreign_origin_fails_before_anything_is_sent() {
     assert_eq!(error.kind(), ErrorKind::UntrustedOrigin);
     assert_eq!(emulator.counters().token_requests, 0);
 }
+
+/// Records the headers of each request that reaches it (after the auth middleware).
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<http::HeaderMap>>>);
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Capture {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .push(request.headers().clone());
+        next.run(request, extensions).await
+    }
+}
+
+#[tokio::test]
+async fn the_callers_own_headers_stay() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let capture = Capture::default();
+    let tokens = Client::new(emulated::config(&emulator), ReqwestClient::default());
+    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(AuthMiddleware::new(tokens))
+        .with(capture.clone())
+        .build();
+    http.get(emulator.api_url())
+        .header("accept", "application/pdf")
+        .header("user-agent", "my-app/1.0")
+        .send()
+        .await
+        .expect("sent");
+    let seen = capture.0.lock().expect("not poisoned")[0].clone();
+    assert_eq!(seen["accept"], "application/pdf");
+    assert_eq!(seen["user-agent"], "my-app/1.0");
+    assert!(
+        seen["authorization"]
+            .to_str()
+            .expect("ASCII")
+            .starts_with("Bearer ")
+    );
+    assert_eq!(
+        seen["x-requested-with"], "XMLHttpRequest",
+        "a default the caller left out"
+    );
+}

@@ -87,6 +87,18 @@ impl Body {
             None if json::key_is(member.key, "expires_in") => (STRINGS.len(), "expires_in"),
             None => return Ok(()), // a field the crate does not read
         };
+        if name == "scope" {
+            // Informational: a scope that is not one string (sent twice, a list, a number) is
+            // ignored, never a reason to refuse tokens the server has already issued.
+            self.scope = match (seen.get(index), json::string(member.value)) {
+                (Some(false), Ok(scope)) => scope,
+                _ => None,
+            };
+            if let Some(seen) = seen.get_mut(index) {
+                *seen = true;
+            }
+            return Ok(());
+        }
         if let Some(seen) = seen.get_mut(index) {
             if *seen {
                 return Err(format!("{name} is sent twice"));

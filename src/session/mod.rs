@@ -388,12 +388,13 @@ impl Session {
             return result;
         }
         let in_flight = self.take_in_flight(id)?;
+        let basic = client_auth::basic_credential(&self.config);
         let parsed = response::parse_token_response(
             in_flight.kind,
             response.status(),
             response.headers(),
             response.body().as_ref(),
-            &self.secrets(&in_flight),
+            &self.secrets(&in_flight, basic.as_deref().map(String::as_str)),
         );
         match parsed {
             Ok(issued) => self.accept(in_flight, now, issued),
@@ -569,9 +570,16 @@ impl Session {
             .filter(|_| !self.login.is_asked())
             .and_then(|held| held.tokens.live_refresh_token(now));
         let (kind, request) = if let Some(refresh_token) = refresh_token {
+            // The scope granted, when the server said (a refresh may not ask for more), else
+            // the one asked for at login.
+            let scope = self
+                .tokens()
+                .and_then(TokenSet::scope)
+                .or(self.config.scope.as_deref());
             let request = self.client_post(
                 &[("grant_type", "refresh_token")],
                 &[("refresh_token", refresh_token)],
+                scope,
             );
             (RequestKind::RefreshGrant, request)
         } else {
@@ -582,6 +590,7 @@ impl Session {
                     ("username", credentials.username()),
                     ("password", credentials.password().expose_secret()),
                 ],
+                self.config.scope.as_deref(),
             );
             (RequestKind::PasswordGrant, request)
         };
@@ -611,9 +620,14 @@ impl Session {
         }
     }
 
-    /// A grant's form POST to the token URL, with the client's credentials and the scope.
-    fn client_post(&self, head: &[(&str, &str)], tail: &[(&str, &str)]) -> http::Request<Vec<u8>> {
-        client_auth::client_post(&self.config, &self.config.token_url, head, tail, true)
+    /// A grant's form POST to the token URL, with the client's credentials and `scope`.
+    fn client_post(
+        &self,
+        head: &[(&str, &str)],
+        tail: &[(&str, &str)],
+        scope: Option<&str>,
+    ) -> http::Request<Vec<u8>> {
+        client_auth::client_post(&self.config, &self.config.token_url, head, tail, scope)
     }
 
     fn next_id(&mut self) -> RequestId {
@@ -635,10 +649,12 @@ impl Session {
 
     /// Every secret the session knows (and those `in_flight` was sent with), to scrub from
     /// error excerpts.
-    fn secrets<'a>(&'a self, in_flight: &'a InFlight) -> Vec<&'a str> {
-        // Sized for the usual most (secret, two passwords, a set, a revoked set): one allocation.
-        let mut secrets = Vec::with_capacity(7);
+    fn secrets<'a>(&'a self, in_flight: &'a InFlight, basic: Option<&'a str>) -> Vec<&'a str> {
+        // Sized for the usual most (secret, Basic credential, two passwords, a set, a revoked
+        // set): one allocation.
+        let mut secrets = Vec::with_capacity(8);
         secrets.push(self.config.client_secret.expose_secret());
+        secrets.extend(basic);
         for credentials in self
             .login
             .credentials()

@@ -45,7 +45,7 @@ impl Revocations {
                     .chain(access)
                     .map(|(token, hint)| {
                         let fields = [("token", token), ("token_type_hint", hint)];
-                        client_auth::client_post(config, url, &fields, &[], false)
+                        client_auth::client_post(config, url, &fields, &[], None)
                     })
                     .collect()
             }

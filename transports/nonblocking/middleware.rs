@@ -54,10 +54,13 @@ impl<H: AsyncHttpClient> AuthMiddleware<H> {
     }
 }
 
-/// Sets every header of `from` on `to`, replacing what `to` had under the same name.
+/// Sets `Authorization` from `from` on `to`, and the other headers of `from` (Keliweb's
+/// defaults) only where `to` has none: a caller's own `Accept` or `User-Agent` stays.
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     for (name, value) in from {
-        to.insert(name.clone(), value.clone());
+        if name == http::header::AUTHORIZATION || !to.contains_key(name) {
+            to.insert(name.clone(), value.clone());
+        }
     }
 }
 

@@ -18,7 +18,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Wraps a service (hyper-util's client, a tower stack with retries and timeouts) so that every
 /// request it sends carries the token of a [`Client`], taken on the lock-free path while the
-/// token is valid.
+/// token is valid. The request body must implement [`ReplayBody`]: value bodies do; for a
+/// streaming body (hyper's `Incoming`, a `StreamBody`, a boxed body), wrap it in a newtype of
+/// your own that implements `http_body::Body` by delegation and `ReplayBody` with `None`.
 ///
 /// On a `401` the token is reported ([`Client::report_unauthorized`]) and the request sent once
 /// more with a new one, if its body can be sent again ([`ReplayBody`]); otherwise, and for a
@@ -88,8 +90,10 @@ impl<S: Clone, H> Clone for AuthService<S, H> {
 }
 
 /// A request body that can be sent again after a `401`. Implemented for the bodies that are
-/// values (`()`, `String`, `Vec<u8>`, `Bytes`, http-body-util's `Full` and `Empty`); a body of
-/// your own answers `None` when it is a stream already consumed, and the `401` is then returned.
+/// values (`()`, `String`, `Vec<u8>`, `Bytes`, http-body-util's `Full` and `Empty`). A body of
+/// your own (or a newtype around a streaming body of another crate) answers `None` when it
+/// cannot be sent twice, and the `401` is then returned (and reported, so the next request gets
+/// a new token). `tests/tower_layer.rs` shows such a newtype.
 pub trait ReplayBody: Sized {
     /// A copy to send again, if there can be one.
     fn replay(&self) -> Option<Self>;
