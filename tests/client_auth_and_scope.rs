@@ -129,22 +129,28 @@ fn scopes_go_on_both_grants_and_the_granted_one_is_kept() {
     assert_eq!(stored.scope(), Some("read write invoices"));
 }
 
-#[test]
-fn a_refresh_answer_without_a_scope_keeps_the_granted_one() {
+/// A session asking for `scope`, its login checked to carry it and answered with `answer`.
+fn logged_in_with_scope(scope: &str, answer: &str) -> Session {
     let config = Config::keliweb("client", "secret")
         .credentials("me@example.com", "pw")
-        .scope("read")
+        .scope(scope)
         .build()
         .expect("valid");
     let mut session = Session::new(config);
     let Action::Send(login) = poll(&mut session, T0) else {
         panic!("expected a login")
     };
-    assert_eq!(form(&login)["scope"], "read");
-    let granted = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ.a.b","refresh_token":"def50200aa","scope":"read"}"#;
+    assert_eq!(form(&login)["scope"], scope);
     session
-        .handle_response(login.id(), T0, &reply(200, granted))
+        .handle_response(login.id(), T0, &reply(200, answer))
         .expect("accepted");
+    session
+}
+
+#[test]
+fn a_refresh_answer_without_a_scope_keeps_the_granted_one() {
+    let granted = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ.a.b","refresh_token":"def50200aa","scope":"read"}"#;
+    let mut session = logged_in_with_scope("read", granted);
     assert_eq!(session.tokens().and_then(TokenSet::scope), Some("read"));
 
     session.force_refresh();
@@ -199,20 +205,8 @@ fn a_scope_that_is_not_one_string_is_ignored_not_refused() {
 
 #[test]
 fn a_refresh_asks_for_the_scope_granted_not_a_broader_one() {
-    let config = Config::keliweb("client", "secret")
-        .credentials("me@example.com", "pw")
-        .scope("read write")
-        .build()
-        .expect("valid");
-    let mut session = Session::new(config);
-    let Action::Send(login) = poll(&mut session, T0) else {
-        panic!("expected a login")
-    };
-    assert_eq!(form(&login)["scope"], "read write");
     let narrowed = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ.a.b","refresh_token":"def50200aa","scope":"read"}"#;
-    session
-        .handle_response(login.id(), T0, &reply(200, narrowed))
-        .expect("accepted");
+    let mut session = logged_in_with_scope("read write", narrowed);
     session.force_refresh();
     let Action::Send(refresh) = poll(&mut session, T0) else {
         panic!("expected a refresh")

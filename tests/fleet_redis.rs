@@ -8,6 +8,8 @@
     reason = "the tests start processes and threads and wait on the real clock; the core does not"
 )]
 
+#[path = "support/emulated.rs"]
+mod emulated;
 mod fleet_support;
 
 use std::time::Duration;
@@ -17,7 +19,7 @@ use fleet_support::{StoreAt, scenarios};
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::blocking::{Client, UreqClient};
 use keliweb_oauth::client::{Limits, Stored, TokenStore};
-use keliweb_oauth::{Config, ErrorKind, StoreErrorKind, TokenSet};
+use keliweb_oauth::{ErrorKind, StoreErrorKind, TokenSet};
 
 /// Not a test: the worker process the fleet tests start (`fleet_support::run_worker`).
 #[test]
@@ -116,16 +118,10 @@ fn a_holder_whose_lease_expired_cannot_overwrite_its_successor() {
 }
 
 fn client(emulator: &Emulator, url: &str) -> Client<UreqClient> {
-    let defaults = EmulatorConfig::default();
-    let config = Config::builder(
-        emulator.token_url(),
-        defaults.client_id.clone(),
-        defaults.client_secret.as_str(),
-    )
-    .credentials(defaults.username.clone(), defaults.password.as_str())
-    .min_retry_delay(Duration::from_millis(50))
-    .build()
-    .expect("a valid config");
+    let config = emulated::config_builder(emulator)
+        .min_retry_delay(Duration::from_millis(50))
+        .build()
+        .expect("a valid config");
     let limits = Limits {
         request_timeout: Duration::from_secs(2),
         ..Limits::default()
@@ -198,16 +194,8 @@ fn redis_down_in_mid_run_keeps_the_token_and_refreshes_once_it_is_back() {
 async fn async_clients_share_a_redis_store_too() {
     let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
     let server = RedisServer::start();
-    let defaults = EmulatorConfig::default();
     let client = || {
-        let config = Config::builder(
-            emulator.token_url(),
-            defaults.client_id.clone(),
-            defaults.client_secret.as_str(),
-        )
-        .credentials(defaults.username.clone(), defaults.password.as_str())
-        .build()
-        .expect("a valid config");
+        let config = emulated::config(&emulator);
         keliweb_oauth::nonblocking::Client::builder(
             config,
             keliweb_oauth::nonblocking::ReqwestClient::default(),

@@ -144,7 +144,7 @@ impl<H: HttpClient> Client<H> {
             .name("keliweb-oauth-refresh".to_owned())
             .spawn(move || background(&sender, work));
         if let (Err(_), Some(id)) = (spawned, id) {
-            driver.give_up(id);
+            driver.abandon(id);
         }
     }
 

@@ -185,7 +185,7 @@ where
             // The lease was lost with a store thread that died: the login goes out under a
             // lease of its own, from the next caller.
             (Some(next), None) => {
-                driver.give_up(next.id());
+                driver.abandon(next.id());
                 return (id, result, None);
             }
             (None, kept) => return (id, result, kept),
@@ -232,7 +232,7 @@ impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> Drop for SaveGuard<'_, D, H, W
                 "the save was abandoned with its task",
             );
             if let Some(next) = self.driver.saved(job, Err(abandoned), &finished) {
-                self.driver.give_up(next.id());
+                self.driver.abandon(next.id());
             }
         }
     }

@@ -605,11 +605,6 @@ impl<H, W: Wake> Driver<H, W> {
         self.schedule_refresh_ahead(&core, now);
     }
 
-    /// Gives request `id` up before it went out (its lease was lost): as [`abandon`].
-    pub(crate) fn give_up(&self, id: RequestId) {
-        self.abandon(id);
-    }
-
     /// Request `id` could not go out: the store failed. The session pauses, so a store that
     /// is down is not hammered; the tokens held stay in use.
     fn store_failed(&self, id: RequestId, error: StoreError) -> Error {
