@@ -113,6 +113,11 @@ impl Authorization {
         self.refresh_at
     }
 
+    /// Moves the refresh-ahead point: a restored set's is placed once it is first used.
+    pub(crate) fn set_refresh_at(&mut self, at: UnixTime) {
+        self.refresh_at = at.min(self.usable_until);
+    }
+
     /// Which token this is.
     #[must_use]
     pub fn token_id(&self) -> TokenId {

@@ -26,6 +26,7 @@ pub struct TokenSet {
     refresh_token_expires_at: Option<UnixTime>,
     username: Option<String>,
     scope: Option<String>,
+    issued_at: Option<UnixTime>,
 }
 
 impl TokenSet {
@@ -56,7 +57,26 @@ impl TokenSet {
             refresh_token_expires_at,
             username: None,
             scope: None,
+            issued_at: None,
         })
+    }
+
+    /// The same set, recorded as issued at `at`: when the request that brought it went out.
+    /// The refresh-ahead point of a restored set is placed from it
+    /// ([`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead)); sets the
+    /// session makes carry it already, and it is stored with them.
+    #[must_use]
+    pub fn with_issued_at(mut self, at: UnixTime) -> Self {
+        self.issued_at = Some(at);
+        self
+    }
+
+    /// When the request that brought this set went out, when known: every set from a token
+    /// answer knows it, and a set restored from an older store, or made by
+    /// [`TokenSet::new`] without [`with_issued_at`](Self::with_issued_at), does not.
+    #[must_use]
+    pub fn issued_at(&self) -> Option<UnixTime> {
+        self.issued_at
     }
 
     /// The same set, recorded as belonging to `username` (the account that logged in).
@@ -151,6 +171,7 @@ impl TokenSet {
             refresh_token_expires_at,
             username: None,
             scope: None,
+            issued_at: None,
         }
     }
 
@@ -184,6 +205,7 @@ impl fmt::Debug for TokenSet {
             )
             .field("refresh_token_expires_at", &self.refresh_token_expires_at)
             .field("username", &self.username)
+            .field("issued_at", &self.issued_at)
             .finish()
     }
 }
@@ -231,6 +253,10 @@ struct StoredTokenSet {
     username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    /// Absent from sets stored before it was kept: their refresh-ahead point is placed from
+    /// when they are first used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issued_at: Option<UnixTime>,
 }
 
 impl TryFrom<StoredTokenSet> for TokenSet {
@@ -247,11 +273,11 @@ impl TryFrom<StoredTokenSet> for TokenSet {
             }
         };
         let access_token = std::mem::take(&mut stored.access_token);
-        Ok(
-            Self::from_parts(access_token, stored.access_token_expires_at, refresh)
-                .with_owner(stored.username.take())
-                .with_scope(stored.scope.take()),
-        )
+        let mut set = Self::from_parts(access_token, stored.access_token_expires_at, refresh)
+            .with_owner(stored.username.take())
+            .with_scope(stored.scope.take());
+        set.issued_at = stored.issued_at;
+        Ok(set)
     }
 }
 
@@ -264,6 +290,7 @@ impl From<TokenSet> for StoredTokenSet {
             refresh_token_expires_at: set.refresh_token_expires_at,
             username: set.username.clone(),
             scope: set.scope.clone(),
+            issued_at: set.issued_at,
         }
     }
 }

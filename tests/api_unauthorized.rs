@@ -208,3 +208,78 @@ fn a_token_forced_within_the_window_after_a_refusal_counts_as_a_replacement() {
         Unauthorized::Report
     );
 }
+
+/// Tokens of 3 s (leeway 1 s: 2 s usable, refreshed halfway), as a server with rotation issues
+/// them; the server revokes the old access token when it rotates.
+fn short_lived(scenario: &mut Scenario, request: &keliweb_oauth::OutgoingRequest, n: u32) {
+    let answer = reply(200, token_body(&access(n), 3, Some(&refresh(n))));
+    assert_eq!(scenario.answer(request, &answer), Ok(()));
+}
+
+/// Logged in at `T0` with a 3 s token, and that token.
+fn logged_in_short_lived() -> (Scenario, keliweb_oauth::Authorization) {
+    let mut scenario = Scenario::with(|config| config.leeway(secs(1)));
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    short_lived(&mut scenario, &login, 1);
+    let first = scenario.expect_use();
+    (scenario, first)
+}
+
+#[test]
+fn a_401_while_the_own_refresh_is_out_waits_for_its_token_instead_of_being_reported() {
+    let (mut scenario, first) = logged_in_short_lived();
+
+    // r1 goes out at +1000 ms and rotates T1; a call in flight with T1 gets a 401 at +1450.
+    scenario.set_now(T0.saturating_add(millis(1000)));
+    let r1 = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.set_now(T0.saturating_add(millis(1450)));
+    assert_eq!(
+        support::unauthorized(&mut scenario.session, first.token_id(), scenario.now),
+        Unauthorized::RetryWithNewToken
+    );
+    scenario.expect_wait(r1.id());
+    scenario.set_now(T0.saturating_add(millis(1500)));
+    short_lived(&mut scenario, &r1, 2);
+    let second = scenario.expect_use();
+
+    // r2 goes out at +2000 ms and rotates T2; a 401 for T2 at +2300 is ours, not the API's.
+    scenario.set_now(T0.saturating_add(millis(2000)));
+    let r2 = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.set_now(T0.saturating_add(millis(2300)));
+    assert_eq!(
+        support::unauthorized(&mut scenario.session, second.token_id(), scenario.now),
+        Unauthorized::RetryWithNewToken,
+        "T3 is coming: the caller waits for it and retries"
+    );
+    scenario.expect_wait(r2.id());
+    scenario.set_now(T0.saturating_add(millis(2400)));
+    short_lived(&mut scenario, &r2, 3);
+    let third = scenario.expect_use();
+    assert_eq!(
+        third.expose_header_value(),
+        format!("Bearer {}", access(3)).as_str()
+    );
+}
+
+#[test]
+fn an_api_that_refuses_fresh_tokens_is_still_reported_after_a_rotation_refusal() {
+    let (mut scenario, first) = logged_in_short_lived();
+    scenario.set_now(T0.saturating_add(millis(1000)));
+    let r1 = scenario.expect_send(RequestKind::RefreshGrant);
+    let _ = support::unauthorized(&mut scenario.session, first.token_id(), scenario.now);
+    short_lived(&mut scenario, &r1, 2);
+    // The API refuses T2 with no refresh out: withdrawn, and its replacement asked for.
+    let second = scenario.expect_use();
+    assert_eq!(
+        support::unauthorized(&mut scenario.session, second.token_id(), scenario.now),
+        Unauthorized::RetryWithNewToken
+    );
+    let r2 = scenario.expect_send(RequestKind::RefreshGrant);
+    short_lived(&mut scenario, &r2, 3);
+    // Its replacement is refused too, at once: that is the API, reported.
+    let third = scenario.expect_use();
+    assert_eq!(
+        support::unauthorized(&mut scenario.session, third.token_id(), scenario.now),
+        Unauthorized::Report
+    );
+}

@@ -208,3 +208,68 @@ fn a_lifetime_within_the_leeway_does_not_make_the_session_hammer_the_server() {
     let retry = scenario.expect_send(RequestKind::RefreshGrant);
     assert_eq!(form(&retry)["refresh_token"], "r-short");
 }
+
+/// A session logged in at `T0` with a 4 s token (leeway 1 s: 3 s usable, so its refresh is due
+/// at +1.5 s, halfway through), and the set it holds.
+fn short_lived_login() -> (Scenario, TokenSet) {
+    let mut scenario = Scenario::with(|config| config.leeway(secs(1)));
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    let answer = reply(200, token_body(&access(1), 4, Some(&refresh(1))));
+    assert_eq!(scenario.answer(&login, &answer), Ok(()));
+    let _ = scenario.poll();
+    let set = scenario.tokens();
+    (scenario, set)
+}
+
+#[test]
+fn a_set_keeps_its_issue_time_through_json() {
+    let (_, set) = short_lived_login();
+    assert_eq!(set.issued_at(), Some(T0));
+    let json = serde_json::to_string(&set).unwrap();
+    let back: TokenSet = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.issued_at(), Some(T0));
+    assert_eq!(back, set);
+}
+
+#[test]
+fn a_short_lived_set_restored_or_adopted_is_refreshed_halfway_not_on_arrival() {
+    let (mut own, set) = short_lived_login();
+    let halfway = T0.saturating_add(millis(1500));
+    assert_eq!(own.expect_use().refresh_at(), halfway);
+
+    // Another process restores it from the store, or adopts it, 100 ms later.
+    let config = own.session.config().clone();
+    let mut restored = restored(config, set.clone());
+    restored.set_now(T0.saturating_add(millis(100)));
+    assert_eq!(restored.expect_use().refresh_at(), halfway);
+
+    let mut adopting = Scenario::with(|config| config.leeway(secs(1))).logged_in();
+    assert!(adopting.session.adopt(Some(set)));
+    adopting.set_now(T0.saturating_add(millis(100)));
+    assert_eq!(adopting.expect_use().refresh_at(), halfway);
+
+    // And each refreshes it once it is due.
+    for scenario in [&mut own, &mut restored, &mut adopting] {
+        scenario.set_now(halfway);
+        let _ = scenario.expect_send(RequestKind::RefreshGrant);
+    }
+}
+
+#[test]
+fn a_set_of_unknown_age_counts_its_life_from_its_first_use() {
+    let config = config().leeway(secs(1)).build().unwrap();
+    // Stored by an older version: no issue time. Usable until +3 s.
+    let set = stored(4, Some(3600));
+    assert_eq!(set.issued_at(), None);
+    let mut scenario = restored(config, set);
+    scenario.set_now(T0.saturating_add(millis(1000)));
+    // Two seconds of usable life left when first used: refreshed halfway through them.
+    assert_eq!(
+        scenario.expect_use().refresh_at(),
+        T0.saturating_add(millis(2000))
+    );
+    scenario.set_now(T0.saturating_add(millis(1999)));
+    let _ = scenario.expect_use();
+    scenario.set_now(T0.saturating_add(millis(2000)));
+    let _ = scenario.expect_send(RequestKind::RefreshGrant);
+}

@@ -219,9 +219,9 @@ fn a_pause_that_ended_without_a_poll_asks_for_one_now() {
 }
 
 #[test]
-fn a_restored_set_is_refreshed_ahead_within_half_the_default_lifetime() {
-    // A 10-minute token restored from a store: its issue time is unknown, so the window is
-    // at most half of the default lifetime's usable part (29.5 min), here the 5-minute default.
+fn a_restored_set_of_unknown_age_is_refreshed_halfway_through_what_is_left() {
+    // A 10-minute token restored from an older store: its issue time is unknown, so its life
+    // counts from its first use, whatever the default lifetime says.
     let set = keliweb_oauth::TokenSet::new(
         keliweb_oauth::AccessToken::new(access(1)),
         T0.saturating_add(secs(600)),
@@ -238,9 +238,9 @@ fn a_restored_set_is_refreshed_ahead_within_half_the_default_lifetime() {
     let mut scenario = Scenario::from_config(config);
     scenario.session =
         keliweb_oauth::Session::new(scenario.session.config().clone()).with_tokens(set);
-    // Default lifetime 200 s, leeway 60 s: the window is 70 s, not 300 s.
+    // Usable for 540 s from now (leeway 60 s): the window is half of it, 270 s, not 300 s.
     let token = scenario.expect_use();
-    assert_eq!(token.refresh_at(), T0.saturating_add(secs(600 - 60 - 70)));
+    assert_eq!(token.refresh_at(), T0.saturating_add(secs(270)));
 }
 
 // --- LoggedOut

@@ -86,11 +86,12 @@ impl Session {
             refresh,
         )
         .with_owner(owner)
-        .with_scope(scope);
+        .with_scope(scope)
+        .with_issued_at(in_flight.sent_at);
         // Within the window after a refusal, any new token (a forced refresh, a refresh already
         // out) counts as a replacement, so its refusal is reported rather than paid for again.
         let replaces = in_flight.replaces_refused_token || now < self.refusals_reported_until;
-        self.install(tokens, replaces, Some(in_flight.sent_at));
+        self.install(tokens, replaces);
         // Credentials that `login` supplied while this grant was out are not the ones it used:
         // they stay, and so does the request to log in with them.
         if in_flight.kind == RequestKind::PasswordGrant && in_flight.sent_with_current_credentials()

@@ -114,6 +114,8 @@ struct Held {
     refused_by_api: bool,
     /// Obtained to replace a refused token.
     replaces_refused_token: bool,
+    /// Its issue time is unknown: the refresh-ahead point is placed at the first poll.
+    refresh_point_pending: bool,
 }
 
 /// One credential's token lifecycle: which token to use, when to refresh, when to log in.
@@ -172,7 +174,7 @@ impl Session {
                 .username()
                 .is_some_and(|owner| owner != credentials.username())
         });
-        self.install(tokens, false, None);
+        self.install(tokens, false);
         // It came from the store.
         self.unsaved = false;
         if other_account && let Some(credentials) = self.login.take() {
@@ -275,6 +277,7 @@ impl Session {
 
     /// Says what to do next at `now`. See the module docs for the phases and the drain rule.
     pub fn poll(&mut self, now: UnixTime) -> Action {
+        self.settle_refresh_point(now);
         if self.unsaved {
             self.unsaved = false;
             return Action::Store;
@@ -478,7 +481,7 @@ impl Session {
             self.phase = Phase::Idle;
         }
         match tokens {
-            Some(tokens) => self.install(tokens, false, None),
+            Some(tokens) => self.install(tokens, false),
             None => {
                 self.held = None;
                 self.generation += 1;
@@ -499,8 +502,18 @@ impl Session {
     /// every token (a token of another Keliweb API, a disabled account) then costs one token
     /// request per delay, whatever the number of callers, while a token revoked later (a
     /// password change) is still replaced.
+    ///
+    /// A refusal while a refresh is out is the rotation's doing, not the API's judgement of
+    /// fresh tokens: Passport revokes the old access token when it rotates, so the refresh
+    /// may already have killed the token. The token is withdrawn and the callers wait for the
+    /// refresh's answer, whatever the token replaced, and the refusal opens no reporting
+    /// window.
     pub fn handle_unauthorized(&mut self, token: TokenId, now: UnixTime) {
         let reported_until = self.refusals_reported_until;
+        let rotating = self
+            .phase
+            .in_flight()
+            .is_some_and(|in_flight| in_flight.kind == RequestKind::RefreshGrant);
         let Some(held) = self.held.as_mut().filter(|held| {
             held.authorization
                 .as_ref()
@@ -509,6 +522,10 @@ impl Session {
             // Already replaced or already withdrawn: a new token is (or will be) there.
             return;
         };
+        if rotating {
+            held.authorization = None;
+            return;
+        }
         if held.replaces_refused_token && now < reported_until {
             return;
         }
@@ -671,39 +688,28 @@ impl Session {
         secrets
     }
 
-    /// Installs a new token set. `issued_at` (when its request went out) bounds the
-    /// refresh-ahead window to half the token's usable life, so a short-lived token is not
-    /// refreshed the moment it arrives.
-    fn install(
-        &mut self,
-        tokens: TokenSet,
-        replaces_refused_token: bool,
-        issued_at: Option<UnixTime>,
-    ) {
+    /// Installs a new token set. Its issue time bounds the refresh-ahead window to half the
+    /// token's usable life, so a short-lived token is not refreshed the moment it arrives; a
+    /// set whose issue time is unknown (restored from an older store) gets its window when it
+    /// is first used ([`settle_refresh_point`](Self::settle_refresh_point)), never from the
+    /// default lifetime, which may be far longer than the token's.
+    fn install(&mut self, tokens: TokenSet, replaces_refused_token: bool) {
         self.newest_token = TokenId(self.newest_token.0 + 1);
         let usable_until = tokens
             .access_token_expires_at()
             .saturating_sub(self.config.leeway);
-        let window = match issued_at {
-            Some(issued) => self
-                .config
-                .refresh_ahead
-                .min(usable_until.saturating_duration_since(issued) / 2),
-            // A restored set's issue time is unknown: half the default lifetime's usable life.
-            None => self.config.refresh_ahead.min(
-                self.config
-                    .default_access_token_lifetime
-                    .saturating_sub(self.config.leeway)
-                    / 2,
-            ),
-        };
+        let issued_at = tokens.issued_at();
+        // Until settled, no refresh ahead: the leeway still replaces the token in time.
+        let refresh_at = issued_at.map_or(usable_until, |issued| {
+            usable_until.saturating_sub(self.refresh_window(usable_until, issued))
+        });
         // Every TokenSet was checked on the way in, so this only fails on a bug; then the
         // token is simply never handed out.
         let authorization = Authorization::new(
             tokens.access_token_str(),
             &self.config.user_agent,
             usable_until,
-            usable_until.saturating_sub(window),
+            refresh_at,
             self.newest_token,
             Arc::clone(&self.config.origins),
         )
@@ -713,8 +719,41 @@ impl Session {
             authorization,
             refused_by_api: false,
             replaces_refused_token,
+            refresh_point_pending: issued_at.is_none(),
         });
         self.changed();
+    }
+
+    /// The refresh-ahead window of a token usable until `usable_until`, counted from `since`
+    /// (its issue time, or when a set of unknown age was first used): the configured window,
+    /// but at most half the usable life left from `since`.
+    fn refresh_window(&self, usable_until: UnixTime, since: UnixTime) -> std::time::Duration {
+        self.config
+            .refresh_ahead
+            .min(usable_until.saturating_duration_since(since) / 2)
+    }
+
+    /// Places the refresh-ahead point of a held set whose issue time is unknown, counting its
+    /// life from `now`: it is refreshed halfway through what is left of it at the latest, and
+    /// never at once. Done by the first [`poll`](Self::poll); a driver that publishes the token
+    /// before polling calls it first.
+    pub(crate) fn settle_refresh_point(&mut self, now: UnixTime) {
+        let Some(expires_at) = self
+            .held
+            .as_ref()
+            .filter(|held| held.refresh_point_pending)
+            .map(|held| held.tokens.access_token_expires_at())
+        else {
+            return;
+        };
+        let usable_until = expires_at.saturating_sub(self.config.leeway);
+        let refresh_at = usable_until.saturating_sub(self.refresh_window(usable_until, now));
+        if let Some(held) = &mut self.held {
+            held.refresh_point_pending = false;
+            if let Some(authorization) = &mut held.authorization {
+                authorization.set_refresh_at(refresh_at);
+            }
+        }
     }
 
     /// Counts a change to the token set, which the caller must store.
