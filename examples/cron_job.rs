@@ -1,6 +1,7 @@
 //! A cron-style blocking script: each run is a new process that needs a token for one API call.
 //! With a `FileStore`, only the first run logs in; later runs read the stored set, and the run
-//! that finds it expired refreshes it for the others. Runs three "cron ticks" against a
+//! that finds it due refreshes it for the others, in the foreground, and every run finishes
+//! what it started before it exits. Runs three "cron ticks" against a
 //! Keliweb-compatible server on loopback.
 //!
 //! ```text
@@ -20,10 +21,16 @@ fn run_job(
     store: &std::path::Path,
     api: &str,
 ) -> Result<http::StatusCode, Box<dyn Error>> {
+    // The process ends with this function: a refresh ahead runs in the call that finds it due,
+    // not in a background thread the exit would cut off.
     let client = Client::builder(config, UreqClient::default())
         .store(FileStore::new(store))
+        .foreground_refresh_ahead()
         .build();
     let response = client.send(http::Request::get(api).body(Vec::new())?)?;
+    // Anything still under way (a token request, the saving of its answer) finishes before
+    // the exit: with rotation, an unsaved answer leaves a dead refresh token in the store.
+    client.shutdown()?;
     Ok(response.status())
 }
 

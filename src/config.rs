@@ -343,11 +343,11 @@ impl ConfigBuilder {
 
     /// Fetch the next access token this long before the leeway (default 5 minutes), while the
     /// current one still works, so that no caller waits for a refresh. The window is at most
-    /// half the token's usable life, counted from when its request went out
-    /// ([`TokenSet::issued_at`](crate::TokenSet::issued_at), which a stored set keeps), so a
-    /// short-lived token is not refreshed on arrival, nor when another process adopts or
-    /// restores it. A set whose issue time is unknown counts its life from when it is first
-    /// used.
+    /// half the usable life the token had left when it arrived
+    /// ([`TokenSet::obtained_at`](crate::TokenSet::obtained_at), which a stored set keeps), so
+    /// a short-lived token is not refreshed on arrival, nor when another process adopts or
+    /// restores it, nor when a slow server took much of its life to answer. A set whose
+    /// arrival is unknown counts its life from when it is first used.
     /// `Duration::ZERO` refreshes only when a token is needed and none is usable.
     pub fn refresh_ahead(mut self, window: Duration) -> Self {
         self.refresh_ahead = window;

@@ -26,7 +26,7 @@ pub struct TokenSet {
     refresh_token_expires_at: Option<UnixTime>,
     username: Option<String>,
     scope: Option<String>,
-    issued_at: Option<UnixTime>,
+    obtained_at: Option<UnixTime>,
 }
 
 impl TokenSet {
@@ -57,26 +57,25 @@ impl TokenSet {
             refresh_token_expires_at,
             username: None,
             scope: None,
-            issued_at: None,
+            obtained_at: None,
         })
     }
 
-    /// The same set, recorded as issued at `at`: when the request that brought it went out.
+    /// The same set, recorded as obtained at `at`: when the answer that brought it arrived.
     /// The refresh-ahead point of a restored set is placed from it
     /// ([`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead)); sets the
     /// session makes carry it already, and it is stored with them.
-    #[must_use]
-    pub fn with_issued_at(mut self, at: UnixTime) -> Self {
-        self.issued_at = Some(at);
+    pub fn with_obtained_at(mut self, at: UnixTime) -> Self {
+        self.obtained_at = Some(at);
         self
     }
 
-    /// When the request that brought this set went out, when known: every set from a token
-    /// answer knows it, and a set restored from an older store, or made by
-    /// [`TokenSet::new`] without [`with_issued_at`](Self::with_issued_at), does not.
+    /// When the answer that brought this set arrived, when known: every set from a token
+    /// answer knows it, and a set restored from an older store, or made by [`TokenSet::new`]
+    /// without [`with_obtained_at`](Self::with_obtained_at), does not.
     #[must_use]
-    pub fn issued_at(&self) -> Option<UnixTime> {
-        self.issued_at
+    pub fn obtained_at(&self) -> Option<UnixTime> {
+        self.obtained_at
     }
 
     /// The same set, recorded as belonging to `username` (the account that logged in).
@@ -171,7 +170,7 @@ impl TokenSet {
             refresh_token_expires_at,
             username: None,
             scope: None,
-            issued_at: None,
+            obtained_at: None,
         }
     }
 
@@ -205,7 +204,7 @@ impl fmt::Debug for TokenSet {
             )
             .field("refresh_token_expires_at", &self.refresh_token_expires_at)
             .field("username", &self.username)
-            .field("issued_at", &self.issued_at)
+            .field("obtained_at", &self.obtained_at)
             .finish()
     }
 }
@@ -256,7 +255,7 @@ struct StoredTokenSet {
     /// Absent from sets stored before it was kept: their refresh-ahead point is placed from
     /// when they are first used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    issued_at: Option<UnixTime>,
+    obtained_at: Option<UnixTime>,
 }
 
 impl TryFrom<StoredTokenSet> for TokenSet {
@@ -276,7 +275,7 @@ impl TryFrom<StoredTokenSet> for TokenSet {
         let mut set = Self::from_parts(access_token, stored.access_token_expires_at, refresh)
             .with_owner(stored.username.take())
             .with_scope(stored.scope.take());
-        set.issued_at = stored.issued_at;
+        set.obtained_at = stored.obtained_at;
         Ok(set)
     }
 }
@@ -290,7 +289,7 @@ impl From<TokenSet> for StoredTokenSet {
             refresh_token_expires_at: set.refresh_token_expires_at,
             username: set.username.clone(),
             scope: set.scope.clone(),
-            issued_at: set.issued_at,
+            obtained_at: set.obtained_at,
         }
     }
 }

@@ -242,8 +242,9 @@ fn a_401_while_the_own_refresh_is_out_waits_for_its_token_instead_of_being_repor
     short_lived(&mut scenario, &r1, 2);
     let second = scenario.expect_use();
 
-    // r2 goes out at +2000 ms and rotates T2; a 401 for T2 at +2300 is ours, not the API's.
-    scenario.set_now(T0.saturating_add(millis(2000)));
+    // T2 arrived at +1500 with 1.5 s of usable life left: r2 goes out halfway, at +2250, and
+    // rotates T2; a 401 for T2 at +2300 is ours, not the API's.
+    scenario.set_now(T0.saturating_add(millis(2250)));
     let r2 = scenario.expect_send(RequestKind::RefreshGrant);
     scenario.set_now(T0.saturating_add(millis(2300)));
     assert_eq!(

@@ -151,9 +151,13 @@ fn a_client_started_from_a_set_still_loads_the_store_and_refreshes_ahead() {
         .expect("the still-valid token")
         .clone();
     assert!(token.is_usable_at(keliweb_oauth::client::Clock::now(&clock)));
-    let version = || FileStore::new(&path).load().map(|stored| stored.version);
-    wait_for("the refresh ahead, saved", || version() == Ok(2));
-    assert_ne!(second.tokens(), Some(set));
+    // `tokens()` shows a new set only once it is saved: it is in the store by then.
+    wait_for("the refresh ahead, handed out", || {
+        second.tokens().is_some_and(|tokens| tokens != set)
+    });
+    let stored = FileStore::new(&path).load().expect("the store");
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.tokens, second.tokens());
     assert_eq!(emulator.counters().refresh_grants, 1);
 }
 

@@ -36,6 +36,27 @@ fn eight_processes_on_one_file_make_one_login_and_one_refresh_per_expiry() {
 }
 
 #[test]
+fn eight_processes_calling_the_api_with_default_settings_refresh_each_token_once() {
+    let (_directory, store) = file_store();
+    scenarios::a_fleet_calling_the_api_with_default_settings_refreshes_each_token_once(
+        &store,
+        "blocking",
+        (8, 4),
+    );
+}
+
+#[cfg(feature = "reqwest")]
+#[test]
+fn four_async_processes_calling_the_api_with_default_settings_refresh_each_token_once() {
+    let (_directory, store) = file_store();
+    scenarios::a_fleet_calling_the_api_with_default_settings_refreshes_each_token_once(
+        &store,
+        "async",
+        (4, 16),
+    );
+}
+
+#[test]
 fn a_file_lease_holder_killed_before_the_server_rotated_costs_nothing() {
     let (_directory, store) = file_store();
     scenarios::a_lease_holder_killed_before_the_server_rotated_costs_nothing(&store, RECOVERY, &[]);

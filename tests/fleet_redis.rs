@@ -54,6 +54,16 @@ fn eight_processes_on_one_redis_make_one_login_and_one_refresh_per_expiry() {
 }
 
 #[test]
+fn eight_processes_on_redis_calling_the_api_with_default_settings_refresh_each_token_once() {
+    let server = RedisServer::start();
+    scenarios::a_fleet_calling_the_api_with_default_settings_refreshes_each_token_once(
+        &at(&server),
+        "blocking",
+        (8, 4),
+    );
+}
+
+#[test]
 fn a_redis_lease_holder_killed_before_the_server_rotated_costs_nothing() {
     let server = RedisServer::start();
     scenarios::a_lease_holder_killed_before_the_server_rotated_costs_nothing(

@@ -224,10 +224,10 @@ fn short_lived_login() -> (Scenario, TokenSet) {
 #[test]
 fn a_set_keeps_its_issue_time_through_json() {
     let (_, set) = short_lived_login();
-    assert_eq!(set.issued_at(), Some(T0));
+    assert_eq!(set.obtained_at(), Some(T0));
     let json = serde_json::to_string(&set).unwrap();
     let back: TokenSet = serde_json::from_str(&json).unwrap();
-    assert_eq!(back.issued_at(), Some(T0));
+    assert_eq!(back.obtained_at(), Some(T0));
     assert_eq!(back, set);
 }
 
@@ -260,7 +260,7 @@ fn a_set_of_unknown_age_counts_its_life_from_its_first_use() {
     let config = config().leeway(secs(1)).build().unwrap();
     // Stored by an older version: no issue time. Usable until +3 s.
     let set = stored(4, Some(3600));
-    assert_eq!(set.issued_at(), None);
+    assert_eq!(set.obtained_at(), None);
     let mut scenario = restored(config, set);
     scenario.set_now(T0.saturating_add(millis(1000)));
     // Two seconds of usable life left when first used: refreshed halfway through them.

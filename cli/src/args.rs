@@ -49,6 +49,11 @@ pub struct Cli {
     #[arg(long, env = "KELIWEB_TOKEN_STORE", global = true)]
     pub store: Option<PathBuf>,
 
+    /// Seconds before its expiry that an access token stops being printed and is refreshed
+    /// (default 60): lower it for a server whose tokens live a few seconds.
+    #[arg(long, env = "KELIWEB_LEEWAY", global = true, value_name = "SECONDS")]
+    pub leeway: Option<u64>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -45,6 +45,7 @@ fn login(cli: &Cli, path: &Path) -> Result<(), Failure> {
     client.login(Credentials::new(username.clone(), password));
     // A new token even while the stored one is usable: the password grant goes out.
     client.force_refresh()?;
+    client.shutdown()?;
     eprintln!(
         "logged in as {username}; tokens stored in {}",
         path.display()
@@ -60,6 +61,8 @@ fn print_token(cli: &Cli, path: &Path, prefix: &str) -> Result<(), Failure> {
         FileStore::new(path),
     )?;
     let token = client.authorization()?;
+    // Nothing left under way when the process exits: the new set is saved before it is used.
+    let finished = client.shutdown();
     let header = token.expose_header_value().as_bytes();
     let token = header.strip_prefix(b"Bearer ").unwrap_or(header);
     let mut stdout = std::io::stdout().lock();
@@ -69,6 +72,8 @@ fn print_token(cli: &Cli, path: &Path, prefix: &str) -> Result<(), Failure> {
         .and_then(|()| stdout.write_all(token))
         .and_then(|()| stdout.write_all(b"\n"))
         .and_then(|()| stdout.flush());
+    // The token works; a set left unsaved is still worth a failing exit.
+    finished?;
     Ok(())
 }
 
@@ -79,6 +84,7 @@ fn refresh(cli: &Cli, path: &Path) -> Result<(), Failure> {
         FileStore::new(path),
     )?;
     client.force_refresh()?;
+    client.shutdown()?;
     eprintln!("refreshed; tokens stored in {}", path.display());
     Ok(())
 }

@@ -104,6 +104,9 @@ pub fn config(
             credentials.password().clone(),
         );
     }
+    if let Some(leeway) = cli.leeway {
+        builder = builder.leeway(std::time::Duration::from_secs(leeway));
+    }
     builder = match revocation {
         Some((url, RevokeStyle::Rfc7009)) => builder.revoke_rfc7009(url),
         Some((url, RevokeStyle::BearerLogout)) => {
@@ -120,7 +123,12 @@ pub fn config(
 /// usable token is then one file read, and no request.
 pub fn client(config: Config, store: FileStore) -> Result<Client<LazyUreq>, Failure> {
     let stored = store.load()?;
-    let mut builder = Client::builder(config, LazyUreq::default()).store(store);
+    // A command exits right after it printed its token: a refresh ahead in the background
+    // would be cut off with the set the server already rotated (the store keeping a dead
+    // pair), so it runs in the command itself, which prints the new token.
+    let mut builder = Client::builder(config, LazyUreq::default())
+        .store(store)
+        .foreground_refresh_ahead();
     if let Some(tokens) = stored.tokens {
         builder = builder.tokens(tokens);
     }

@@ -14,17 +14,24 @@ struct Setup {
     emulator: Emulator,
     _directory: tempfile::TempDir,
     store: PathBuf,
+    /// `KELIWEB_LEEWAY`, for an emulator with short-lived tokens.
+    leeway: Option<&'static str>,
 }
 
 impl Setup {
     fn new() -> Self {
-        let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
+        Self::with(EmulatorConfig::default(), None)
+    }
+
+    fn with(config: EmulatorConfig, leeway: Option<&'static str>) -> Self {
+        let emulator = Emulator::start(config).expect("the emulator starts");
         let directory = tempfile::tempdir().expect("a directory");
         let store = directory.path().join("keliweb").join("tokens.json");
         Self {
             emulator,
             _directory: directory,
             store,
+            leeway,
         }
     }
 
@@ -41,6 +48,9 @@ impl Setup {
             .env("KELIWEB_TOKEN_STORE", &self.store)
             .args(args)
             .stdin(Stdio::null());
+        if let Some(leeway) = self.leeway {
+            command.env("KELIWEB_LEEWAY", leeway);
+        }
         command
     }
 
@@ -347,16 +357,7 @@ fn an_unreachable_server_exits_4_and_keeps_the_store() {
 fn twenty_concurrent_invocations_across_an_expiry_make_one_refresh() {
     let setup = Setup::new().logged_in();
     expire_stored_token(&setup);
-    let children: Vec<_> = (0..20)
-        .map(|_| {
-            setup
-                .command(&["print-access-token"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("runs")
-        })
-        .collect();
+    let children = print_access_tokens(&setup, 20);
     let runs: Vec<Run> = children
         .into_iter()
         .map(|child| Run::of(child.wait_with_output().expect("exits"), &setup))
@@ -378,5 +379,115 @@ fn twenty_concurrent_invocations_across_an_expiry_make_one_refresh() {
         ),
         (1, 1, 0),
         "one refresh for all twenty"
+    );
+}
+
+/// `count` concurrent `print-access-token` invocations, started at once.
+fn print_access_tokens(setup: &Setup, count: usize) -> Vec<std::process::Child> {
+    (0..count)
+        .map(|_| {
+            setup
+                .command(&["print-access-token"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("runs")
+        })
+        .collect()
+}
+
+/// Whether the emulator's API accepts `token`, tried the moment it was printed.
+fn api_accepts(setup: &Setup, token: &str) -> bool {
+    use keliweb_oauth::blocking::{HttpClient, UreqClient};
+    let request = http::Request::get(setup.emulator.api_url())
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Vec::new())
+        .expect("a request");
+    let limits = keliweb_oauth::client::Limits::default().api_request();
+    let response = UreqClient::default()
+        .execute(request, limits)
+        .expect("the API answers");
+    response.status().is_success()
+}
+
+/// Rounds of twenty concurrent `print-access-token` across three lifetimes of 4 s tokens, on a
+/// server that revokes the old pair when it rotates and answers each token request 1.5 s after
+/// it rotated (PHP behind nginx): no invocation loses the refresh token (exit 3), no refresh
+/// token is sent twice, and every printed token works when its caller uses it at once.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the rounds run in real time, as scripts would call the command"
+)]
+fn rounds_of_twenty_invocations_on_short_slow_tokens_lose_nothing_and_print_working_tokens() {
+    use keliweb_emulator::{Fault, Route};
+    let config = EmulatorConfig {
+        access_lifetime: std::time::Duration::from_secs(4),
+        ..EmulatorConfig::default()
+    };
+    let setup = Setup::with(config, Some("1")).logged_in();
+    for _ in 0..40 {
+        let slow = Fault::AnswerAfter(std::time::Duration::from_millis(1500));
+        setup.emulator.inject(Route::Token, slow);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    let (mut runs, mut refused, mut rounds) = (Vec::new(), 0, 0);
+    while std::time::Instant::now() < deadline {
+        rounds += 1;
+        let children = print_access_tokens(&setup, 20);
+        // Each token is tried as soon as its invocation exits, as a script would use it.
+        let tried: Vec<(Run, bool)> = std::thread::scope(|scope| {
+            let tries: Vec<_> = children
+                .into_iter()
+                .map(|child| {
+                    let setup = &setup;
+                    scope.spawn(move || {
+                        let run = Run::of(child.wait_with_output().expect("exits"), setup);
+                        let works = run.code == 0 && api_accepts(setup, run.stdout.trim_end());
+                        (run, works)
+                    })
+                })
+                .collect();
+            tries
+                .into_iter()
+                .map(|try_| try_.join().expect("no panic"))
+                .collect()
+        });
+        for (run, works) in tried {
+            if run.code == 0 && !works {
+                refused += 1;
+            }
+            runs.push(run);
+        }
+    }
+    let failed: Vec<&Run> = runs.iter().filter(|run| run.code != 0).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} invocations failed: {failed:#?}",
+        failed.len(),
+        runs.len()
+    );
+    assert_eq!(
+        refused,
+        0,
+        "printed tokens the API refused, of {}",
+        runs.len()
+    );
+    let counters = setup.emulator.counters();
+    assert_eq!(
+        (counters.password_grants, counters.token_errors),
+        (1, 0),
+        "one login, and no refresh token sent twice"
+    );
+    // A 4 s token (1 s leeway) that took 1.5 s to arrive is refreshed 0.75 s after arrival at
+    // the earliest: at most one refresh per 2.25 s, whatever the number of invocations.
+    assert!(
+        (2..=6).contains(&counters.refresh_grants),
+        "{rounds} rounds across three lifetimes: one refresh per token ({counters:?})"
+    );
+    println!(
+        "cli rounds: {rounds} rounds, {} invocations, {} refreshes, 0 refused",
+        runs.len(),
+        counters.refresh_grants
     );
 }

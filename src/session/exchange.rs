@@ -87,7 +87,7 @@ impl Session {
         )
         .with_owner(owner)
         .with_scope(scope)
-        .with_issued_at(in_flight.sent_at);
+        .with_obtained_at(now);
         // Within the window after a refusal, any new token (a forced refresh, a refresh already
         // out) counts as a replacement, so its refusal is reported rather than paid for again.
         let replaces = in_flight.replaces_refused_token || now < self.refusals_reported_until;

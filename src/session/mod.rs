@@ -114,7 +114,7 @@ struct Held {
     refused_by_api: bool,
     /// Obtained to replace a refused token.
     replaces_refused_token: bool,
-    /// Its issue time is unknown: the refresh-ahead point is placed at the first poll.
+    /// When it arrived is unknown: the refresh-ahead point is placed at the first poll.
     refresh_point_pending: bool,
 }
 
@@ -688,19 +688,20 @@ impl Session {
         secrets
     }
 
-    /// Installs a new token set. Its issue time bounds the refresh-ahead window to half the
-    /// token's usable life, so a short-lived token is not refreshed the moment it arrives; a
-    /// set whose issue time is unknown (restored from an older store) gets its window when it
-    /// is first used ([`settle_refresh_point`](Self::settle_refresh_point)), never from the
-    /// default lifetime, which may be far longer than the token's.
+    /// Installs a new token set. The usable life left when it arrived bounds the
+    /// refresh-ahead window to half of it, so a short-lived token is not refreshed the moment it
+    /// arrives (nor, from a slow server, the moment a process adopts it); a set whose arrival
+    /// is unknown (restored from an older store) gets its window when it is first used
+    /// ([`settle_refresh_point`](Self::settle_refresh_point)), never from the default lifetime,
+    /// which may be far longer than the token's.
     fn install(&mut self, tokens: TokenSet, replaces_refused_token: bool) {
         self.newest_token = TokenId(self.newest_token.0 + 1);
         let usable_until = tokens
             .access_token_expires_at()
             .saturating_sub(self.config.leeway);
-        let issued_at = tokens.issued_at();
+        let obtained_at = tokens.obtained_at();
         // Until settled, no refresh ahead: the leeway still replaces the token in time.
-        let refresh_at = issued_at.map_or(usable_until, |issued| {
+        let refresh_at = obtained_at.map_or(usable_until, |issued| {
             usable_until.saturating_sub(self.refresh_window(usable_until, issued))
         });
         // Every TokenSet was checked on the way in, so this only fails on a bug; then the
@@ -719,13 +720,13 @@ impl Session {
             authorization,
             refused_by_api: false,
             replaces_refused_token,
-            refresh_point_pending: issued_at.is_none(),
+            refresh_point_pending: obtained_at.is_none(),
         });
         self.changed();
     }
 
     /// The refresh-ahead window of a token usable until `usable_until`, counted from `since`
-    /// (its issue time, or when a set of unknown age was first used): the configured window,
+    /// (when it arrived, or when a set of unknown age was first used): the configured window,
     /// but at most half the usable life left from `since`.
     fn refresh_window(&self, usable_until: UnixTime, since: UnixTime) -> std::time::Duration {
         self.config
@@ -733,7 +734,7 @@ impl Session {
             .min(usable_until.saturating_duration_since(since) / 2)
     }
 
-    /// Places the refresh-ahead point of a held set whose issue time is unknown, counting its
+    /// Places the refresh-ahead point of a held set whose arrival is unknown, counting its
     /// life from `now`: it is refreshed halfway through what is left of it at the latest, and
     /// never at once. Done by the first [`poll`](Self::poll); a driver that publishes the token
     /// before polling calls it first.

@@ -12,8 +12,8 @@ pub mod scenarios;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use keliweb_emulator::{Emulator, EmulatorConfig, LoggedRequest};
@@ -256,24 +256,28 @@ impl HttpClient for Announcing {
     }
 }
 
-/// The worker: asks for a token from `FLEET_THREADS` threads every 10 ms between
-/// `FLEET_START` and `FLEET_DEADLINE`, then prints `TOKENS n` (distinct access tokens seen)
-/// and `ERRORS n` (failed `authorization` calls, each also printed).
+/// The worker: from `FLEET_THREADS` threads (tasks with `FLEET_CLIENT=async`), every 10 ms
+/// between `FLEET_START` and `FLEET_DEADLINE`, asks for a token, or with `FLEET_API_URL` calls
+/// that API route through `send`; then finishes what the client has under way (`shutdown`) and
+/// prints `TOKENS n` (distinct access tokens seen), `CALLS n` (API calls made),
+/// `UNAUTHORIZED n` (API calls that still ended in a `401`) and `ERRORS n` (failed calls, each
+/// also printed). Refresh ahead is off unless `FLEET_REFRESH_AHEAD=default`.
 pub fn run_worker() {
     let setting = |name: &str| {
         std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the fleet tests"))
     };
     let defaults = EmulatorConfig::default();
-    let config = Config::builder(
+    let mut config = Config::builder(
         setting("FLEET_TOKEN_URL"),
         defaults.client_id.clone(),
         defaults.client_secret.as_str(),
     )
     .credentials(defaults.username.clone(), defaults.password.as_str())
-    .leeway(LEEWAY)
-    .refresh_ahead(Duration::ZERO)
-    .build()
-    .expect("a valid config");
+    .leeway(LEEWAY);
+    if std::env::var("FLEET_REFRESH_AHEAD").as_deref() != Ok("default") {
+        config = config.refresh_ahead(Duration::ZERO);
+    }
+    let config = config.build().expect("a valid config");
     let request_timeout = std::env::var("FLEET_REQUEST_TIMEOUT_MS")
         .ok()
         .and_then(|millis| millis.parse().ok())
@@ -283,43 +287,206 @@ pub fn run_worker() {
         request_timeout,
         ..Limits::default()
     };
-    let builder = Client::builder(config, Announcing(UreqClient::default())).limits(limits);
+    let run = Run {
+        threads: setting("FLEET_THREADS").parse().expect("a count"),
+        start: setting("FLEET_START").parse().expect("millis"),
+        deadline: setting("FLEET_DEADLINE").parse().expect("millis"),
+        api: std::env::var("FLEET_API_URL").ok(),
+        tally: Tally::default(),
+    };
     let store = setting("FLEET_STORE");
-    let client = if let Some(path) = store.strip_prefix("file:") {
-        builder.store(FileStore::new(path)).build()
-    } else if let Some(redis) = store.strip_prefix("redis:") {
-        redis_client(builder, redis)
+    if std::env::var("FLEET_CLIENT").as_deref() == Ok("async") {
+        async_worker::run(config, limits, &store, &run);
+    } else {
+        let builder = Client::builder(config, Announcing(UreqClient::default())).limits(limits);
+        let client = with_store(
+            &store,
+            builder,
+            |builder, file| builder.store(file).build(),
+            redis_client,
+        );
+        run.wait_for_start();
+        std::thread::scope(|scope| {
+            for _ in 0..run.threads {
+                scope.spawn(|| {
+                    while wall_millis() < run.deadline {
+                        match &run.api {
+                            Some(api) => run.tally.called(client.send(get(api))),
+                            None => run.tally.got(client.authorization().as_deref()),
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                });
+            }
+        });
+        if let Err(error) = client.shutdown() {
+            run.tally.failed(&error);
+        }
+    }
+    run.tally.print();
+}
+
+/// The client `builder` makes with the store `FLEET_STORE` names (`file:PATH` or
+/// `redis:URL KEY`).
+fn with_store<B, C>(
+    store: &str,
+    builder: B,
+    file: impl FnOnce(B, FileStore) -> C,
+    redis: impl FnOnce(B, &str) -> C,
+) -> C {
+    if let Some(path) = store.strip_prefix("file:") {
+        file(builder, FileStore::new(path))
+    } else if let Some(setting) = store.strip_prefix("redis:") {
+        redis(builder, setting)
     } else {
         panic!("unknown store {store}");
-    };
-    let threads: usize = setting("FLEET_THREADS").parse().expect("a count");
-    let start: u64 = setting("FLEET_START").parse().expect("millis");
-    let deadline: u64 = setting("FLEET_DEADLINE").parse().expect("millis");
-    std::thread::sleep(Duration::from_millis(start.saturating_sub(wall_millis())));
+    }
+}
 
-    let seen = Arc::new(Mutex::new(HashSet::new()));
-    let errors = Arc::new(Mutex::new(0_u64));
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                while wall_millis() < deadline {
-                    match client.authorization() {
-                        Ok(token) => {
-                            let header = token.expose_header_value().as_bytes().to_vec();
-                            seen.lock().expect("not poisoned").insert(header);
+/// What a worker does, and what it saw.
+struct Run {
+    threads: usize,
+    start: u64,
+    deadline: u64,
+    api: Option<String>,
+    tally: Tally,
+}
+
+impl Run {
+    fn wait_for_start(&self) {
+        std::thread::sleep(Duration::from_millis(
+            self.start.saturating_sub(wall_millis()),
+        ));
+    }
+}
+
+/// A `GET` of the API route.
+fn get(url: &str) -> http::Request<Vec<u8>> {
+    http::Request::get(url)
+        .body(Vec::new())
+        .expect("a valid request")
+}
+
+/// What a worker's callers saw.
+#[derive(Default)]
+struct Tally {
+    tokens: Mutex<HashSet<Vec<u8>>>,
+    calls: std::sync::atomic::AtomicU64,
+    unauthorized: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+impl Tally {
+    fn got(&self, token: Result<&keliweb_oauth::Authorization, &keliweb_oauth::Error>) {
+        match token {
+            Ok(token) => {
+                let header = token.expose_header_value().as_bytes().to_vec();
+                self.tokens.lock().expect("not poisoned").insert(header);
+            }
+            Err(error) => self.failed(error),
+        }
+    }
+
+    fn called(&self, outcome: Result<http::Response<Vec<u8>>, keliweb_oauth::Error>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        match outcome {
+            Ok(response) if response.status() == http::StatusCode::UNAUTHORIZED => {
+                println!("UNAUTHORIZED call at {}", wall_millis());
+                self.unauthorized.fetch_add(1, Relaxed);
+            }
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                println!("ERROR the API answered {}", response.status());
+                self.errors.fetch_add(1, Relaxed);
+            }
+            Err(error) => self.failed(&error),
+        }
+    }
+
+    fn failed(&self, error: &keliweb_oauth::Error) {
+        println!("ERROR {error}");
+        self.errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn print(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        println!("TOKENS {}", self.tokens.lock().expect("not poisoned").len());
+        println!("CALLS {}", self.calls.load(Relaxed));
+        println!("UNAUTHORIZED {}", self.unauthorized.load(Relaxed));
+        println!("ERRORS {}", self.errors.load(Relaxed));
+    }
+}
+
+/// The worker on the async client (reqwest, a Tokio runtime): tasks instead of threads.
+#[cfg(feature = "reqwest")]
+mod async_worker {
+    use std::time::Duration;
+
+    use keliweb_oauth::Config;
+    use keliweb_oauth::client::Limits;
+    use keliweb_oauth::nonblocking::{Client, ReqwestClient};
+
+    use super::{Run, get, wall_millis};
+
+    pub(super) fn run(config: Config, limits: Limits, store: &str, run: &Run) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let builder = Client::builder(config, ReqwestClient::default()).limits(limits);
+            let client = super::with_store(
+                store,
+                builder,
+                |builder, file| builder.store(file).build(),
+                redis_client,
+            );
+            run.wait_for_start();
+            let callers = (0..run.threads).map(|_| {
+                let client = client.clone();
+                async move {
+                    while wall_millis() < run.deadline {
+                        match &run.api {
+                            Some(api) => run.tally.called(client.send(get(api)).await),
+                            None => run.tally.got(client.authorization().await.as_deref()),
                         }
-                        Err(error) => {
-                            println!("ERROR {error}");
-                            *errors.lock().expect("not poisoned") += 1;
-                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    std::thread::sleep(Duration::from_millis(10));
                 }
             });
-        }
-    });
-    println!("TOKENS {}", seen.lock().expect("not poisoned").len());
-    println!("ERRORS {}", errors.lock().expect("not poisoned"));
+            futures_util::future::join_all(callers).await;
+            if let Err(error) = client.shutdown().await {
+                run.tally.failed(&error);
+            }
+        });
+    }
+
+    #[cfg(feature = "redis")]
+    fn redis_client(
+        builder: keliweb_oauth::nonblocking::ClientBuilder<ReqwestClient>,
+        setting: &str,
+    ) -> Client<ReqwestClient> {
+        let (url, key) = setting.split_once(' ').expect("redis:URL KEY");
+        builder.store(super::redis_server::store(url, key)).build()
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn redis_client(
+        _builder: keliweb_oauth::nonblocking::ClientBuilder<ReqwestClient>,
+        _setting: &str,
+    ) -> Client<ReqwestClient> {
+        panic!("a Redis worker needs the `redis` feature");
+    }
+}
+
+#[cfg(not(feature = "reqwest"))]
+mod async_worker {
+    pub(super) fn run(_: keliweb_oauth::Config, _: super::Limits, _: &str, _: &super::Run) {
+        panic!("an async worker needs the `reqwest` feature");
+    }
 }
 
 #[cfg(feature = "redis")]

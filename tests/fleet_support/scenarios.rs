@@ -182,3 +182,73 @@ fn wait_until(within: Duration, done: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// How often the fleet's token is replaced with the crate's default refresh ahead: at half its
+/// usable life, counted from its issue (`ConfigBuilder::refresh_ahead`).
+const REFRESH_PERIOD: Duration = USABLE.checked_div(2).expect("a period");
+
+/// `count` processes of `threads` callers each (`client`: `blocking` or `async`), with the
+/// crate's default refresh ahead, call the API in a loop across three lifetimes against a
+/// server that revokes the old access token when it rotates: one login, at most one refresh
+/// per token (each at its refresh-ahead point, never again by a process that adopted it), no
+/// refused refresh, and no call that ends in a `401`.
+pub fn a_fleet_calling_the_api_with_default_settings_refreshes_each_token_once(
+    store: &StoreAt,
+    client: &str,
+    (count, threads): (usize, usize),
+) {
+    let emulator = emulator();
+    let run_for = LIFETIME * 3;
+    let fleet = Fleet::start(
+        &emulator,
+        store,
+        (count, threads),
+        Duration::from_millis(500),
+        run_for,
+        &[
+            ("FLEET_REFRESH_AHEAD", "default".to_owned()),
+            ("FLEET_API_URL", emulator.api_url()),
+            ("FLEET_CLIENT", client.to_owned()),
+        ],
+    );
+    let outputs = fleet.finish(&[]);
+    let seen = grants(&emulator.requests());
+    let unauthorized: u64 = outputs
+        .iter()
+        .filter_map(|output| reported(output, "UNAUTHORIZED "))
+        .sum();
+    println!(
+        "fleet of {count}x{threads} ({client}): {} login(s), {} refreshes, {} refused, {unauthorized} calls ended in a 401, in {run_for:?}",
+        seen.logins, seen.refreshes, seen.refused_refreshes
+    );
+    // Each token lives one period before its successor is asked for (later on a busy machine,
+    // never sooner): the tokens of the run, plus the one asked for as it ends.
+    let most =
+        u128::from(u32::try_from(run_for.as_millis() / REFRESH_PERIOD.as_millis()).expect("small"))
+            + 1;
+    assert!(
+        (seen.refreshes as u128) <= most,
+        "{} refreshes in {run_for:?}: at most {most}, one per token ({seen:?})",
+        seen.refreshes
+    );
+    assert!(seen.refreshes >= 2, "the run crossed expiries: {seen:?}");
+    assert_eq!(
+        (seen.logins, seen.refused_refreshes, seen.refused_logins),
+        (1, 0, 0),
+        "one login for the fleet, and no refresh token sent twice: {seen:?}"
+    );
+    for (worker, output) in outputs.iter().enumerate() {
+        assert_eq!(
+            (
+                reported(output, "UNAUTHORIZED "),
+                reported(output, "ERRORS ")
+            ),
+            (Some(0), Some(0)),
+            "worker {worker} had calls end in a 401 or fail: {output:#?}"
+        );
+        assert!(
+            reported(output, "CALLS ").is_some_and(|calls| calls > 0),
+            "worker {worker} made no call: {output:#?}"
+        );
+    }
+}

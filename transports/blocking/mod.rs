@@ -27,10 +27,10 @@ use http::{Request, Response};
 pub use self::ureq::UreqClient;
 use crate::client::custody::{self, Io, StoreCall, StoreFuture};
 use crate::client::{
-    Driver, OnDrop, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Want, apply,
-    copy_request, define_client, insert, is_unauthorized,
+    BackgroundJob, Driver, OnDrop, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Want,
+    apply, copy_request, deadline, define_client, insert, is_unauthorized,
 };
-use crate::{Error, ErrorKind, TransportError};
+use crate::{Error, ErrorKind, TransportError, TransportErrorKind};
 
 /// A blocking HTTP client the driver sends requests through. It is made without limits: each
 /// request comes with its own [`RequestLimits`], from
@@ -69,6 +69,50 @@ define_client! {
 }
 
 impl<H: HttpClient> Client<H> {
+    /// Finishes what the client has under way, for a program about to exit: waits for the
+    /// token request out (a refresh ahead in the background included) and the saving of its
+    /// answer, then tries once more to save a set whose save failed. With refresh-token
+    /// rotation the server kills the old refresh token as it answers, so a program that exits
+    /// with a refresh out, or its answer unsaved, leaves a dead pair in its store. No refresh
+    /// ahead starts after this; callers still get tokens. The wait is bounded by the time a
+    /// token request may hold the store's lease (twice the request timeout, plus 5 s).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the held set is not saved (the store is down: this process
+    /// holds the only live pair), or [`ErrorKind::Transport`] when a request was still out
+    /// when the wait ran out.
+    pub fn shutdown(&self) -> Result<(), Error> {
+        let driver = &*self.inner;
+        driver.close();
+        let give_up = deadline(driver.lease_hold_time());
+        let mut core = driver.lock();
+        while core.is_busy() {
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "the shutdown's wait is bounded on the monotonic clock, outside the core"
+            )]
+            let left = give_up.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    "a token request or the saving of its answer was still under way",
+                )
+                .into());
+            }
+            core = driver
+                .finished
+                .wait_timeout(core, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        if core.is_unsaved() {
+            drop(core);
+            let _ = in_place(custody::persist(driver, &InPlace(&*driver.http)));
+            core = driver.lock();
+        }
+        driver.shutdown_outcome(&core)
+    }
+
     /// The slow path: drives the session until it has the token `want` asks for, or an error.
     fn acquire(&self, want: Want) -> Result<TokenGuard, Error> {
         let driver = &*self.inner;
@@ -136,16 +180,38 @@ impl<H: HttpClient> Client<H> {
             Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => return,
         };
         let sender = Arc::clone(&driver);
+        // Counted before the thread starts, so `shutdown` never misses it; a thread that cannot
+        // start drops it with the closure.
+        let job = BackgroundJob::start(Arc::clone(&driver));
         #[allow(
             clippy::disallowed_methods,
             reason = "the blocking client's one background refresh per token; the core starts no thread"
         )]
         let spawned = std::thread::Builder::new()
             .name("keliweb-oauth-refresh".to_owned())
-            .spawn(move || background(&sender, work));
+            .spawn(move || {
+                background(&sender, work);
+                drop(job);
+            });
         if let (Err(_), Some(id)) = (spawned, id) {
             driver.abandon(id);
         }
+    }
+
+    /// The foreground refresh ahead: within the hand-out margin before the token's refresh
+    /// point, waits for the point instead of handing out a token about to be rotated, then
+    /// refreshes (or adopts what another process stored).
+    fn usable_in_foreground(&self) -> Option<TokenGuard> {
+        let (token, act_at) = self.inner.usable_foreground()?;
+        let Some(act_at) = act_at else {
+            return Some(token);
+        };
+        drop(token);
+        let wait = act_at.saturating_duration_since(self.inner.now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        self.refresh_in_foreground()
     }
 
     /// A blocking token request belongs to the thread that sends it: nothing to drop here.

@@ -51,8 +51,8 @@ pub use self::reqwest::ReqwestClient;
 pub use self::tower::{AuthLayer, AuthService, BoxError, ReplayBody};
 use crate::client::custody::{self, Io, StoreCall, StoreFuture};
 use crate::client::{
-    Driver, OnDrop, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Wake, Want, apply,
-    copy_request, define_client, insert, is_unauthorized,
+    BackgroundJob, Driver, OnDrop, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Wake,
+    Want, apply, copy_request, define_client, insert, is_unauthorized,
 };
 use crate::{
     Error, OutgoingRequest, RequestId, StoreError, StoreErrorKind, TransportError,
@@ -203,6 +203,47 @@ define_client! {
 }
 
 impl<H: AsyncHttpClient> Client<H> {
+    /// Finishes what the client has under way, for a program about to exit: drives the token
+    /// request out (a refresh ahead in the background included) and the saving of its answer
+    /// to their end, then tries once more to save a set whose save failed. With refresh-token
+    /// rotation the server kills the old refresh token as it answers, so a program that exits
+    /// with a refresh out, or its answer unsaved, leaves a dead pair in its store; a runtime
+    /// shutting down drops its spawned tasks unfinished. No refresh ahead starts after this;
+    /// callers still get tokens. The wait is bounded by the HTTP client's request timeout (see
+    /// [`AsyncHttpClient::execute`]) and the store's own timeouts: it needs no runtime timer.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the held set is not saved (the store
+    /// is down: this process holds the only live pair).
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        let driver = &*self.inner;
+        driver.close();
+        loop {
+            // Registered before the state is read, so a completion after the read wakes us.
+            let mut finished = pin!(driver.finished.notify.notified());
+            finished.as_mut().enable();
+            let request = {
+                let core = driver.lock();
+                if !core.is_busy() {
+                    break;
+                }
+                core.session
+                    .in_flight()
+                    .or(core.saving)
+                    .and_then(|id| driver.finished.request(id))
+            };
+            match request {
+                Some(request) => request.await,
+                None => finished.await,
+            }
+        }
+        let unsaved = driver.lock().is_unsaved();
+        if unsaved {
+            custody::persist(driver, &Offload(&*driver.http)).await;
+        }
+        driver.shutdown_outcome(&driver.lock())
+    }
+
     /// The slow path: drives the session until it has the token `want` asks for, or an error.
     /// The lock is never held across an await.
     async fn acquire(&self, want: Want) -> Result<TokenGuard, Error> {
@@ -273,7 +314,12 @@ impl<H: AsyncHttpClient> Client<H> {
     /// refreshed when a caller needs it.
     fn start_refresh_ahead(&self) {
         let client = self.clone();
-        let task: BackgroundTask = Box::pin(async move { client.refresh_ahead().await });
+        // Counted until the task ends or is dropped, so `shutdown` waits for it.
+        let job = BackgroundJob::start(Arc::clone(&self.inner));
+        let task: BackgroundTask = Box::pin(async move {
+            client.refresh_ahead().await;
+            drop(job);
+        });
         if let Err(task) = self.inner.http.spawn(task) {
             drop(task);
             self.inner.forgo_refresh_ahead();
@@ -311,6 +357,19 @@ impl<H: AsyncHttpClient> Client<H> {
                 Err(None) => {}
             }
             return;
+        }
+    }
+
+    /// The foreground refresh ahead: from the token's refresh point on, refreshes in the
+    /// caller. With no timer of its own, it hands the token out until that point.
+    async fn usable_in_foreground(&self) -> Option<TokenGuard> {
+        let (token, act_at) = self.inner.usable_foreground()?;
+        match act_at {
+            Some(act_at) if self.inner.now() >= act_at => {
+                drop(token);
+                self.refresh_in_foreground().await
+            }
+            _ => Some(token),
         }
     }
 

@@ -26,6 +26,7 @@ pub struct ClientBuilder<H, D> {
     tokens: Option<TokenSet>,
     time: TimeSource,
     limits: Limits,
+    foreground_refresh_ahead: bool,
     driver: PhantomData<D>,
 }
 
@@ -38,6 +39,7 @@ impl<H, D> ClientBuilder<H, D> {
             tokens: None,
             time: TimeSource::System,
             limits: Limits::default(),
+            foreground_refresh_ahead: false,
             driver: PhantomData,
         }
     }
@@ -71,11 +73,26 @@ impl<H, D> ClientBuilder<H, D> {
         self
     }
 
+    /// For a program that exits soon after it got its token (a command line, a cron job): the
+    /// refresh ahead ([`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead))
+    /// runs in the call that finds it due, which waits for it and returns the new token,
+    /// instead of in the background. A background refresh cut off by the program's exit loses
+    /// the set the server already rotated (the old refresh token is dead, the new one never
+    /// saved); and a token handed out just before its refresh ahead dies with the rotation,
+    /// while one handed out after it lives at least until the next refresh ahead. A failed
+    /// refresh ahead is still nobody's error: the call returns the token that works.
+    pub fn foreground_refresh_ahead(mut self) -> Self {
+        self.foreground_refresh_ahead = true;
+        self
+    }
+
     pub(crate) fn into_driver<W: Wake>(self) -> Driver<H, W> {
         let mut session = Session::new(self.config);
         if let Some(tokens) = self.tokens {
             session = session.with_tokens(tokens);
         }
-        Driver::new(self.http, session, self.store, self.time, self.limits)
+        let mut driver = Driver::new(self.http, session, self.store, self.time, self.limits);
+        driver.foreground_refresh_ahead = self.foreground_refresh_ahead;
+        driver
     }
 }

@@ -55,14 +55,34 @@ macro_rules! define_client {
             /// # Errors
             /// The [`Error`](crate::Error) of the token request, or why none can be sent.
             pub $($async)? fn authorization(&self) -> Result<TokenGuard, $crate::Error> {
-                match self.inner.usable() {
-                    Some((token, refresh_ahead)) => {
-                        if refresh_ahead {
-                            self.start_refresh_ahead();
-                        }
-                        Ok(token)
-                    }
+                match self.usable_now() $($await)* {
+                    Some(token) => Ok(token),
                     None => self.acquire(Want::Usable) $($await)*,
+                }
+            }
+
+            /// The usable token, from the lock-free path; past its refresh-ahead point, the first
+            /// caller starts the refresh in the background, or, with
+            /// [`foreground_refresh_ahead`](crate::client::ClientBuilder::foreground_refresh_ahead),
+            /// the caller runs it and gets the new token.
+            #[inline]
+            $($async)? fn usable_now(&self) -> Option<TokenGuard> {
+                if self.inner.foreground_refresh_ahead {
+                    return self.usable_in_foreground() $($await)*;
+                }
+                let (token, refresh_ahead) = self.inner.usable()?;
+                if refresh_ahead {
+                    self.start_refresh_ahead();
+                }
+                Some(token)
+            }
+
+            /// Refreshes in the caller, once the token's refresh point is reached, and returns
+            /// the new token; a failed refresh ahead is nobody's error while the token works.
+            $($async)? fn refresh_in_foreground(&self) -> Option<TokenGuard> {
+                match self.acquire(Want::Usable) $($await)* {
+                    Ok(fresh) => Some(fresh),
+                    Err(_) => self.inner.usable_foreground().map(|(token, _)| token),
                 }
             }
 
@@ -79,12 +99,8 @@ macro_rules! define_client {
                 &self,
                 request: &mut ::http::Request<B>,
             ) -> Result<$crate::TokenId, $crate::Error> {
-                if let Some((token, refresh_ahead)) = self.inner.usable() {
-                    let applied = insert(&token, self.inner.origins(), request);
-                    if refresh_ahead {
-                        self.start_refresh_ahead();
-                    }
-                    return applied;
+                if let Some(token) = self.usable_now() $($await)* {
+                    return insert(&token, self.inner.origins(), request);
                 }
                 self.inner.check_origin(request)?;
                 loop {
@@ -200,7 +216,8 @@ macro_rules! define_client {
                 self.inner.login(credentials);
             }
 
-            /// A copy of the current token set.
+            /// A copy of the token set callers are handed: with a store, a new set shows here once
+            /// its save is done (or failed, and it is used anyway), never while it is being saved.
             #[must_use]
             pub fn tokens(&self) -> Option<$crate::TokenSet> {
                 self.inner.tokens()

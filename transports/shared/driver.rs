@@ -22,6 +22,10 @@ use crate::{
 /// How many recent outcomes are kept for callers that waited on them.
 const OUTCOMES_KEPT: usize = 64;
 
+/// The longest a foreground client waits for a token's refresh point rather than hand the
+/// token out: a cron job should not sleep for the whole leeway.
+const MAX_HAND_OUT_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Wakes every caller waiting for a token request to finish.
 pub(crate) trait Wake: Default {
     fn wake_all(&self);
@@ -92,6 +96,13 @@ pub(crate) struct Driver<H, W> {
     /// A set whose save failed is held: the lock-free path starts its retry in the
     /// background, as it starts a refresh ahead.
     save_due: AtomicBool,
+    /// The refresh ahead runs in the caller that finds it due
+    /// ([`ClientBuilder::foreground_refresh_ahead`](super::ClientBuilder::foreground_refresh_ahead)).
+    pub(crate) foreground_refresh_ahead: bool,
+    /// `shutdown` was asked: no refresh ahead starts any more.
+    closing: AtomicBool,
+    /// How long before its refresh point a foreground client stops handing a token out.
+    hand_out_margin: std::time::Duration,
     core: Mutex<Core>,
 }
 
@@ -105,7 +116,7 @@ pub(crate) struct Core {
     /// first loaded.
     known_version: Option<u64>,
     /// A request whose answer is being saved: its tokens are not handed out until then.
-    saving: Option<RequestId>,
+    pub(crate) saving: Option<RequestId>,
     /// The last store failure, until a save succeeds.
     store_error: Option<StoreError>,
     /// When to try again to save the held set, whose save failed.
@@ -113,6 +124,11 @@ pub(crate) struct Core {
     /// The first load failed: callers get its error until then, instead of each reading a
     /// store that is down.
     load_failed: Option<(UnixTime, Error)>,
+    /// The set callers are handed (what `tokens()` shows), and the session's generation it is
+    /// of: a set being saved is not handed out yet.
+    handed_out: (u64, Option<TokenSet>),
+    /// Background work running (a refresh ahead, a retried save): `shutdown` waits for it.
+    background: usize,
 }
 
 /// What [`Driver::before_send`] found in the store.
@@ -159,6 +175,9 @@ impl<H, W: Wake> Driver<H, W> {
             origins: Arc::clone(&session.config().origins),
             ahead_not_before: AtomicU64::new(0),
             save_due: AtomicBool::new(false),
+            foreground_refresh_ahead: false,
+            closing: AtomicBool::new(false),
+            hand_out_margin: session.config().leeway().min(MAX_HAND_OUT_MARGIN),
             core: Mutex::new(Core {
                 persisted_generation: session.generation(),
                 published_token: None,
@@ -169,9 +188,16 @@ impl<H, W: Wake> Driver<H, W> {
                 store_error: None,
                 save_retry_at: None,
                 load_failed: None,
+                handed_out: (u64::MAX, None),
+                background: 0,
             }),
         };
-        driver.sync(&mut driver.lock());
+        {
+            let mut core = driver.lock();
+            // A set of unknown age counts its life from now, before it is published.
+            core.session.settle_refresh_point(driver.now());
+            driver.sync(&mut core);
+        }
         driver
     }
 
@@ -191,12 +217,37 @@ impl<H, W: Wake> Driver<H, W> {
         Some((TokenGuard(guard), refresh_ahead))
     }
 
+    /// For a foreground client: the usable token, and when to refresh it instead of handing
+    /// it out, if that is within the hand-out margin (the leeway, at most half the token's
+    /// refresh window and at most 10 s) or a failed save is due again. Every process of a
+    /// fleet rotates a token at its refresh point and no sooner, so a token handed out before
+    /// the margin lives at least the margin: a command line's caller gets a token that the
+    /// next invocation does not revoke under its feet.
+    pub(crate) fn usable_foreground(&self) -> Option<(TokenGuard, Option<UnixTime>)> {
+        let guard = self.published.load();
+        guard.check(&self.time)?;
+        let now = self.now();
+        let token = &guard.authorization;
+        let refresh_at = token.refresh_at();
+        let window = token.usable_until().saturating_duration_since(refresh_at);
+        let margin = self.hand_out_margin.min(window / 2);
+        let act_at = if self.save_due.load(Ordering::Relaxed) {
+            Some(now)
+        } else {
+            (now.saturating_add(margin) >= refresh_at).then_some(refresh_at)
+        };
+        Some((TokenGuard(guard), act_at))
+    }
+
     /// Whether `token`, usable at `now`, is past its refresh-ahead point (or a failed save is to
     /// be retried) and this caller is the one to start the refresh in the background (at most
     /// one at a time, and none before the session wants one).
     #[inline]
     fn starts_refresh_ahead(&self, token: &Authorization, now: UnixTime) -> bool {
         if now < token.refresh_at() && !self.save_due.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.closing.load(Ordering::Acquire) {
             return false;
         }
         let not_before = self.ahead_not_before.load(Ordering::Acquire);
@@ -228,6 +279,24 @@ impl<H, W: Wake> Driver<H, W> {
     #[cfg(feature = "nonblocking")]
     pub(crate) fn forgo_refresh_ahead(&self) {
         self.ahead_not_before.store(u64::MAX, Ordering::Release);
+    }
+
+    /// `shutdown` was asked: no refresh ahead starts from now on (callers still get tokens).
+    pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// What `shutdown` reports once nothing is in flight: the store's failure while the held
+    /// set is not saved (the server may have rotated its predecessor: that set is the only
+    /// live one).
+    pub(crate) fn shutdown_outcome(&self, core: &Core) -> Result<(), Error> {
+        if self.custody.is_none() || core.persisted_generation == core.session.generation() {
+            return Ok(());
+        }
+        let error = core.store_error.clone().unwrap_or_else(|| {
+            StoreError::new(StoreErrorKind::Unavailable, "the token set was not saved")
+        });
+        Err(error.into())
     }
 
     /// The origins the token may go to.
@@ -344,6 +413,7 @@ impl<H, W: Wake> Driver<H, W> {
         core.load_failed = None;
         if stored.version > 0 {
             core.session.adopt(stored.tokens);
+            core.session.settle_refresh_point(now);
         }
         core.known_version = Some(stored.version);
         core.persisted_generation = core.session.generation();
@@ -372,6 +442,7 @@ impl<H, W: Wake> Driver<H, W> {
         if stored.version < known || !core.session.adopt(stored.tokens) {
             return BeforeSend::Send;
         }
+        core.session.settle_refresh_point(self.now());
         core.persisted_generation = core.session.generation();
         self.sync(&mut core);
         self.schedule_refresh_ahead(&core, self.now());
@@ -534,6 +605,7 @@ impl<H, W: Wake> Driver<H, W> {
         if stored.version != known && core.session.in_flight().is_none() {
             core.known_version = Some(stored.version);
             if stored.version > known && core.session.adopt(stored.tokens) {
+                core.session.settle_refresh_point(self.now());
                 core.persisted_generation = core.session.generation();
                 core.save_retry_at = None;
                 self.save_due.store(false, Ordering::Relaxed);
@@ -683,6 +755,15 @@ impl<H, W: Wake> Driver<H, W> {
             .session
             .authorization()
             .is_some_and(|auth| auth.token_id() == token);
+        if !kept && core.published_token == Some(token) {
+            // The session is past it (its successor is being saved): the retry must not be
+            // handed the refused token again, but wait for the successor.
+            self.published.store(Arc::new(Published::new(
+                Authorization::never_usable(),
+                &self.time,
+            )));
+            core.published_token = None;
+        }
         if kept {
             Unauthorized::Report
         } else {
@@ -706,7 +787,7 @@ impl<H, W: Wake> Driver<H, W> {
     }
 
     pub(crate) fn tokens(&self) -> Option<TokenSet> {
-        self.lock().session.tokens().cloned()
+        self.lock().handed_out.1.clone()
     }
 
     /// Publishes the current authorization if it changed. A withdrawn token leaves the
@@ -725,6 +806,10 @@ impl<H, W: Wake> Driver<H, W> {
         if core.saving.is_some() {
             return;
         }
+        let generation = core.session.generation();
+        if core.handed_out.0 != generation {
+            core.handed_out = (generation, core.session.tokens().cloned());
+        }
         let current = core.session.authorization();
         let current_id = current.map(Authorization::token_id);
         if current_id != core.published_token {
@@ -736,7 +821,38 @@ impl<H, W: Wake> Driver<H, W> {
     }
 }
 
+/// A background job of the client's (a refresh ahead, a retried save), counted from
+/// [`start`](Self::start) until dropped (at its end, or unwinding), which wakes `shutdown`.
+/// `D` is a borrowed driver, or an `Arc` of one.
+pub(crate) struct BackgroundJob<D: Deref<Target = Driver<H, W>>, H, W: Wake>(D);
+
+impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> BackgroundJob<D, H, W> {
+    pub(crate) fn start(driver: D) -> Self {
+        driver.lock().background += 1;
+        Self(driver)
+    }
+}
+
+impl<D: Deref<Target = Driver<H, W>>, H, W: Wake> Drop for BackgroundJob<D, H, W> {
+    fn drop(&mut self) {
+        let _wake = WakeOnDrop(&self.0.finished);
+        let mut core = self.0.lock();
+        core.background = core.background.saturating_sub(1);
+    }
+}
+
 impl Core {
+    /// Whether a token request is out, an answer being saved, or background work running:
+    /// what `shutdown` waits for.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.session.in_flight().is_some() || self.saving.is_some() || self.background > 0
+    }
+
+    /// Whether the held set's save failed and is not done yet.
+    pub(crate) fn is_unsaved(&self) -> bool {
+        self.persisted_generation != self.session.generation()
+    }
+
     fn record(&mut self, id: RequestId, result: &Result<(), Error>) {
         if self.outcomes.len() == OUTCOMES_KEPT {
             self.outcomes.pop_front();

@@ -34,7 +34,7 @@ pub use clock::{Clock, SystemClock};
 pub(crate) use define_client::define_client;
 #[cfg(feature = "nonblocking")]
 pub(crate) use driver::Wake;
-pub(crate) use driver::{Driver, OnDrop, Pending, Step, Want, apply, insert};
+pub(crate) use driver::{BackgroundJob, Driver, OnDrop, Pending, Step, Want, apply, insert};
 pub use file_store::{FileLease, FileStore};
 pub use limits::{Limits, RequestLimits};
 pub use memory_store::{MemoryLease, MemoryStore};
@@ -42,7 +42,7 @@ pub use memory_store::{MemoryLease, MemoryStore};
 pub(crate) use redact::without_query;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisLease, RedisStore};
-pub(crate) use store::Custodian;
+pub(crate) use store::{Custodian, deadline};
 pub use store::{Stored, TokenStore};
 
 use std::fmt;
