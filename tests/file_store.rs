@@ -220,3 +220,56 @@ fn a_forced_refresh_in_a_new_process_refreshes_the_stored_set() {
     let counters = emulator.counters();
     assert_eq!((counters.password_grants, counters.refresh_grants), (1, 1));
 }
+
+/// The store's directory, created 0700 as the store would, and the lock file's path.
+fn lock_path_in(directory: &tempfile::TempDir) -> (FileStore, std::path::PathBuf) {
+    let (path, store) = store_in(directory);
+    let parent = path.parent().expect("a parent");
+    fs::create_dir(parent).expect("the directory");
+    fs::set_permissions(parent, fs::Permissions::from_mode(0o700)).expect("chmod");
+    (store, parent.join("tokens.json.lock"))
+}
+
+/// Checks that `store` refuses the lease as `Foreign`, with a message that says each of `says`.
+fn lease_refused(store: &FileStore, says: &[&str]) {
+    let error = store
+        .lock(Duration::from_millis(100))
+        .expect_err("a refused lease");
+    assert_eq!(error.kind(), StoreErrorKind::Foreign, "{error}");
+    for said in says {
+        assert!(error.message().contains(said), "{error}");
+    }
+}
+
+#[test]
+fn a_lock_file_planted_as_a_link_is_refused_and_nothing_is_created_through_it() {
+    let directory = tempfile::tempdir().expect("a directory");
+    let (store, lock) = lock_path_in(&directory);
+    let named = lock.display().to_string();
+    // Where the planter wants a file of this user's (root's, for a login run as root).
+    let target = directory.path().join("chosen-by-the-planter");
+    std::os::unix::fs::symlink(&target, &lock).expect("planted");
+    lease_refused(&store, &[&named, "symbolic link"]);
+    assert!(!target.exists(), "nothing created through the link");
+
+    // A link to a file of this user's is no lock file either.
+    fs::write(&target, "").expect("written");
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).expect("chmod");
+    lease_refused(&store, &[&named, "symbolic link"]);
+}
+
+#[test]
+fn a_lock_file_others_may_use_or_another_users_lock_file_is_refused() {
+    let directory = tempfile::tempdir().expect("a directory");
+    let (store, lock) = lock_path_in(&directory);
+    let named = lock.display().to_string();
+    fs::write(&lock, "").expect("written");
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).expect("chmod");
+    lease_refused(&store, &[&named, "chmod 600"]);
+
+    if rustix_is_root() {
+        fs::set_permissions(&lock, fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::os::unix::fs::chown(&lock, Some(65534), Some(65534)).expect("root may chown");
+        lease_refused(&store, &[&named, "owned by user 65534"]);
+    }
+}

@@ -27,7 +27,9 @@ const MAX_LOCK_POLL: Duration = Duration::from_millis(20);
 ///   standard library) on a sibling file, `<file>.lock`. The kernel releases it when its
 ///   holder exits, however it exits: a process killed in mid-refresh never blocks the others.
 /// - On Unix, a file owned by another user, or one that group or others may read or write,
-///   is refused ([`StoreErrorKind::Foreign`]): another user could have planted or read it.
+///   is refused ([`StoreErrorKind::Foreign`]): another user could have planted or read it. So
+///   is such a lock file, and a lock file that is a symbolic link (it is opened with
+///   `O_NOFOLLOW`), so that no one can make this user create or lock a file elsewhere.
 /// - Content that is not a set this store wrote (truncated, not JSON, a token that breaks the
 ///   rules) is [`StoreErrorKind::Corrupt`], naming the path and the position, never quoting the
 ///   content. Nothing logs in over it: fix or delete the file.
@@ -99,6 +101,43 @@ impl FileStore {
         Ok(directory)
     }
 
+    /// Opens the lock file, created mode `0600` if missing. Never through a symbolic link:
+    /// another user who may write the directory could plant one, and the create would make a
+    /// file of this user's (root's, for a login run as root) wherever it points. An existing
+    /// lock file is checked as the store's file is.
+    fn open_lock_file(&self) -> Result<File, StoreError> {
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).read(true).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed());
+        }
+        let file = options.open(&self.lock_path).map_err(|error| {
+            let link = fs::symlink_metadata(&self.lock_path)
+                .is_ok_and(|metadata| metadata.file_type().is_symlink());
+            if link {
+                self.error(
+                    StoreErrorKind::Foreign,
+                    format_args!(
+                        "its lock file {} is a symbolic link, which another user may have \
+                         planted; remove it",
+                        self.lock_path.display()
+                    ),
+                )
+            } else {
+                self.unavailable(
+                    &format!("cannot open the lock file {}", self.lock_path.display()),
+                    &error,
+                )
+            }
+        })?;
+        self.check_owner(&file, Some(&self.lock_path))?;
+        Ok(file)
+    }
+
     fn write(&self, contents: &Contents) -> Result<(), StoreError> {
         let directory = self.directory()?;
         let mut json = serde_json::to_vec(contents)
@@ -111,6 +150,9 @@ impl FileStore {
     /// Replaces the file with `bytes`: a temporary file (mode `0600`) flushed and renamed over
     /// it, then the directory flushed, so the rename itself survives a crash.
     fn replace_with(&self, directory: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        // tempfile creates a random name with `O_CREAT | O_EXCL`, which fails on any existing
+        // name, a planted symbolic link included; and the rename replaces a link at the path
+        // rather than writing through it.
         let mut temporary = tempfile::Builder::new()
             .prefix(".keliweb-tokens")
             .tempfile_in(directory)
@@ -126,19 +168,24 @@ impl FileStore {
             .map_err(|error| self.unavailable("cannot flush the directory", &error))
     }
 
-    /// Refuses a file that is not this user's alone.
+    /// Refuses a file that is not this user's alone: the store's file, or its lock file
+    /// (`lock`, named in the message).
     #[cfg(unix)]
-    fn check_owner(&self, file: &File) -> Result<(), StoreError> {
+    fn check_owner(&self, file: &File, lock: Option<&Path>) -> Result<(), StoreError> {
         use std::os::unix::fs::MetadataExt;
-        let metadata = file
-            .metadata()
-            .map_err(|error| self.unavailable("cannot read its metadata", &error))?;
+        let which = lock.map_or_else(String::new, |lock| {
+            format!("its lock file {}: ", lock.display())
+        });
+        let metadata = file.metadata().map_err(|error| {
+            self.unavailable(&format!("{which}cannot read its metadata"), &error)
+        })?;
         let user = rustix::process::geteuid().as_raw();
         if metadata.uid() != user {
             return Err(self.error(
                 StoreErrorKind::Foreign,
                 format_args!(
-                    "owned by user {}, not by this user ({user}); remove it or run as its owner",
+                    "{which}owned by user {}, not by this user ({user}); remove it or run as its \
+                     owner",
                     metadata.uid()
                 ),
             ));
@@ -147,14 +194,16 @@ impl FileStore {
         if mode & 0o077 != 0 {
             return Err(self.error(
                 StoreErrorKind::Foreign,
-                format_args!("other users may read or write it (mode {mode:o}); chmod 600 it"),
+                format_args!(
+                    "{which}other users may read or write it (mode {mode:o}); chmod 600 it"
+                ),
             ));
         }
         Ok(())
     }
 
     #[cfg(not(unix))]
-    fn check_owner(&self, _file: &File) -> Result<(), StoreError> {
+    fn check_owner(&self, _file: &File, _lock: Option<&Path>) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -172,7 +221,7 @@ impl TokenStore for FileStore {
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Stored::default()),
             Err(error) => return Err(self.unavailable("cannot open it", &error)),
         };
-        self.check_owner(&file)?;
+        self.check_owner(&file, None)?;
         let mut json = Vec::new();
         let read = (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut json);
         if let Err(error) = read {
@@ -214,16 +263,7 @@ impl TokenStore for FileStore {
 
     fn lock(&self, hold_for: Duration) -> Result<FileLease, StoreError> {
         self.directory()?;
-        let mut options = OpenOptions::new();
-        options.create(true).truncate(false).read(true).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&self.lock_path).map_err(|error| {
-            self.unavailable(
-                &format!("cannot open the lock file {}", self.lock_path.display()),
-                &error,
-            )
-        })?;
+        let file = self.open_lock_file()?;
         // A waiter that came just after the holder took the lease waits out a whole lease.
         let give_up = deadline(hold_for.saturating_mul(2));
         let mut pause = Duration::from_millis(1);
