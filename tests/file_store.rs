@@ -273,3 +273,82 @@ fn a_lock_file_others_may_use_or_another_users_lock_file_is_refused() {
         lease_refused(&store, &[&named, "owned by user 65534"]);
     }
 }
+
+/// Checks `error` refuses the directory `directory`, names it and says how to fix it.
+fn refuses_directory(error: &keliweb_oauth::StoreError, directory: &Path, fix: &str) {
+    assert_eq!(error.kind(), StoreErrorKind::Foreign, "{error}");
+    let message = error.message();
+    assert!(
+        message.contains(&directory.display().to_string()),
+        "{error}"
+    );
+    assert!(message.contains(fix), "{error}");
+    assert!(message.contains("allow_shared_directory"), "{error}");
+}
+
+#[test]
+fn a_directory_others_may_write_is_refused_on_load_lock_and_save_unless_allowed() {
+    for mode in [0o777, 0o770, 0o1777] {
+        let directory = tempfile::tempdir().expect("a directory");
+        let shared = directory.path().join("shared");
+        fs::create_dir(&shared).expect("the directory");
+        fs::set_permissions(&shared, fs::Permissions::from_mode(mode)).expect("chmod");
+        let path = shared.join("tokens.json");
+        let store = FileStore::new(&path);
+        let fix = if mode == 0o1777 {
+            // Shared on purpose: no chmod advised.
+            "a directory of this user's (mode 700)".to_owned()
+        } else {
+            format!("chmod 700 {}", shared.display())
+        };
+
+        let error = store.load().expect_err("a shared directory");
+        refuses_directory(&error, &shared, &fix);
+        let error = store
+            .lock(Duration::from_millis(100))
+            .expect_err("a shared directory");
+        refuses_directory(&error, &shared, &fix);
+
+        // The caller who says so may use it; the files in it are still checked.
+        let allowed = FileStore::new(&path).allow_shared_directory();
+        let mut lease = allowed
+            .lock(Duration::from_millis(100))
+            .expect("allowed by name");
+        let error = store
+            .save(&mut lease, 0, None)
+            .expect_err("a shared directory");
+        refuses_directory(&error, &shared, &fix);
+        assert_eq!(allowed.save(&mut lease, 0, None), Ok(1), "mode {mode:o}");
+        assert_eq!(allowed.load().map(|stored| stored.version), Ok(1));
+        let error = store.load().expect_err("a shared directory");
+        refuses_directory(&error, &shared, &fix);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).expect("chmod");
+        let error = allowed.load().expect_err("a file others may read");
+        assert!(error.message().contains("chmod 600"), "{error}");
+    }
+}
+
+#[test]
+fn a_directory_another_user_owns_is_refused() {
+    // Only root can hand a directory to another user; root's own directories are trusted (as
+    // ssh trusts them), so as anyone else there is nothing to try.
+    if !rustix_is_root() {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("a directory");
+    let theirs = directory.path().join("theirs");
+    fs::create_dir(&theirs).expect("the directory");
+    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("root may chown");
+    let store = FileStore::new(theirs.join("tokens.json"));
+    let error = store.load().expect_err("another user's directory");
+    refuses_directory(&error, &theirs, "owned by user 65534");
+    let error = store
+        .lock(Duration::from_millis(100))
+        .expect_err("another user's directory");
+    refuses_directory(&error, &theirs, "owned by user 65534");
+    FileStore::new(theirs.join("tokens.json"))
+        .allow_shared_directory()
+        .load()
+        .expect("allowed by name");
+}
