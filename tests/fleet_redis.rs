@@ -226,3 +226,56 @@ async fn async_clients_share_a_redis_store_too() {
     let counters = emulator.counters();
     assert_eq!((counters.password_grants, counters.refresh_grants), (1, 1));
 }
+
+/// A plain connection to `url`, to put into Redis what no store writes.
+fn raw(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .expect("a connection")
+}
+
+#[test]
+fn a_key_of_the_wrong_type_is_corrupt_and_named_not_retried_as_unavailable() {
+    let server = RedisServer::start();
+    let mut redis = raw(&server.url());
+    let check = |error: keliweb_oauth::StoreError, key: &str| {
+        assert_eq!(error.kind(), StoreErrorKind::Corrupt, "{error}");
+        assert!(!error.is_retryable());
+        assert!(error.message().contains(&format!("`{key}`")), "{error}");
+        assert!(error.message().contains("WRONGTYPE"), "{error}");
+        assert!(error.message().contains(&format!("DEL {key}")), "{error}");
+    };
+
+    // The set's key holds a string: a load, and a save under a lease, are refused.
+    let _: () = redis::cmd("SET")
+        .arg("wrong")
+        .arg("a string")
+        .query(&mut redis)
+        .expect("set");
+    let not_a_hash = store(&server.url(), "wrong");
+    check(not_a_hash.load().expect_err("not a hash"), "wrong");
+    let mut lease = not_a_hash.lock(Duration::from_secs(5)).expect("the lease");
+    check(
+        not_a_hash
+            .save(&mut lease, 0, None)
+            .expect_err("not a hash"),
+        "wrong",
+    );
+    drop(lease);
+
+    // The holders' counter holds a hash: taking the lease is refused.
+    let _: () = redis::cmd("HSET")
+        .arg("counted:holders")
+        .arg("field")
+        .arg("value")
+        .query(&mut redis)
+        .expect("hset");
+    let not_a_counter = store(&server.url(), "counted");
+    check(
+        not_a_counter
+            .lock(Duration::from_secs(5))
+            .map(drop)
+            .expect_err("not a counter"),
+        "counted:holders",
+    );
+}

@@ -48,6 +48,8 @@ return 0
 /// - Calls are blocking, with a timeout (default 2 s) on connecting, reading and writing; the
 ///   async client runs them on a thread of their own, so this one store serves both clients,
 ///   on any runtime. One connection per store, reopened after any failure.
+/// - A key of another type than the store writes there (Redis answers `WRONGTYPE`) is
+///   [`StoreErrorKind::Corrupt`], naming the key: not retried, it stays wrong until deleted.
 ///
 /// In a Redis Cluster, put a hash tag in the key (`{keliweb}:tokens`) so that the set and its
 /// lease live on one node. Redis holds the tokens in clear: protect it as you would the
@@ -132,10 +134,11 @@ impl RedisStore {
 }
 
 impl Shared {
-    /// Runs `call` on the connection, opening one if needed; a failed call drops it, so the
-    /// next one reconnects.
+    /// Runs `call`, which touches `keys`, on the connection, opening one if needed; a failed
+    /// call drops it, so the next one reconnects.
     fn with_connection<T>(
         &self,
+        keys: &[&str],
         call: impl FnOnce(&mut Connection) -> Result<T, RedisError>,
     ) -> Result<T, StoreError> {
         let mut slot = self.connection();
@@ -147,8 +150,42 @@ impl Shared {
         };
         call(connection).map_err(|error| {
             *slot = None;
-            self.unavailable(&error)
+            if error.code() == Some("WRONGTYPE") {
+                self.wrong_type(keys)
+            } else {
+                self.unavailable(&error)
+            }
         })
+    }
+
+    /// One of `keys` holds another type than this store writes there: no passing failure but
+    /// a key someone else wrote, wrong until deleted.
+    fn wrong_type(&self, keys: &[&str]) -> StoreError {
+        let (mut what, mut fix) = (Vec::new(), Vec::new());
+        for key in keys {
+            let kind = if *key == self.key {
+                "a hash"
+            } else if *key == self.holders_key {
+                "a counter"
+            } else {
+                "a string"
+            };
+            what.push(format!("`{key}` must be {kind}"));
+            fix.push(format!("`DEL {key}`"));
+        }
+        let which = if keys.len() == 1 {
+            "it"
+        } else {
+            "the one that is not"
+        };
+        self.error(
+            StoreErrorKind::Corrupt,
+            format_args!(
+                "{} (Redis answered WRONGTYPE); delete {which} ({}) or choose another key",
+                what.join(" and "),
+                fix.join(" or ")
+            ),
+        )
     }
 
     fn connection(&self) -> MutexGuard<'_, Option<Connection>> {
@@ -200,13 +237,14 @@ impl TokenStore for RedisStore {
 
     fn load(&self) -> Result<Stored, StoreError> {
         let shared = &self.shared;
-        let (version, json): (Option<String>, Option<String>) = shared.with_connection(|c| {
-            redis::cmd("HMGET")
-                .arg(&shared.key)
-                .arg("version")
-                .arg("set")
-                .query(c)
-        })?;
+        let (version, json): (Option<String>, Option<String>) =
+            shared.with_connection(&[&shared.key], |c| {
+                redis::cmd("HMGET")
+                    .arg(&shared.key)
+                    .arg("version")
+                    .arg("set")
+                    .query(c)
+            })?;
         let version = match version {
             None => 0,
             Some(text) => text.parse().map_err(|_| {
@@ -239,8 +277,9 @@ impl TokenStore for RedisStore {
 
     fn lock(&self, hold_for: Duration) -> Result<RedisLease, StoreError> {
         let shared = &self.shared;
-        let holder: u64 =
-            shared.with_connection(|c| redis::cmd("INCR").arg(&shared.holders_key).query(c))?;
+        let holder: u64 = shared.with_connection(&[&shared.holders_key], |c| {
+            redis::cmd("INCR").arg(&shared.holders_key).query(c)
+        })?;
         // The holder's own calls to Redis (up to five, each within the timeout, and a
         // reconnection) count on top of its token requests.
         let lifetime = hold_for.saturating_add(shared.timeout.saturating_mul(6));
@@ -251,7 +290,7 @@ impl TokenStore for RedisStore {
         let give_up = deadline(lifetime.saturating_mul(2));
         let mut pause = Duration::from_millis(2);
         loop {
-            let taken: Option<String> = shared.with_connection(|c| {
+            let taken: Option<String> = shared.with_connection(&[&shared.lease_key], |c| {
                 redis::cmd("SET")
                     .arg(&shared.lease_key)
                     .arg(holder)
@@ -292,16 +331,17 @@ impl TokenStore for RedisStore {
                 .map_err(|error| shared.error(StoreErrorKind::Unavailable, error))?,
             None => String::new(),
         };
-        let answer: Result<i64, StoreError> = shared.with_connection(|c| {
-            shared
-                .save
-                .key(&shared.key)
-                .key(&shared.lease_key)
-                .arg(lease.holder)
-                .arg(expected)
-                .arg(&json)
-                .invoke(c)
-        });
+        let answer: Result<i64, StoreError> =
+            shared.with_connection(&[&shared.key, &shared.lease_key], |c| {
+                shared
+                    .save
+                    .key(&shared.key)
+                    .key(&shared.lease_key)
+                    .arg(lease.holder)
+                    .arg(expected)
+                    .arg(&json)
+                    .invoke(c)
+            });
         json.zeroize();
         match answer? {
             -1 => Err(shared.error(
@@ -322,7 +362,7 @@ impl Drop for RedisLease {
     fn drop(&mut self) {
         let shared = &self.shared;
         // If this fails, the lease expires on its own.
-        let _: Result<i64, StoreError> = shared.with_connection(|c| {
+        let _: Result<i64, StoreError> = shared.with_connection(&[&shared.lease_key], |c| {
             shared
                 .release
                 .key(&shared.lease_key)
