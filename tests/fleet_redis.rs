@@ -279,3 +279,27 @@ fn a_key_of_the_wrong_type_is_corrupt_and_named_not_retried_as_unavailable() {
         "counted:holders",
     );
 }
+
+#[test]
+fn a_foreign_lease_times_out_after_the_wait_its_message_states() {
+    let server = RedisServer::start();
+    let timeout = Duration::from_millis(20);
+    let holder = store(&server.url(), "held").timeout(timeout);
+    let _held = holder.lock(Duration::from_secs(60)).expect("the lease");
+    let waiter = store(&server.url(), "held").timeout(timeout);
+    let hold_for = Duration::from_millis(100);
+    let started = std::time::Instant::now();
+    let error = waiter
+        .lock(hold_for)
+        .map(drop)
+        .expect_err("held by the other");
+    let waited = started.elapsed();
+    assert_eq!(error.kind(), StoreErrorKind::LeaseTimeout);
+    // Twice the lease's lifetime: 100 ms held plus six store calls of 20 ms.
+    let stated = 2 * (hold_for + 6 * timeout);
+    assert!(error.message().contains(&format!("{stated:?}")), "{error}");
+    assert!(
+        waited >= stated && waited < stated + Duration::from_secs(1),
+        "waited {waited:?}: {error}"
+    );
+}

@@ -42,7 +42,9 @@ return 0
 /// - The lease is `SET <key>:lease <holder> NX PX <ms>`, where the holder number comes from
 ///   `INCR <key>:holders`, so no two holders ever share one. It expires on its own if the
 ///   holder dies, and is released by a compare-and-delete script, so a holder whose lease
-///   expired cannot release its successor's.
+///   expired cannot release its successor's. Its lifetime is the `hold_for` asked plus six
+///   times the timeout (the holder's own calls to Redis); a waiter waits up to twice that
+///   lifetime, and a [`StoreErrorKind::LeaseTimeout`] states that wait.
 /// - A save is a script that checks both the lease and the version (a fencing token): a holder
 ///   whose lease expired while it waited for the server cannot overwrite a newer set.
 /// - Calls are blocking, with a timeout (default 2 s) on connecting, reading and writing; the
@@ -287,7 +289,8 @@ impl TokenStore for RedisStore {
             .unwrap_or(u64::MAX)
             .clamp(1, i64::MAX as u64);
         // A waiter that came just after the holder took the lease waits out a whole lease.
-        let give_up = deadline(lifetime.saturating_mul(2));
+        let wait = lifetime.saturating_mul(2);
+        let give_up = deadline(wait);
         let mut pause = Duration::from_millis(2);
         loop {
             let taken: Option<String> = shared.with_connection(&[&shared.lease_key], |c| {
@@ -309,8 +312,9 @@ impl TokenStore for RedisStore {
                 return Err(shared.error(
                     StoreErrorKind::LeaseTimeout,
                     format_args!(
-                        "another process held the lease for {:?}",
-                        hold_for.saturating_mul(2)
+                        "another process held the lease for all of {wait:?}, twice its lifetime \
+                         of {lifetime:?} ({hold_for:?} held plus six calls of {:?})",
+                        shared.timeout
                     ),
                 ));
             }
