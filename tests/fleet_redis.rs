@@ -303,3 +303,61 @@ fn a_foreign_lease_times_out_after_the_wait_its_message_states() {
         "waited {waited:?}: {error}"
     );
 }
+
+#[test]
+fn versions_stay_exact_beyond_two_to_the_53_and_stop_at_the_largest() {
+    let server = RedisServer::start();
+    let mut redis = raw(&server.url());
+    let store = store(&server.url(), "counted");
+    let mut put = |version: u64| {
+        let _: () = redis::cmd("HSET")
+            .arg("counted")
+            .arg("version")
+            .arg(version)
+            .query(&mut redis)
+            .expect("hset");
+    };
+    let mut lease = store.lock(Duration::from_secs(5)).expect("the lease");
+    let two_53 = 1_u64 << 53;
+    put(two_53);
+    assert_eq!(store.load().map(|stored| stored.version), Ok(two_53));
+    assert_eq!(
+        store.save(&mut lease, two_53, Some(&set("eyJ.a"))),
+        Ok(two_53 + 1)
+    );
+    assert_eq!(store.load().map(|stored| stored.version), Ok(two_53 + 1));
+    assert_eq!(store.save(&mut lease, two_53 + 1, None), Ok(two_53 + 2));
+    assert_eq!(store.load().map(|stored| stored.version), Ok(two_53 + 2));
+
+    put(u64::MAX - 1);
+    assert_eq!(
+        store.save(&mut lease, u64::MAX - 1, Some(&set("eyJ.b"))),
+        Ok(u64::MAX)
+    );
+    assert_eq!(
+        store.load(),
+        Ok(Stored {
+            version: u64::MAX,
+            tokens: Some(set("eyJ.b"))
+        })
+    );
+    let error = store
+        .save(&mut lease, u64::MAX, None)
+        .expect_err("no version after the largest");
+    assert_eq!(error.kind(), StoreErrorKind::Corrupt);
+    assert!(error.message().contains("largest"), "{error}");
+    assert_eq!(store.load().map(|stored| stored.version), Ok(u64::MAX));
+
+    // A form the script never writes would never match what it compares: corrupt, not a
+    // conflict at every save.
+    let _: () = redis::cmd("HSET")
+        .arg("counted")
+        .arg("version")
+        .arg("01")
+        .query(&mut raw(&server.url()))
+        .expect("hset");
+    assert_eq!(
+        store.load().map_err(|error| error.kind()),
+        Err(StoreErrorKind::Corrupt)
+    );
+}

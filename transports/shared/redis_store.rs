@@ -6,27 +6,27 @@ use std::time::{Duration, Instant};
 use redis::{Connection, RedisError, Script};
 use zeroize::Zeroize;
 
-use super::store::{Stored, TokenStore, deadline};
+use super::store::{Stored, TokenStore, deadline, next_version};
 use crate::{StoreError, StoreErrorKind, TokenSet};
 
 /// The longest pause between two tries of the lease while another process holds it.
 const MAX_LEASE_POLL: Duration = Duration::from_millis(50);
 
 /// Saves the set if the caller still holds the lease and the version is the one it loaded.
-/// KEYS: the set's hash, the lease. ARGV: the holder, the expected version, the JSON ("" to
-/// erase). Answers the new version, -1 for a lost lease, -2 for another version.
+/// KEYS: the set's hash, the lease. ARGV: the holder, the expected version, the next version,
+/// the JSON ("" to erase). Answers 1 when saved, -1 for a lost lease, -2 for another version.
+/// The versions stay decimal text, compared and stored as such: Lua's numbers are doubles,
+/// exact only up to 2^53, so the next version is counted in Rust.
 const SAVE: &str = r"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
-local stored = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if stored ~= tonumber(ARGV[2]) then return -2 end
-local version = stored + 1
-if ARGV[3] == '' then
+if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[2] then return -2 end
+if ARGV[4] == '' then
   redis.call('HDEL', KEYS[1], 'set')
-  redis.call('HSET', KEYS[1], 'version', version)
+  redis.call('HSET', KEYS[1], 'version', ARGV[3])
 else
-  redis.call('HSET', KEYS[1], 'version', version, 'set', ARGV[3])
+  redis.call('HSET', KEYS[1], 'version', ARGV[3], 'set', ARGV[4])
 end
-return version
+return 1
 ";
 
 /// Releases the lease if the caller still holds it. KEYS: the lease. ARGV: the holder.
@@ -38,7 +38,8 @@ return 0
 /// A [`TokenStore`] in Redis, for processes on several hosts: Redis is the one place the
 /// fleet agrees on, so no consensus of the crate's own is needed.
 ///
-/// - The set lives in a hash under `key` (fields `version` and `set`, the set as JSON).
+/// - The set lives in a hash under `key` (fields `version` and `set`, the set as JSON). The
+///   version stays exact up to `u64::MAX`: decimal text, compared as text by the save script.
 /// - The lease is `SET <key>:lease <holder> NX PX <ms>`, where the holder number comes from
 ///   `INCR <key>:holders`, so no two holders ever share one. It expires on its own if the
 ///   holder dies, and is released by a compare-and-delete script, so a holder whose lease
@@ -249,9 +250,16 @@ impl TokenStore for RedisStore {
             })?;
         let version = match version {
             None => 0,
-            Some(text) => text.parse().map_err(|_| {
-                shared.error(StoreErrorKind::Corrupt, "its version is not a number")
-            })?,
+            // Only the form the save script compares against: a "+1" or "01" would never match.
+            Some(text) => match text.parse::<u64>() {
+                Ok(version) if version.to_string() == text => version,
+                _ => {
+                    return Err(shared.error(
+                        StoreErrorKind::Corrupt,
+                        "its version is not a decimal number this store wrote; delete the key",
+                    ));
+                }
+            },
         };
         let Some(mut json) = json else {
             return Ok(Stored {
@@ -330,6 +338,7 @@ impl TokenStore for RedisStore {
         tokens: Option<&TokenSet>,
     ) -> Result<u64, StoreError> {
         let shared = &self.shared;
+        let next = next_version(expected, &shared.name)?;
         let mut json = match tokens {
             Some(tokens) => serde_json::to_string(tokens)
                 .map_err(|error| shared.error(StoreErrorKind::Unavailable, error))?,
@@ -343,6 +352,7 @@ impl TokenStore for RedisStore {
                     .key(&shared.lease_key)
                     .arg(lease.holder)
                     .arg(expected)
+                    .arg(next)
                     .arg(&json)
                     .invoke(c)
             });
@@ -356,8 +366,11 @@ impl TokenStore for RedisStore {
                 StoreErrorKind::Conflict,
                 format_args!("another process stored a version after {expected}"),
             )),
-            version => u64::try_from(version)
-                .map_err(|_| shared.error(StoreErrorKind::Corrupt, "a negative version")),
+            1 => Ok(next),
+            answer => Err(shared.error(
+                StoreErrorKind::Unavailable,
+                format_args!("the save script answered {answer}, not 1, -1 or -2"),
+            )),
         }
     }
 }
