@@ -361,3 +361,79 @@ fn versions_stay_exact_beyond_two_to_the_53_and_stop_at_the_largest() {
         Err(StoreErrorKind::Corrupt)
     );
 }
+
+/// Checks that neither `store`'s Debug nor `error` shows a secret, and that both name `place`.
+fn redacted(
+    store: &keliweb_oauth::client::RedisStore,
+    error: &keliweb_oauth::StoreError,
+    place: &str,
+) {
+    let debug = format!("{store:?}");
+    for shown in [debug.as_str(), &error.to_string()] {
+        for secret in ["query-secret", "wrong-secret", "userinfo-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains(place), "{shown}");
+    }
+}
+
+#[test]
+fn a_password_in_a_redis_urls_query_is_never_shown() {
+    // A server on a socket that wants a password: the `pass=` of the URL is the one it gets.
+    let server = RedisServer::start_on_socket("query-secret");
+    let socket = server.socket().display().to_string();
+    for url in [
+        format!("redis+unix://{socket}?pass=query-secret"),
+        format!("unix://{socket}?db=0&pass=query-secret"),
+    ] {
+        let on_socket = store(&url, "wrong");
+        on_socket.load().expect("the password was sent");
+        let _: () = redis::cmd("SET")
+            .arg("wrong")
+            .arg("a string")
+            .query(&mut raw(&url))
+            .expect("set");
+        let error = on_socket.load().expect_err("a key of the wrong type");
+        redacted(&on_socket, &error, &socket);
+        let wrong = store(
+            &url.replace("pass=query-secret", "pass=wrong-secret"),
+            "wrong",
+        );
+        let error = wrong.load().expect_err("a wrong password");
+        redacted(&wrong, &error, &socket);
+        let _: () = redis::cmd("DEL")
+            .arg("wrong")
+            .query(&mut raw(&url))
+            .expect("del");
+    }
+
+    // Nothing listens at these: the connection errors name the place, not the password.
+    let mut stopped = RedisServer::start();
+    let url = stopped.url();
+    stopped.stop();
+    let port = url.trim_start_matches("redis://").trim_end_matches('/');
+    for (url, place) in [
+        (
+            "redis+unix:///nonexistent/redis.sock?pass=query-secret".to_owned(),
+            "/nonexistent/redis.sock",
+        ),
+        (
+            "unix:///nonexistent/redis.sock?pass=query-secret&db=1".to_owned(),
+            "/nonexistent/redis.sock",
+        ),
+        (format!("redis://{port}/?password=query-secret"), port),
+        (
+            format!("redis://:userinfo-secret@{port}/0?pass=query-secret"),
+            port,
+        ),
+        (
+            format!("redis://user:userinfo-secret@{port}/?password=query-secret@{port}"),
+            port,
+        ),
+    ] {
+        let nowhere = store(&url, "{keliweb}:tokens");
+        let error = nowhere.load().expect_err("nothing listens");
+        assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
+        redacted(&nowhere, &error, place);
+    }
+}

@@ -66,7 +66,7 @@ struct Shared {
     key: String,
     lease_key: String,
     holders_key: String,
-    /// The URL without its password, and the key: what errors name.
+    /// The URL without its secrets (`redacted`), and the key: what errors and `Debug` name.
     name: String,
     timeout: Duration,
     connection: Mutex<Option<Connection>>,
@@ -97,20 +97,27 @@ impl std::fmt::Debug for RedisLease {
 }
 
 impl RedisStore {
-    /// A store at `url` (`redis://[:password@]host[:port][/db]`, or `rediss://` with a TLS
-    /// feature of the `redis` crate) under `key`. Nothing is connected until the first call.
+    /// A store at `url` (`redis://[:password@]host[:port][/db]`, `rediss://` with a TLS
+    /// feature of the `redis` crate, or `redis+unix:///path?pass=…` for a Unix socket) under
+    /// `key`. Nothing is connected until the first call. Errors and `Debug` show the URL
+    /// without its password: no user info, and no value of a query parameter but `db`,
+    /// `protocol` and `user`.
     ///
     /// # Errors
-    /// [`StoreErrorKind::Unavailable`] when the URL cannot be parsed.
+    /// [`StoreErrorKind::Unavailable`] when the URL cannot be parsed (the message does not
+    /// show it: where it breaks, a password might be taken for anything else).
     pub fn open(url: &str, key: impl Into<String>) -> Result<Self, StoreError> {
         let key = key.into();
-        let name = format!("redis {} key {key}", without_password(url));
         let client = redis::Client::open(url).map_err(|error| {
             StoreError::new(
                 StoreErrorKind::Unavailable,
-                format!("{name}: not a Redis URL ({:?})", error.kind()),
+                format!(
+                    "redis key {key}: not a Redis URL ({:?}; not shown, as it may hold a password)",
+                    error.kind()
+                ),
             )
         })?;
+        let name = format!("redis {} key {key}", redacted(url));
         Ok(Self {
             shared: Arc::new(Shared {
                 client,
@@ -389,12 +396,36 @@ impl Drop for RedisLease {
     }
 }
 
-/// `url` without a password, for messages.
-fn without_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+/// The query parameters whose values are shown: the `redis` crate reads no secret from them.
+const SHOWN_PARAMETERS: [&str; 3] = ["db", "protocol", "user"];
+
+/// A URL that parsed, for messages: without its user info, and with the value of every query
+/// parameter but `SHOWN_PARAMETERS` redacted, since a Unix socket's URL carries its password
+/// as `?pass=` and any other parameter may hold one too.
+fn redacted(url: &str) -> String {
+    let (address, query) = match url.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (url, None),
+    };
+    // Up to the last `@` before the query: a password may hold an `@` of its own.
+    let mut shown = match (address.find("://"), address.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}{}", &url[..scheme_end + 3], &url[at + 1..])
+            format!("{}{}", &address[..scheme_end + 3], &address[at + 1..])
         }
-        _ => url.to_owned(),
+        _ => address.to_owned(),
+    };
+    if let Some(query) = query {
+        let parameters: Vec<_> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((name, _)) if !SHOWN_PARAMETERS.contains(&name) => {
+                    format!("{name}=[redacted]")
+                }
+                _ => parameter.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&parameters.join("&"));
     }
+    shown
 }
