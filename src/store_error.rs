@@ -15,8 +15,9 @@ pub enum StoreErrorKind {
     /// that breaks the rules a server answer must keep). Nothing is logged in over it: fix or
     /// delete it.
     Corrupt,
-    /// The store is not this user's alone: a file owned by another user, or one that other
-    /// users may read or write.
+    /// The store is not this user's alone: a file (or lock file) owned by another user, one
+    /// that other users may read or write, a lock file that is a symbolic link, or a directory
+    /// that other users own or may write.
     Foreign,
     /// Another writer stored a newer set since this one was loaded: nothing was overwritten,
     /// and the newer set is adopted at the next token request.

@@ -220,3 +220,135 @@ fn a_forced_refresh_in_a_new_process_refreshes_the_stored_set() {
     let counters = emulator.counters();
     assert_eq!((counters.password_grants, counters.refresh_grants), (1, 1));
 }
+
+/// The store's directory, created 0700 as the store would, and the lock file's path.
+fn lock_path_in(directory: &tempfile::TempDir) -> (FileStore, std::path::PathBuf) {
+    let (path, store) = store_in(directory);
+    let parent = path.parent().expect("a parent");
+    fs::create_dir(parent).expect("the directory");
+    fs::set_permissions(parent, fs::Permissions::from_mode(0o700)).expect("chmod");
+    (store, parent.join("tokens.json.lock"))
+}
+
+/// Checks that `store` refuses the lease as `Foreign`, with a message that says each of `says`.
+fn lease_refused(store: &FileStore, says: &[&str]) {
+    let error = store
+        .lock(Duration::from_millis(100))
+        .expect_err("a refused lease");
+    assert_eq!(error.kind(), StoreErrorKind::Foreign, "{error}");
+    for said in says {
+        assert!(error.message().contains(said), "{error}");
+    }
+}
+
+#[test]
+fn a_lock_file_planted_as_a_link_is_refused_and_nothing_is_created_through_it() {
+    let directory = tempfile::tempdir().expect("a directory");
+    let (store, lock) = lock_path_in(&directory);
+    let named = lock.display().to_string();
+    // Where the planter wants a file of this user's (root's, for a login run as root).
+    let target = directory.path().join("chosen-by-the-planter");
+    std::os::unix::fs::symlink(&target, &lock).expect("planted");
+    lease_refused(&store, &[&named, "symbolic link"]);
+    assert!(!target.exists(), "nothing created through the link");
+
+    // A link to a file of this user's is no lock file either.
+    fs::write(&target, "").expect("written");
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).expect("chmod");
+    lease_refused(&store, &[&named, "symbolic link"]);
+}
+
+#[test]
+fn a_lock_file_others_may_use_or_another_users_lock_file_is_refused() {
+    let directory = tempfile::tempdir().expect("a directory");
+    let (store, lock) = lock_path_in(&directory);
+    let named = lock.display().to_string();
+    fs::write(&lock, "").expect("written");
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).expect("chmod");
+    lease_refused(&store, &[&named, "chmod 600"]);
+
+    if rustix_is_root() {
+        fs::set_permissions(&lock, fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::os::unix::fs::chown(&lock, Some(65534), Some(65534)).expect("root may chown");
+        lease_refused(&store, &[&named, "owned by user 65534"]);
+    }
+}
+
+/// Checks `error` refuses the directory `directory`, names it and says how to fix it.
+fn refuses_directory(error: &keliweb_oauth::StoreError, directory: &Path, fix: &str) {
+    assert_eq!(error.kind(), StoreErrorKind::Foreign, "{error}");
+    let message = error.message();
+    assert!(
+        message.contains(&directory.display().to_string()),
+        "{error}"
+    );
+    assert!(message.contains(fix), "{error}");
+    assert!(message.contains("allow_shared_directory"), "{error}");
+}
+
+#[test]
+fn a_directory_others_may_write_is_refused_on_load_lock_and_save_unless_allowed() {
+    for mode in [0o777, 0o770, 0o1777] {
+        let directory = tempfile::tempdir().expect("a directory");
+        let shared = directory.path().join("shared");
+        fs::create_dir(&shared).expect("the directory");
+        fs::set_permissions(&shared, fs::Permissions::from_mode(mode)).expect("chmod");
+        let path = shared.join("tokens.json");
+        let store = FileStore::new(&path);
+        let fix = if mode == 0o1777 {
+            // Shared on purpose: no chmod advised.
+            "a directory of this user's (mode 700)".to_owned()
+        } else {
+            format!("chmod 700 {}", shared.display())
+        };
+
+        let error = store.load().expect_err("a shared directory");
+        refuses_directory(&error, &shared, &fix);
+        let error = store
+            .lock(Duration::from_millis(100))
+            .expect_err("a shared directory");
+        refuses_directory(&error, &shared, &fix);
+
+        // The caller who says so may use it; the files in it are still checked.
+        let allowed = FileStore::new(&path).allow_shared_directory();
+        let mut lease = allowed
+            .lock(Duration::from_millis(100))
+            .expect("allowed by name");
+        let error = store
+            .save(&mut lease, 0, None)
+            .expect_err("a shared directory");
+        refuses_directory(&error, &shared, &fix);
+        assert_eq!(allowed.save(&mut lease, 0, None), Ok(1), "mode {mode:o}");
+        assert_eq!(allowed.load().map(|stored| stored.version), Ok(1));
+        let error = store.load().expect_err("a shared directory");
+        refuses_directory(&error, &shared, &fix);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).expect("chmod");
+        let error = allowed.load().expect_err("a file others may read");
+        assert!(error.message().contains("chmod 600"), "{error}");
+    }
+}
+
+#[test]
+fn a_directory_another_user_owns_is_refused() {
+    // Only root can hand a directory to another user; root's own directories are trusted (as
+    // ssh trusts them), so as anyone else there is nothing to try.
+    if !rustix_is_root() {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("a directory");
+    let theirs = directory.path().join("theirs");
+    fs::create_dir(&theirs).expect("the directory");
+    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("root may chown");
+    let store = FileStore::new(theirs.join("tokens.json"));
+    let error = store.load().expect_err("another user's directory");
+    refuses_directory(&error, &theirs, "owned by user 65534");
+    let error = store
+        .lock(Duration::from_millis(100))
+        .expect_err("another user's directory");
+    refuses_directory(&error, &theirs, "owned by user 65534");
+    FileStore::new(theirs.join("tokens.json"))
+        .allow_shared_directory()
+        .load()
+        .expect("allowed by name");
+}

@@ -236,3 +236,214 @@ async fn async_clients_share_a_redis_store_too() {
     let counters = emulator.counters();
     assert_eq!((counters.password_grants, counters.refresh_grants), (1, 1));
 }
+
+/// A plain connection to `url`, to put into Redis what no store writes.
+fn raw(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .expect("a connection")
+}
+
+#[test]
+fn a_key_of_the_wrong_type_is_corrupt_and_named_not_retried_as_unavailable() {
+    let server = RedisServer::start();
+    let mut redis = raw(&server.url());
+    let check = |error: keliweb_oauth::StoreError, key: &str| {
+        assert_eq!(error.kind(), StoreErrorKind::Corrupt, "{error}");
+        assert!(!error.is_retryable());
+        assert!(error.message().contains(&format!("`{key}`")), "{error}");
+        assert!(error.message().contains("WRONGTYPE"), "{error}");
+        assert!(error.message().contains(&format!("DEL {key}")), "{error}");
+    };
+
+    // The set's key holds a string: a load, and a save under a lease, are refused.
+    let _: () = redis::cmd("SET")
+        .arg("wrong")
+        .arg("a string")
+        .query(&mut redis)
+        .expect("set");
+    let not_a_hash = store(&server.url(), "wrong");
+    check(not_a_hash.load().expect_err("not a hash"), "wrong");
+    let mut lease = not_a_hash.lock(Duration::from_secs(5)).expect("the lease");
+    check(
+        not_a_hash
+            .save(&mut lease, 0, None)
+            .expect_err("not a hash"),
+        "wrong",
+    );
+    drop(lease);
+
+    // The holders' counter holds a hash: taking the lease is refused.
+    let _: () = redis::cmd("HSET")
+        .arg("counted:holders")
+        .arg("field")
+        .arg("value")
+        .query(&mut redis)
+        .expect("hset");
+    let not_a_counter = store(&server.url(), "counted");
+    check(
+        not_a_counter
+            .lock(Duration::from_secs(5))
+            .map(drop)
+            .expect_err("not a counter"),
+        "counted:holders",
+    );
+}
+
+#[test]
+fn a_foreign_lease_times_out_after_the_wait_its_message_states() {
+    let server = RedisServer::start();
+    let timeout = Duration::from_millis(20);
+    let holder = store(&server.url(), "held").timeout(timeout);
+    let _held = holder.lock(Duration::from_secs(60)).expect("the lease");
+    let waiter = store(&server.url(), "held").timeout(timeout);
+    let hold_for = Duration::from_millis(100);
+    let started = std::time::Instant::now();
+    let error = waiter
+        .lock(hold_for)
+        .map(drop)
+        .expect_err("held by the other");
+    let waited = started.elapsed();
+    assert_eq!(error.kind(), StoreErrorKind::LeaseTimeout);
+    // Twice the lease's lifetime: 100 ms held plus six store calls of 20 ms.
+    let stated = 2 * (hold_for + 6 * timeout);
+    assert!(error.message().contains(&format!("{stated:?}")), "{error}");
+    assert!(
+        waited >= stated && waited < stated + Duration::from_secs(1),
+        "waited {waited:?}: {error}"
+    );
+}
+
+#[test]
+fn versions_stay_exact_beyond_two_to_the_53_and_stop_at_the_largest() {
+    let server = RedisServer::start();
+    let mut redis = raw(&server.url());
+    let store = store(&server.url(), "counted");
+    let mut put = |version: u64| {
+        let _: () = redis::cmd("HSET")
+            .arg("counted")
+            .arg("version")
+            .arg(version)
+            .query(&mut redis)
+            .expect("hset");
+    };
+    let mut lease = store.lock(Duration::from_secs(5)).expect("the lease");
+    let two_53 = 1_u64 << 53;
+    put(two_53);
+    assert_eq!(store.load().map(|stored| stored.version), Ok(two_53));
+    assert_eq!(
+        store.save(&mut lease, two_53, Some(&set("eyJ.a"))),
+        Ok(two_53 + 1)
+    );
+    assert_eq!(store.load().map(|stored| stored.version), Ok(two_53 + 1));
+    assert_eq!(store.save(&mut lease, two_53 + 1, None), Ok(two_53 + 2));
+    assert_eq!(store.load().map(|stored| stored.version), Ok(two_53 + 2));
+
+    put(u64::MAX - 1);
+    assert_eq!(
+        store.save(&mut lease, u64::MAX - 1, Some(&set("eyJ.b"))),
+        Ok(u64::MAX)
+    );
+    assert_eq!(
+        store.load(),
+        Ok(Stored {
+            version: u64::MAX,
+            tokens: Some(set("eyJ.b"))
+        })
+    );
+    let error = store
+        .save(&mut lease, u64::MAX, None)
+        .expect_err("no version after the largest");
+    assert_eq!(error.kind(), StoreErrorKind::Corrupt);
+    assert!(error.message().contains("largest"), "{error}");
+    assert_eq!(store.load().map(|stored| stored.version), Ok(u64::MAX));
+
+    // A form the script never writes would never match what it compares: corrupt, not a
+    // conflict at every save.
+    let _: () = redis::cmd("HSET")
+        .arg("counted")
+        .arg("version")
+        .arg("01")
+        .query(&mut raw(&server.url()))
+        .expect("hset");
+    assert_eq!(
+        store.load().map_err(|error| error.kind()),
+        Err(StoreErrorKind::Corrupt)
+    );
+}
+
+/// Checks that neither `store`'s Debug nor `error` shows a secret, and that both name `place`.
+fn redacted(
+    store: &keliweb_oauth::client::RedisStore,
+    error: &keliweb_oauth::StoreError,
+    place: &str,
+) {
+    let debug = format!("{store:?}");
+    for shown in [debug.as_str(), &error.to_string()] {
+        for secret in ["query-secret", "wrong-secret", "userinfo-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains(place), "{shown}");
+    }
+}
+
+#[test]
+fn a_password_in_a_redis_urls_query_is_never_shown() {
+    // A server on a socket that wants a password: the `pass=` of the URL is the one it gets.
+    let server = RedisServer::start_on_socket("query-secret");
+    let socket = server.socket().display().to_string();
+    for url in [
+        format!("redis+unix://{socket}?pass=query-secret"),
+        format!("unix://{socket}?db=0&pass=query-secret"),
+    ] {
+        let on_socket = store(&url, "wrong");
+        on_socket.load().expect("the password was sent");
+        let _: () = redis::cmd("SET")
+            .arg("wrong")
+            .arg("a string")
+            .query(&mut raw(&url))
+            .expect("set");
+        let error = on_socket.load().expect_err("a key of the wrong type");
+        redacted(&on_socket, &error, &socket);
+        let wrong = store(
+            &url.replace("pass=query-secret", "pass=wrong-secret"),
+            "wrong",
+        );
+        let error = wrong.load().expect_err("a wrong password");
+        redacted(&wrong, &error, &socket);
+        let _: () = redis::cmd("DEL")
+            .arg("wrong")
+            .query(&mut raw(&url))
+            .expect("del");
+    }
+
+    // Nothing listens at these: the connection errors name the place, not the password.
+    let mut stopped = RedisServer::start();
+    let url = stopped.url();
+    stopped.stop();
+    let port = url.trim_start_matches("redis://").trim_end_matches('/');
+    for (url, place) in [
+        (
+            "redis+unix:///nonexistent/redis.sock?pass=query-secret".to_owned(),
+            "/nonexistent/redis.sock",
+        ),
+        (
+            "unix:///nonexistent/redis.sock?pass=query-secret&db=1".to_owned(),
+            "/nonexistent/redis.sock",
+        ),
+        (format!("redis://{port}/?password=query-secret"), port),
+        (
+            format!("redis://:userinfo-secret@{port}/0?pass=query-secret"),
+            port,
+        ),
+        (
+            format!("redis://user:userinfo-secret@{port}/?password=query-secret@{port}"),
+            port,
+        ),
+    ] {
+        let nowhere = store(&url, "{keliweb}:tokens");
+        let error = nowhere.load().expect_err("nothing listens");
+        assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
+        redacted(&nowhere, &error, place);
+    }
+}

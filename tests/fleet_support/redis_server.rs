@@ -2,7 +2,8 @@
 //! skipped: without the binary the test fails and says how to install it.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ pub const INSTALL: &str = "redis-server is not installed: `bash tests/run.sh` in
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// A server on a Unix socket instead (no TCP port), and the password it requires.
+    socket: Option<(PathBuf, String)>,
     _directory: tempfile::TempDir,
 }
 
@@ -30,10 +33,32 @@ impl RedisServer {
         let mut server = Self {
             child: None,
             port,
+            socket: None,
             _directory: directory,
         };
         server.restart();
         server
+    }
+
+    /// Starts one on a Unix socket in its directory, requiring `password`, and waits until it
+    /// answers.
+    pub fn start_on_socket(password: &str) -> Self {
+        let directory = tempfile::tempdir().expect("a directory");
+        let socket = directory.path().join("redis.sock");
+        let mut server = Self {
+            child: None,
+            port: 0,
+            socket: Some((socket, password.to_owned())),
+            _directory: directory,
+        };
+        server.restart();
+        server
+    }
+
+    /// The Unix socket of a server started with [`Self::start_on_socket`].
+    pub fn socket(&self) -> &Path {
+        let (socket, _) = self.socket.as_ref().expect("a server on a socket");
+        socket
     }
 
     /// The URL clients connect to.
@@ -52,18 +77,32 @@ impl RedisServer {
     /// Starts the server again on the same port (empty).
     pub fn restart(&mut self) {
         self.stop();
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(self._directory.path())
+            .arg(self._directory.path());
+        if let Some((socket, password)) = &self.socket {
+            command.arg("--unixsocket").arg(socket).args([
+                "--unixsocketperm",
+                "700",
+                "--requirepass",
+                password,
+            ]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
         self.child = Some(child);
         let give_up = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let answers = |server: &Self| match &server.socket {
+            Some((socket, _)) => UnixStream::connect(socket).is_ok(),
+            None => TcpStream::connect(("127.0.0.1", server.port)).is_ok(),
+        };
+        while !answers(self) {
             assert!(
                 Instant::now() < give_up,
                 "redis-server did not start listening"

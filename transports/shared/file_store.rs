@@ -27,7 +27,14 @@ const MAX_LOCK_POLL: Duration = Duration::from_millis(20);
 ///   standard library) on a sibling file, `<file>.lock`. The kernel releases it when its
 ///   holder exits, however it exits: a process killed in mid-refresh never blocks the others.
 /// - On Unix, a file owned by another user, or one that group or others may read or write,
-///   is refused ([`StoreErrorKind::Foreign`]): another user could have planted or read it.
+///   is refused ([`StoreErrorKind::Foreign`]): another user could have planted or read it. So
+///   is such a lock file, and a lock file that is a symbolic link (it is opened with
+///   `O_NOFOLLOW`), so that no one can make this user create or lock a file elsewhere.
+/// - On Unix, the directory must be this user's (or root's) and writable by no one else, as
+///   ssh's `StrictModes` wants of `~/.ssh`: whoever may write it may delete or replace the
+///   file and plant the lock file's name. Otherwise load, lease and save are refused
+///   ([`StoreErrorKind::Foreign`]) unless the caller says otherwise with
+///   [`allow_shared_directory`](Self::allow_shared_directory).
 /// - Content that is not a set this store wrote (truncated, not JSON, a token that breaks the
 ///   rules) is [`StoreErrorKind::Corrupt`], naming the path and the position, never quoting the
 ///   content. Nothing logs in over it: fix or delete the file.
@@ -38,12 +45,28 @@ const MAX_LOCK_POLL: Duration = Duration::from_millis(20);
 pub struct FileStore {
     path: PathBuf,
     lock_path: PathBuf,
+    /// Whether a directory that other users may write, or another user's, is accepted.
+    #[cfg_attr(
+        not(unix),
+        allow(dead_code, reason = "only Unix modes and owners are checked")
+    )]
+    shared_directory: bool,
 }
 
 /// The lock on a [`FileStore`]'s lock file; dropping it releases the lease.
 #[derive(Debug)]
 pub struct FileLease {
     _locked: File,
+}
+
+/// What [`FileStore::check_private`] checks, and so the rule it applies.
+#[cfg(unix)]
+#[derive(Clone, Copy)]
+enum Checked<'a> {
+    /// The store's file (`None`) or its lock file: this user's, mode `0600` or stricter.
+    File(Option<&'a Path>),
+    /// The store's directory: this user's or root's, writable by no one else.
+    Directory(&'a Path),
 }
 
 /// What the file holds.
@@ -63,7 +86,21 @@ impl FileStore {
         Self {
             path,
             lock_path: PathBuf::from(lock_path),
+            shared_directory: false,
         }
+    }
+
+    /// Accepts a directory that group or others may write (sticky or not, like `/tmp`) or that
+    /// another user owns, which the store refuses by default.
+    ///
+    /// The files are still checked (this user's, mode `0600`, the lock file no symbolic link,
+    /// the temporary file created new), so the directory's other writers cannot read the set
+    /// or hand this user one of theirs; but they can delete the file (a new login) or plant its
+    /// names (every call fails). Use it only where they are trusted that far.
+    #[must_use]
+    pub fn allow_shared_directory(mut self) -> Self {
+        self.shared_directory = true;
+        self
     }
 
     /// The file the set is kept in.
@@ -83,12 +120,17 @@ impl FileStore {
         )
     }
 
-    /// The directory, created with mode `0700` if missing.
-    fn directory(&self) -> Result<&Path, StoreError> {
-        let directory = match self.path.parent() {
+    /// The directory the file is in.
+    fn parent(&self) -> &Path {
+        match self.path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
-        };
+        }
+    }
+
+    /// The directory, created with mode `0700` if missing, and checked.
+    fn directory(&self) -> Result<&Path, StoreError> {
+        let directory = self.parent();
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -96,7 +138,72 @@ impl FileStore {
         builder
             .create(directory)
             .map_err(|error| self.unavailable("cannot create its directory", &error))?;
+        self.check_directory(directory)?;
         Ok(directory)
+    }
+
+    /// Refuses a directory another user owns or may write, unless the caller allowed it: that
+    /// user could delete or replace the file, or plant the lock file's name. Root's directories
+    /// pass, as ssh's `StrictModes` lets them: root can replace anything anyway. A missing
+    /// directory passes too: it holds nothing yet, and is created `0700` before any write.
+    #[cfg(unix)]
+    fn check_directory(&self, directory: &Path) -> Result<(), StoreError> {
+        if self.shared_directory {
+            return Ok(());
+        }
+        let metadata = match fs::metadata(directory) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => {
+                return Err(self.unavailable(
+                    &format!("cannot read its directory {}", directory.display()),
+                    &error,
+                ));
+            }
+        };
+        self.check_private(&metadata, Checked::Directory(directory))
+    }
+
+    #[cfg(not(unix))]
+    fn check_directory(&self, _directory: &Path) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Opens the lock file, created mode `0600` if missing. Never through a symbolic link:
+    /// another user who may write the directory could plant one, and the create would make a
+    /// file of this user's (root's, for a login run as root) wherever it points. An existing
+    /// lock file is checked as the store's file is.
+    fn open_lock_file(&self) -> Result<File, StoreError> {
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).read(true).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed());
+        }
+        let file = options.open(&self.lock_path).map_err(|error| {
+            let link = fs::symlink_metadata(&self.lock_path)
+                .is_ok_and(|metadata| metadata.file_type().is_symlink());
+            if link {
+                self.error(
+                    StoreErrorKind::Foreign,
+                    format_args!(
+                        "its lock file {} is a symbolic link, which another user may have \
+                         planted; remove it",
+                        self.lock_path.display()
+                    ),
+                )
+            } else {
+                self.unavailable(
+                    &format!("cannot open the lock file {}", self.lock_path.display()),
+                    &error,
+                )
+            }
+        })?;
+        self.check_owner(&file, Some(&self.lock_path))?;
+        Ok(file)
     }
 
     fn write(&self, contents: &Contents) -> Result<(), StoreError> {
@@ -111,6 +218,9 @@ impl FileStore {
     /// Replaces the file with `bytes`: a temporary file (mode `0600`) flushed and renamed over
     /// it, then the directory flushed, so the rename itself survives a crash.
     fn replace_with(&self, directory: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        // tempfile creates a random name with `O_CREAT | O_EXCL`, which fails on any existing
+        // name, a planted symbolic link included; and the rename replaces a link at the path
+        // rather than writing through it.
         let mut temporary = tempfile::Builder::new()
             .prefix(".keliweb-tokens")
             .tempfile_in(directory)
@@ -126,35 +236,80 @@ impl FileStore {
             .map_err(|error| self.unavailable("cannot flush the directory", &error))
     }
 
-    /// Refuses a file that is not this user's alone.
+    /// Refuses a file that is not this user's alone: the store's file, or its lock file
+    /// (`lock`, named in the message).
     #[cfg(unix)]
-    fn check_owner(&self, file: &File) -> Result<(), StoreError> {
-        use std::os::unix::fs::MetadataExt;
+    fn check_owner(&self, file: &File, lock: Option<&Path>) -> Result<(), StoreError> {
         let metadata = file
             .metadata()
-            .map_err(|error| self.unavailable("cannot read its metadata", &error))?;
+            .map_err(|error| self.unavailable("cannot read a file's metadata", &error))?;
+        self.check_private(&metadata, Checked::File(lock))
+    }
+
+    /// Refuses what another user owns, or what others may use as `checked` says.
+    #[cfg(unix)]
+    fn check_private(
+        &self,
+        metadata: &fs::Metadata,
+        checked: Checked<'_>,
+    ) -> Result<(), StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        const ALLOW: &str = "or accept this with FileStore::allow_shared_directory";
+        let mode = metadata.mode() & 0o7777;
+        let (which, root_too, forbidden, may, fix_owner, fix_mode) = match checked {
+            Checked::File(lock) => (
+                lock.map_or_else(String::new, |lock| {
+                    format!("its lock file {}: ", lock.display())
+                }),
+                false,
+                0o077,
+                "read or write",
+                "remove it or run as its owner".to_owned(),
+                "chmod 600 it".to_owned(),
+            ),
+            Checked::Directory(directory) => (
+                format!("its directory {}: ", directory.display()),
+                // As ssh's StrictModes: root can replace anything anyway.
+                true,
+                0o022,
+                "write",
+                format!("keep the store in a directory of this user's, {ALLOW}"),
+                if mode & 0o1000 == 0 {
+                    format!(
+                        "they could replace the file or plant its lock file; chmod 700 {}, \
+                         {ALLOW}",
+                        directory.display()
+                    )
+                } else {
+                    // Sticky, so shared on purpose (`/tmp`): chmod would break its other users.
+                    format!(
+                        "they could plant the file's or its lock file's name; keep the store in \
+                         a directory of this user's (mode 700), {ALLOW}"
+                    )
+                },
+            ),
+        };
         let user = rustix::process::geteuid().as_raw();
-        if metadata.uid() != user {
+        let owner = metadata.uid();
+        if owner != user && !(root_too && owner == 0) {
             return Err(self.error(
                 StoreErrorKind::Foreign,
                 format_args!(
-                    "owned by user {}, not by this user ({user}); remove it or run as its owner",
-                    metadata.uid()
+                    "{which}owned by user {owner}, not by this user ({user}); {fix_owner}"
                 ),
             ));
         }
-        let mode = metadata.mode() & 0o777;
-        if mode & 0o077 != 0 {
+        if mode & forbidden != 0 {
             return Err(self.error(
                 StoreErrorKind::Foreign,
-                format_args!("other users may read or write it (mode {mode:o}); chmod 600 it"),
+                format_args!("{which}other users may {may} it (mode {mode:o}); {fix_mode}"),
             ));
         }
         Ok(())
     }
 
     #[cfg(not(unix))]
-    fn check_owner(&self, _file: &File) -> Result<(), StoreError> {
+    fn check_owner(&self, _file: &File, _lock: Option<&Path>) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -167,12 +322,13 @@ impl TokenStore for FileStore {
     type Lease = FileLease;
 
     fn load(&self) -> Result<Stored, StoreError> {
+        self.check_directory(self.parent())?;
         let mut file = match File::open(&self.path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Stored::default()),
             Err(error) => return Err(self.unavailable("cannot open it", &error)),
         };
-        self.check_owner(&file)?;
+        self.check_owner(&file, None)?;
         let mut json = Vec::new();
         let read = (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut json);
         if let Err(error) = read {
@@ -214,16 +370,7 @@ impl TokenStore for FileStore {
 
     fn lock(&self, hold_for: Duration) -> Result<FileLease, StoreError> {
         self.directory()?;
-        let mut options = OpenOptions::new();
-        options.create(true).truncate(false).read(true).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&self.lock_path).map_err(|error| {
-            self.unavailable(
-                &format!("cannot open the lock file {}", self.lock_path.display()),
-                &error,
-            )
-        })?;
+        let file = self.open_lock_file()?;
         // A waiter that came just after the holder took the lease waits out a whole lease.
         let give_up = deadline(hold_for.saturating_mul(2));
         let mut pause = Duration::from_millis(1);
