@@ -447,3 +447,131 @@ fn a_password_in_a_redis_urls_query_is_never_shown() {
         redacted(&nowhere, &error, place);
     }
 }
+
+/// Runs `call` while `server` freezes 100 ms after it started, for `stall`, then goes on.
+fn frozen_during<T>(server: &RedisServer, stall: Duration, call: impl FnOnce() -> T) -> T {
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            server.pause();
+            std::thread::sleep(stall);
+            server.resume();
+        });
+        call()
+    })
+}
+
+/// Redis stalls (8 s) right after a refresh went out: the refresh is answered at once, but its
+/// save and the lease's release time out. The caller is back within the store's timeouts
+/// (before, it retried the save in a loop while Redis was away, then waited for its own
+/// orphaned lease, which outlives two token requests: 25 s here, 77 s with the default
+/// timeouts); once Redis answers again, the next lease is taken at once and the set is saved.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the stall is real time: the test measures the caller's wait against the lease's"
+)]
+fn a_redis_stall_after_a_refresh_never_makes_the_caller_wait_for_its_own_lease() {
+    use keliweb_emulator::{Fault, Route};
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
+    let server = RedisServer::start();
+    let config = emulated::config_builder(&emulator)
+        .min_retry_delay(Duration::from_millis(50))
+        .build()
+        .expect("a valid config");
+    // A lease held for two 10 s requests and 5 s: about 25 s before it expires on its own.
+    let limits = Limits {
+        request_timeout: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let client = Client::builder(config, UreqClient::default())
+        .limits(limits)
+        .store(store(&server.url(), "{keliweb}:tokens"))
+        .build();
+    let first = client.authorization().expect("a login").token_id();
+
+    // The refresh is answered after 400 ms; Redis freezes 100 ms after it went out, for 8 s.
+    emulator.inject(Route::Token, Fault::Delay(Duration::from_millis(400)));
+    let started = std::time::Instant::now();
+    let (refreshed, waited) = frozen_during(&server, Duration::from_secs(8), || {
+        let refreshed = client.force_refresh().map(|token| token.token_id());
+        (refreshed, started.elapsed())
+    });
+    let refreshed = refreshed.expect("the refresh worked; only its save failed");
+    assert_ne!(refreshed, first);
+    // Its calls to Redis time out in 200 ms each: it is back long before Redis, rather than
+    // retrying the save in a loop until Redis answers, then waiting out its own lease.
+    assert!(
+        waited < Duration::from_secs(5),
+        "the caller waited {waited:?}, for Redis or for its own orphaned lease"
+    );
+
+    // Redis is back: the failed save is retried under a new lease, taken at once.
+    let retried = std::time::Instant::now();
+    while client.store_error().is_some() {
+        assert!(
+            retried.elapsed() < Duration::from_secs(10),
+            "the save was never retried, or waited for the orphaned lease: {:?}",
+            client.store_error()
+        );
+        let _ = client.authorization().expect("the new token");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        store(&server.url(), "{keliweb}:tokens")
+            .load()
+            .expect("Redis answers")
+            .tokens,
+        client.tokens(),
+        "the held set is the stored one"
+    );
+    assert_eq!(emulator.counters().refresh_grants, 1);
+}
+
+/// A save that timed out but landed once Redis came back is the process's own set: the next
+/// forced refresh sends a refresh and gets a new access token, rather than adopting its own set
+/// as another process's (which would hand back the same token, under a new id).
+#[test]
+fn a_save_that_landed_late_is_not_taken_for_another_process_s_set() {
+    use keliweb_emulator::{Fault, Route};
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator starts");
+    let server = RedisServer::start();
+    // No retry of the failed save before the forced refresh.
+    let config = emulated::config_builder(&emulator)
+        .min_retry_delay(Duration::from_secs(600))
+        .build()
+        .expect("a valid config");
+    let stored = || {
+        store(&server.url(), "{keliweb}:tokens")
+            .load()
+            .expect("Redis answers")
+    };
+    let client = Client::builder(config, UreqClient::default())
+        .store(store(&server.url(), "{keliweb}:tokens"))
+        .build();
+    client.authorization().expect("a login");
+    emulator.inject(Route::Token, Fault::Delay(Duration::from_millis(400)));
+    frozen_during(&server, Duration::from_millis(1500), || {
+        client.force_refresh().expect("the refresh worked");
+    });
+    assert!(client.store_error().is_some(), "its save timed out");
+    // Redis ran the save it had queued while frozen.
+    let landed = stored();
+    assert_eq!(
+        (landed.version, &landed.tokens),
+        (2, &client.tokens()),
+        "the save landed late"
+    );
+    let held = client.tokens().expect("a set");
+
+    let forced = client.force_refresh().expect("a new token");
+    assert_ne!(
+        forced.expose_header_value(),
+        format!("Bearer {}", held.access_token().expose_secret()).as_str(),
+        "a forced refresh hands out a new access token"
+    );
+    assert_eq!(client.store_error(), None, "the store answered and saved");
+    assert_eq!(stored().version, 3);
+    assert_eq!(stored().tokens, client.tokens());
+    assert_eq!(emulator.counters().refresh_grants, 2);
+}

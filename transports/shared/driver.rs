@@ -435,6 +435,9 @@ impl<H, W: Wake> Driver<H, W> {
         if stored.version == known {
             return BeforeSend::Send;
         }
+        if stored.version > known && self.own_save_landed(&mut core, &stored) {
+            return BeforeSend::Send;
+        }
         // Whatever comes of it, the set the answer will replace is this version. An older one
         // is a store started afresh (a deleted file): nothing to adopt, and the save goes on
         // from there.
@@ -601,12 +604,17 @@ impl<H, W: Wake> Driver<H, W> {
     pub(crate) fn persist_job(&self, stored: Stored) -> Option<SaveJob> {
         let mut core = self.lock();
         let known = core.known_version.unwrap_or(0);
+        if stored.version > known && self.own_save_landed(&mut core, &stored) {
+            return None;
+        }
         // With a request out, its own reload under the lease adopts a newer set.
         if stored.version != known && core.session.in_flight().is_none() {
             core.known_version = Some(stored.version);
             if stored.version > known && core.session.adopt(stored.tokens) {
                 core.session.settle_refresh_point(self.now());
                 core.persisted_generation = core.session.generation();
+                // The held set is the stored one: nothing of this process's is unsaved.
+                core.store_error = None;
                 core.save_retry_at = None;
                 self.save_due.store(false, Ordering::Relaxed);
                 self.sync(&mut core);
@@ -628,12 +636,34 @@ impl<H, W: Wake> Driver<H, W> {
         })
     }
 
-    /// A retried save could not take the lease: it is tried again later.
+    /// Whether `stored`, newer than the version known, is the held set itself: a save that
+    /// timed out here landed after all (the store answered late). Then the set is saved, as
+    /// that version, and the store's error is over; adopting it instead would count it as
+    /// another process's set, and a forced refresh would take it for the new token it asked for.
+    fn own_save_landed(&self, core: &mut Core, stored: &Stored) -> bool {
+        if stored.tokens.is_none() || stored.tokens.as_ref() != core.session.tokens() {
+            return false;
+        }
+        core.known_version = Some(stored.version);
+        core.persisted_generation = core.session.generation();
+        core.save_retry_at = None;
+        core.store_error = None;
+        self.save_due.store(false, Ordering::Relaxed);
+        true
+    }
+
+    /// A retried save could not take the lease: it is tried again a minimum retry delay from
+    /// now, not from when it was started (a store that takes longer than the delay to fail
+    /// must not keep a caller retrying in a loop).
     pub(crate) fn lease_failed(&self, error: StoreError) {
         trace_event!(error, store_error = ?error.kind(), "token store: lease failed: {error}");
         let now = self.now();
         let mut core = self.lock();
         core.store_error = Some(error);
+        if core.save_retry_at.is_some() {
+            let delay = core.session.config().min_retry_delay();
+            core.save_retry_at = Some(now.saturating_add(delay));
+        }
         self.schedule_refresh_ahead(&core, now);
     }
 

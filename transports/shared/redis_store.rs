@@ -72,6 +72,9 @@ struct Shared {
     connection: Mutex<Option<Connection>>,
     save: Script,
     release: Script,
+    /// Leases of this store whose release failed (Redis did not answer): released before the
+    /// next lease is taken, so the process never waits for a lease it holds itself.
+    orphaned: Mutex<Vec<u64>>,
 }
 
 /// A lease on a [`RedisStore`]; dropping it releases the lease (if it has not expired).
@@ -129,6 +132,7 @@ impl RedisStore {
                 connection: Mutex::new(None),
                 save: Script::new(SAVE),
                 release: Script::new(RELEASE),
+                orphaned: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -308,6 +312,9 @@ impl TokenStore for RedisStore {
         let give_up = deadline(wait);
         let mut pause = Duration::from_millis(2);
         loop {
+            // A lease this process failed to release would otherwise be waited out: released
+            // at each try, since Redis may come back between two of them.
+            shared.release_orphans();
             let taken: Option<String> = shared.with_connection(&[&shared.lease_key], |c| {
                 redis::cmd("SET")
                     .arg(&shared.lease_key)
@@ -385,14 +392,37 @@ impl TokenStore for RedisStore {
 impl Drop for RedisLease {
     fn drop(&mut self) {
         let shared = &self.shared;
-        // If this fails, the lease expires on its own.
-        let _: Result<i64, StoreError> = shared.with_connection(&[&shared.lease_key], |c| {
-            shared
-                .release
-                .key(&shared.lease_key)
-                .arg(self.holder)
-                .invoke(c)
-        });
+        if shared.release(self.holder).is_err() {
+            // It expires on its own, but this process must not wait for it meanwhile.
+            shared.orphans().push(self.holder);
+        }
+    }
+}
+
+impl Shared {
+    /// Releases `holder`'s lease if it still holds it.
+    fn release(&self, holder: u64) -> Result<i64, StoreError> {
+        self.with_connection(&[&self.lease_key], |c| {
+            self.release.key(&self.lease_key).arg(holder).invoke(c)
+        })
+    }
+
+    /// Releases the leases whose release failed: they are this process's, and nobody holds
+    /// them any more. Those Redis still does not answer for stay listed.
+    fn release_orphans(&self) {
+        let mut orphaned = std::mem::take(&mut *self.orphans());
+        // The first failure says Redis is still away: the rest wait for the next lease.
+        while let Some(holder) = orphaned.pop() {
+            if self.release(holder).is_err() {
+                orphaned.push(holder);
+                self.orphans().append(&mut orphaned);
+                return;
+            }
+        }
+    }
+
+    fn orphans(&self) -> MutexGuard<'_, Vec<u64>> {
+        self.orphaned.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
