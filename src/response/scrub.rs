@@ -20,6 +20,8 @@
 //! each character read narrows by a binary search. A match costs the same however many secrets
 //! share its characters, or however many times they repeat in one.
 
+use std::cell::OnceCell;
+
 use zeroize::Zeroizing;
 
 use super::escapes::Readings;
@@ -173,13 +175,20 @@ impl<'s> Grams<'s> {
 
 /// The secrets to redact, each looked for in every reading of a text.
 pub(super) struct Scrubber<'s> {
-    secrets: Grams<'s>,
+    secrets: Vec<&'s str>,
+    /// Their grams, worked out when a first text is scrubbed: every token response makes a
+    /// scrubber, and one that is accepted scrubs nothing.
+    grams: OnceCell<Grams<'s>>,
 }
 
 impl<'s> Scrubber<'s> {
     pub(super) fn new(secrets: impl IntoIterator<Item = &'s str>) -> Self {
         Self {
-            secrets: Grams::of_secrets(secrets),
+            secrets: secrets
+                .into_iter()
+                .filter(|secret| !secret.is_empty())
+                .collect(),
+            grams: OnceCell::new(),
         }
     }
 
@@ -189,7 +198,7 @@ impl<'s> Scrubber<'s> {
     pub(super) fn scrub(&self, text: &str, shown: usize, cut: bool) -> String {
         let end = floor_boundary(text, shown.saturating_add(LOOKAHEAD));
         let window = text.get(..end).unwrap_or_default();
-        if self.secrets.texts.is_empty() {
+        if self.secrets.is_empty() {
             return window
                 .get(..floor_boundary(window, shown))
                 .unwrap_or_default()
@@ -200,7 +209,10 @@ impl<'s> Scrubber<'s> {
             return UNCHECKED.to_owned();
         }
         let cut = cut || end < text.len();
-        let spans = matches(&readings, window.len(), &self.secrets, cut);
+        let grams = self
+            .grams
+            .get_or_init(|| Grams::of_secrets(self.secrets.iter().copied()));
+        let spans = matches(&readings, window.len(), grams, cut);
         redact(window, spans, shown)
     }
 
@@ -250,13 +262,18 @@ pub(super) fn mentions(text: &str, names: &[&str]) -> bool {
 }
 
 /// A gram partly matched: the first `matched` bytes of the grams in `range` (which they share),
-/// read from byte `start` of the text.
+/// read from byte `start` of the text to byte `end`, where the next character is read.
 #[derive(Clone, Copy)]
 struct Open {
     range: [usize; 2],
     matched: usize,
     start: usize,
+    end: usize,
 }
+
+/// How many partial matches the buffers of [`matches()`] hold before they grow: the few that a
+/// plain text keeps open at once, so that one allocation each is the usual cost.
+const OPEN_CAPACITY: usize = 16;
 
 /// The byte spans of `text` (`len` bytes long) that read as one of `grams`, plus, when `cut`,
 /// those still matching near the end. A run longer than a gram is covered by the grams it is
@@ -267,16 +284,14 @@ fn matches(
     grams: &Grams<'_>,
     cut: bool,
 ) -> Vec<(usize, usize)> {
-    // Every reading ends less than `ring` bytes after it starts, so the matches open at the
-    // offsets still ahead fit in a ring of that many slots.
-    let ring = readings.longest().max(4) + 1;
-    let mut open: Vec<Vec<Open>> = vec![Vec::new(); ring];
+    // The matches still open, and those whose next character is read at the current offset.
+    let mut open: Vec<Open> = Vec::with_capacity(OPEN_CAPACITY);
+    let mut here: Vec<Open> = Vec::with_capacity(OPEN_CAPACITY);
     // Without escapes, one path reads to each offset, so no two matches meet to be merged.
     let one_path = readings.longest() == 0;
     let mut spans = Vec::new();
     for at in 0..=len {
-        let idle = open.get(at % ring).is_some_and(Vec::is_empty);
-        if idle && !readings.escaped_at(at) {
+        if open.is_empty() && !readings.escaped_at(at) {
             // Nothing open and nothing escaped: only the character written here can start a
             // match, and most characters start none (this skip keeps plain text cheap).
             let starts = readings
@@ -286,10 +301,14 @@ fn matches(
                 continue;
             }
         }
-        let mut here = open
-            .get_mut(at % ring)
-            .map(std::mem::take)
-            .unwrap_or_default();
+        here.clear();
+        open.retain(|open| {
+            let now = open.end == at;
+            if now {
+                here.push(*open);
+            }
+            !now
+        });
         if cut && at + OPEN_AT_CUT >= len {
             spans.extend(here.iter().map(|open| (open.start, len)));
         }
@@ -302,6 +321,7 @@ fn matches(
                     range,
                     matched: 0,
                     start: at,
+                    end: at,
                 };
                 (open, range)
             });
@@ -317,38 +337,32 @@ fn matches(
                 if lo == hi {
                     continue;
                 }
-                if let Some(slot) = open.get_mut(end % ring) {
-                    let next = Open {
-                        range: [lo, hi],
-                        matched,
-                        start: from.start,
-                    };
-                    if one_path {
-                        slot.push(next);
-                    } else {
-                        add(slot, next);
-                    }
+                let next = Open {
+                    range: [lo, hi],
+                    matched,
+                    start: from.start,
+                    end,
+                };
+                if one_path {
+                    open.push(next);
+                } else {
+                    add(&mut open, next);
                 }
             }
         });
-        // The slot serves again `ring` bytes on: keep its buffer rather than allocate anew.
-        here.clear();
-        if let Some(slot) = open.get_mut(at % ring) {
-            *slot = here;
-        }
     }
     spans
 }
 
-/// Adds a partial match, keeping one per characters read (which its range and length name):
-/// the one starting first, so its redaction covers the others.
-fn add(slot: &mut Vec<Open>, new: Open) {
-    match slot
+/// Adds a partial match, keeping one per offset and characters read (which its range and
+/// length name): the one starting first, so its redaction covers the others.
+fn add(open: &mut Vec<Open>, new: Open) {
+    match open
         .iter_mut()
-        .find(|open| open.range == new.range && open.matched == new.matched)
+        .find(|open| open.end == new.end && open.range == new.range && open.matched == new.matched)
     {
         Some(open) => open.start = open.start.min(new.start),
-        None => slot.push(new),
+        None => open.push(new),
     }
 }
 
