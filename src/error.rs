@@ -121,8 +121,8 @@ impl RetryAfter {
 }
 
 /// What the server said, kept so a caller can log and act on it. Contains no secret: the body
-/// excerpt is capped, scrubbed of every secret the session knows, and withheld entirely when
-/// it carries tokens.
+/// excerpt is capped, scrubbed of every secret the session knows (and of any run of six of its
+/// characters, fewer for a short one), and withheld entirely when it carries tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseDetails {
     pub(crate) status: StatusCode,

@@ -93,7 +93,8 @@
 //! [`ClientSecret`], [`Password`], [`AccessToken`] and [`RefreshToken`] redact themselves in
 //! `Debug` and `Display`, are wiped on drop, and are read only through `expose_secret`. Error
 //! excerpts of server bodies are scrubbed of every secret the session knows and of the tokens of
-//! the response itself, however the server escaped them (JSON, HTML entities, percent-encoding).
+//! the response itself, however the server escaped them (JSON, HTML entities, percent-encoding),
+//! and of any run of six consecutive characters of one (fewer for a short one; `SECURITY.md`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // docs.rs builds with every feature and marks what each item needs.

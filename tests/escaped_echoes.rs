@@ -3,11 +3,15 @@
 //! it into an error: not its `Display`, its `Debug`, its detail or any field of its response
 //! details. That holds for every secret the session knows and for the tokens issued in the
 //! very response that is refused: checked for fixed secrets in every form and placement, and
-//! for random ones (special and non-ASCII characters, any form or mix) by proptest.
+//! for random ones (special and non-ASCII characters, any form or mix) by proptest. Part of a
+//! secret is redacted too: no run of a secret's characters as long as [`run_threshold`] shows,
+//! raw or JSON-escaped (the policy is in `SECURITY.md` and `src/response/scrub.rs`).
 
 #[path = "support/echo_forms.rs"]
 mod echo_forms;
 mod support;
+
+use std::collections::HashSet;
 
 use echo_forms::{AllForms, JSON_STYLES, JsonStyle, forms, json_string_content, mixed};
 use http::Response;
@@ -312,5 +316,119 @@ proptest! {
         };
         let all = forms_with_echo(&token, &echo);
         assert_clean("a quoted token", status, &body, &[token.as_str()], &all);
+    }
+}
+
+/// The shortest run of a secret's characters that is redacted (`SECURITY.md`), written out
+/// here apart from the crate: half the secret, rounded up, between 3 and 6 characters; a secret
+/// under 3 characters only whole.
+fn run_threshold(secret: &str) -> usize {
+    let length = secret.chars().count();
+    length.min(length.div_ceil(2).clamp(3, 6))
+}
+
+/// The error a session logging in with `password` gets for `body` with `status`.
+fn refused_login(password: &str, status: u16, body: &str) -> Error {
+    let config = Config::keliweb(support::CLIENT_ID, support::CLIENT_SECRET)
+        .credentials(support::USERNAME, password)
+        .build()
+        .expect("valid config");
+    let (mut session, id) = with_request_out(Session::new(config));
+    let response = Response::builder()
+        .status(status)
+        .body(body.as_bytes())
+        .expect("valid response");
+    match session.handle_response(id, NOW, &response) {
+        Err(error) => error,
+        Ok(progress) => panic!("{body}: accepted as {progress:?}"),
+    }
+}
+
+/// Fails if the `Display` or `Debug` of `error` (or a text of its response) shows a run of
+/// [`run_threshold`] consecutive characters of `secret`.
+#[track_caller]
+fn assert_no_run(secret: &str, error: &Error, body: &str) {
+    let secret: Vec<char> = secret.chars().collect();
+    let threshold = run_threshold(&String::from_iter(&secret));
+    let runs: HashSet<&[char]> = secret.windows(threshold).collect();
+    for text in shown(error) {
+        let text: Vec<char> = text.chars().collect();
+        if let Some(run) = text.windows(threshold).find(|run| runs.contains(run)) {
+            panic!(
+                "{:?} of the secret shows in:\n{}\nbody: {body}",
+                String::from_iter(run),
+                String::from_iter(&text)
+            );
+        }
+    }
+}
+
+/// Issue 18: a server hinting at the start of the password. Ten of its 19 characters were shown.
+#[test]
+fn the_start_of_the_password_echoed_in_a_hint_is_redacted() {
+    let password = "Hunter2XYZabcdefghi";
+    let json = r#"{"error":"invalid_grant","error_description":"The user credentials were incorrect.","hint":"password starts with Hunter2XYZ"}"#;
+    for status in [400, 401] {
+        // A plain body shows in the excerpt (`Debug`); a JSON hint in the message too.
+        for (body, in_display) in [
+            ("hint: password starts with Hunter2XYZ", false),
+            (json, true),
+        ] {
+            let error = refused_login(password, status, body);
+            assert_no_run(password, &error, body);
+            let (display, debug) = (error.to_string(), format!("{error:?}"));
+            for shown in [&display, &debug] {
+                assert!(!shown.contains("Hunter"), "{shown}");
+            }
+            // What is not the password is still shown.
+            let kept = "password starts with [redacted]";
+            assert!(debug.contains(kept), "{debug}");
+            assert_eq!(display.contains(kept), in_display, "{display}");
+        }
+    }
+}
+
+/// Characters a random secret is made of: non-ASCII, escaped by some JSON styles (`/<>&'`),
+/// read as escapes (`%+&`). None that `Debug` escapes and none of the error's own words
+/// (`[redacted]`, `body_excerpt`, `; hint:`, …), so a run seen in the output can only be the
+/// echo's, even the one character of a one-character secret.
+const RUN_CHARACTERS: &[char] = &[
+    'Q', 'Z', 'J', 'q', 'z', 'j', 'ä', 'é', 'ß', '€', '😀', 'ü', '/', '<', '>', '&', '\'', '+',
+    '%', '#', '~', '=', '!', '*',
+];
+
+fn run_text(length: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(RUN_CHARACTERS), length).prop_map(String::from_iter)
+}
+
+proptest! {
+    #[test]
+    fn a_run_of_a_random_password_echoed_anywhere_never_shows(
+        password in run_text(1..65),
+        start in any::<Index>(),
+        length in any::<Index>(),
+        before in run_text(0..24),
+        after in run_text(0..24),
+        padding in prop::sample::select(&[0_usize, 500, 2040][..]),
+        status in prop::sample::select(&[400_u16, 401][..]),
+        style in any::<Index>(),
+        as_json in any::<bool>(),
+    ) {
+        // A run from anywhere in the password, at least the threshold long.
+        let characters: Vec<char> = password.chars().collect();
+        let threshold = run_threshold(&password);
+        let length = threshold + length.index(characters.len() - threshold + 1);
+        let start = start.index(characters.len() - length + 1);
+        let run = String::from_iter(&characters[start..start + length]);
+        // The padding puts the run across the cut of a field (512 bytes) or of the excerpt.
+        let echo = format!("{}{before}{run}{after}", "x".repeat(padding));
+        let body = if as_json {
+            let echo = json_string_content(&echo, JSON_STYLES[style.index(JSON_STYLES.len())]);
+            format!(r#"{{"error":"invalid_grant","error_description":"Wrong: {echo}","hint":"{echo}"}}"#)
+        } else {
+            echo
+        };
+        let error = refused_login(&password, status, &body);
+        assert_no_run(&password, &error, &body);
     }
 }

@@ -1,6 +1,26 @@
 //! Redacting secrets from what a server sent back, raw or in whatever escapes it wrote them:
-//! a secret is found when some reading of the text (see [`Readings`]) spells it, and the bytes
-//! of that reading are replaced whole.
+//! a secret is found when some reading of the text (see [`Readings`]) spells it, or spells a
+//! long enough run of its characters, and the bytes of that reading are replaced.
+//!
+//! # Partial echoes
+//!
+//! A server that quotes part of a secret (`hint: password starts with Hunter2XYZ`) leaks it as
+//! surely as one quoting it whole, so any run of consecutive characters of a secret, taken from
+//! anywhere in it, is redacted once it is [`run_length`] characters long: half the secret
+//! (rounded up), but never more than [`RUN_CAP`] characters nor fewer than [`RUN_FLOOR`]. A
+//! secret shorter than the floor is redacted only whole: a run of one or two characters would
+//! redact letters all through an error message, and a run as long as such a secret is the
+//! secret itself. Some words of a message that happen to share a run with a secret are
+//! redacted too; the error's kind, worked out from the response before scrubbing, still says
+//! what happened. Runs are found in every reading, like whole secrets: `Hunter2\u0058YZ` is a
+//! run of `Hunter2XYZ`.
+//!
+//! The runs looked for (the *grams*: every run of that length of every secret) are sorted once,
+//! so the grams that begin with what a reading has spelled so far are one range of them, which
+//! each character read narrows by a binary search. A match costs the same however many secrets
+//! share its characters, or however many times they repeat in one.
+
+use std::cell::OnceCell;
 
 use zeroize::Zeroizing;
 
@@ -16,10 +36,149 @@ const LOOKAHEAD: usize = 1024;
 /// end: the rest of the secret, or of an escape in it, was cut off. Less than [`LOOKAHEAD`], so
 /// only text beyond what is shown is redacted this way, unless the match started in view.
 const OPEN_AT_CUT: usize = 256;
+/// The longest run of a secret's characters that may show: six characters of a long password
+/// are already enough to help guess the rest.
+const RUN_CAP: usize = 6;
+/// The shortest run redacted: with fewer, common letter pairs of a message would be redacted
+/// wherever a short secret holds them.
+const RUN_FLOOR: usize = 3;
+
+/// How many consecutive characters of a secret `length` characters long are redacted where
+/// they show (see the [module docs](self)).
+fn run_length(length: usize) -> usize {
+    if length < RUN_FLOOR {
+        length
+    } else {
+        length.div_ceil(2).clamp(RUN_FLOOR, RUN_CAP)
+    }
+}
+
+/// The runs of characters looked for (grams): every run of [`run_length`] characters of each
+/// secret, or a whole text. Only offsets into the texts, sorted by the bytes they span (which
+/// sorts them by characters, a gram before its extensions) and each only once. Wiped all the
+/// same: their order says something of the secrets.
+struct Grams<'s> {
+    texts: Vec<&'s str>,
+    /// `[text, start, end]`: the gram `texts[text][start..end]`.
+    grams: Zeroizing<Vec<[usize; 3]>>,
+    /// Each character a gram starts with (as a number) and the range of the grams that do,
+    /// sorted: the first step of every match is one lookup.
+    firsts: Zeroizing<Vec<[usize; 3]>>,
+}
+
+impl<'s> Grams<'s> {
+    /// The grams of `secrets`: any run of [`run_length`] of their characters.
+    fn of_secrets(secrets: impl IntoIterator<Item = &'s str>) -> Self {
+        Self::new(secrets, |secret| run_length(secret.chars().count()))
+    }
+
+    /// `names`, found only whole.
+    fn whole(names: impl IntoIterator<Item = &'s str>) -> Self {
+        Self::new(names, |name| name.chars().count())
+    }
+
+    fn new(texts: impl IntoIterator<Item = &'s str>, run: impl Fn(&str) -> usize) -> Self {
+        let texts: Vec<&str> = texts.into_iter().filter(|text| !text.is_empty()).collect();
+        let counts = |text: &&str| text.chars().count().saturating_sub(run(text)) + 1;
+        // Sized up front: a vector that grows leaves its old buffer unwiped.
+        let mut grams = Zeroizing::new(Vec::with_capacity(texts.iter().map(counts).sum()));
+        for (index, text) in texts.iter().enumerate() {
+            let starts = text.char_indices().map(|(at, _)| at);
+            let ends = text
+                .char_indices()
+                .map(|(at, _)| at)
+                .chain([text.len()])
+                .skip(run(text));
+            grams.extend(starts.zip(ends).map(|(start, end)| [index, start, end]));
+        }
+        let bytes = |&[text, start, end]: &[usize; 3]| {
+            texts
+                .get(text)
+                .and_then(|text| text.as_bytes().get(start..end))
+                .unwrap_or_default()
+        };
+        grams.sort_unstable_by(|a, b| bytes(a).cmp(bytes(b)));
+        grams.dedup_by(|a, b| bytes(a) == bytes(b));
+        let mut found = Self {
+            texts,
+            grams,
+            firsts: Zeroizing::new(Vec::new()),
+        };
+        let same = |a: &[usize; 3], b: &[usize; 3]| found.next(a, 0) == found.next(b, 0);
+        let mut firsts = Zeroizing::new(Vec::with_capacity(found.grams.chunk_by(same).count()));
+        let mut lo = 0;
+        for group in found.grams.chunk_by(same) {
+            let first = group.first().and_then(|gram| found.next(gram, 0));
+            firsts.push([
+                first.map_or(0, |first| u32::from(first) as usize),
+                lo,
+                lo + group.len(),
+            ]);
+            lo += group.len();
+        }
+        found.firsts = firsts;
+        found
+    }
+
+    /// The character of `gram` after its first `matched` bytes, if it has more.
+    fn next(&self, &[text, start, end]: &[usize; 3], matched: usize) -> Option<char> {
+        self.texts
+            .get(text)
+            .and_then(|text| text.get(start + matched..end))
+            .and_then(|rest| rest.chars().next())
+    }
+
+    /// The grams starting with `character`, if any.
+    fn first(&self, character: char) -> Option<[usize; 2]> {
+        let key = u32::from(character) as usize;
+        let at = self.firsts.partition_point(|&[first, ..]| first < key);
+        match self.firsts.get(at) {
+            Some(&[first, lo, hi]) if first == key => Some([lo, hi]),
+            _ => None,
+        }
+    }
+
+    /// The grams of `range` (which all start with the same `matched` bytes) whose next
+    /// character is `character`, if any.
+    fn narrow(&self, [lo, hi]: [usize; 2], matched: usize, character: char) -> Option<[usize; 2]> {
+        let grams = self.grams.get(lo..hi)?;
+        // Sharing the bytes before it, the grams of a range are sorted by their next character
+        // (characters sort as their UTF-8 bytes do), a gram that has none coming first.
+        let next = |gram: &[usize; 3]| self.next(gram, matched);
+        let first = grams.partition_point(|gram| next(gram) < Some(character));
+        // Few grams go on with one character: look for their end from the first, doubling.
+        let mut step = 1;
+        let mut after = first;
+        while grams
+            .get(after)
+            .is_some_and(|gram| next(gram) == Some(character))
+        {
+            after += step;
+            step *= 2;
+        }
+        let from = after.saturating_sub(step / 2).max(first);
+        let after = from
+            + grams
+                .get(from..after.min(grams.len()))
+                .unwrap_or_default()
+                .partition_point(|gram| next(gram) == Some(character));
+        (first < after).then_some([lo + first, lo + after])
+    }
+
+    /// Whether the first gram of `range` is `matched` bytes long: read whole.
+    fn complete(&self, [lo, _]: [usize; 2], matched: usize) -> bool {
+        self.grams
+            .get(lo)
+            .is_some_and(|&[_, start, end]| start + matched == end)
+    }
+}
 
 /// The secrets to redact, each looked for in every reading of a text.
 pub(super) struct Scrubber<'s> {
     secrets: Vec<&'s str>,
+    /// Their grams, worked out when a first text is scrubbed: every token response makes a
+    /// scrubber, and one that is accepted scrubs nothing.
+    grams: OnceCell<Grams<'s>>,
 }
 
 impl<'s> Scrubber<'s> {
@@ -29,11 +188,13 @@ impl<'s> Scrubber<'s> {
                 .into_iter()
                 .filter(|secret| !secret.is_empty())
                 .collect(),
+            grams: OnceCell::new(),
         }
     }
 
-    /// The first `shown` bytes (at most) of `text` with every secret replaced by `[redacted]`.
-    /// `cut` says that `text` is only the start of what the server sent.
+    /// The first `shown` bytes (at most) of `text` with every secret, and every run of one
+    /// long enough, replaced by `[redacted]`. `cut` says that `text` is only the start of what
+    /// the server sent.
     pub(super) fn scrub(&self, text: &str, shown: usize, cut: bool) -> String {
         let end = floor_boundary(text, shown.saturating_add(LOOKAHEAD));
         let window = text.get(..end).unwrap_or_default();
@@ -48,7 +209,10 @@ impl<'s> Scrubber<'s> {
             return UNCHECKED.to_owned();
         }
         let cut = cut || end < text.len();
-        let spans = matches(&readings, window.len(), &self.secrets, cut);
+        let grams = self
+            .grams
+            .get_or_init(|| Grams::of_secrets(self.secrets.iter().copied()));
+        let spans = matches(&readings, window.len(), grams, cut);
         redact(window, spans, shown)
     }
 
@@ -93,97 +257,112 @@ pub(super) fn with_text<R>(bytes: &[u8], read: impl FnOnce(&str) -> R) -> R {
 /// `access_token`). A text too hostile to read counts as naming them.
 pub(super) fn mentions(text: &str, names: &[&str]) -> bool {
     let readings = Readings::new(text);
-    !readings.complete() || !matches(&readings, text.len(), names, false).is_empty()
+    let names = Grams::whole(names.iter().copied());
+    !readings.complete() || !matches(&readings, text.len(), &names, false).is_empty()
 }
 
-/// A secret partly matched: `matched` bytes of it, read from byte `start` of the text.
+/// A gram partly matched: the first `matched` bytes of the grams in `range` (which they share),
+/// read from byte `start` of the text to byte `end`, where the next character is read.
 #[derive(Clone, Copy)]
 struct Open {
-    secret: usize,
+    range: [usize; 2],
     matched: usize,
     start: usize,
+    end: usize,
 }
 
-/// The byte spans of `text` (`len` bytes long) that read as one of `secrets`, plus, when `cut`,
-/// those still matching near the end.
+/// How many partial matches the buffers of [`matches()`] hold before they grow: the few that a
+/// plain text keeps open at once, so that one allocation each is the usual cost.
+const OPEN_CAPACITY: usize = 16;
+
+/// The byte spans of `text` (`len` bytes long) that read as one of `grams`, plus, when `cut`,
+/// those still matching near the end. A run longer than a gram is covered by the grams it is
+/// made of, whose spans overlap.
 fn matches(
     readings: &Readings<'_>,
     len: usize,
-    secrets: &[&str],
+    grams: &Grams<'_>,
     cut: bool,
 ) -> Vec<(usize, usize)> {
-    // Every reading ends less than `ring` bytes after it starts, so the matches open at the
-    // offsets still ahead fit in a ring of that many slots.
-    let ring = readings.longest().max(4) + 1;
-    let mut open: Vec<Vec<Open>> = vec![Vec::new(); ring];
+    // The matches still open, and those whose next character is read at the current offset.
+    let mut open: Vec<Open> = Vec::with_capacity(OPEN_CAPACITY);
+    let mut here: Vec<Open> = Vec::with_capacity(OPEN_CAPACITY);
+    // Without escapes, one path reads to each offset, so no two matches meet to be merged.
+    let one_path = readings.longest() == 0;
     let mut spans = Vec::new();
     for at in 0..=len {
-        let idle = open.get(at % ring).is_some_and(Vec::is_empty);
-        if idle && !readings.escaped_at(at) {
+        if open.is_empty() && !readings.escaped_at(at) {
             // Nothing open and nothing escaped: only the character written here can start a
             // match, and most characters start none (this skip keeps plain text cheap).
-            let starts = readings.literal_at(at).is_some_and(|character| {
-                secrets.iter().any(|secret| secret.starts_with(character))
-            });
+            let starts = readings
+                .literal_at(at)
+                .is_some_and(|character| grams.first(character).is_some());
             if !starts {
                 continue;
             }
         }
-        let mut here = open
-            .get_mut(at % ring)
-            .map(std::mem::take)
-            .unwrap_or_default();
+        here.clear();
+        open.retain(|open| {
+            let now = open.end == at;
+            if now {
+                here.push(*open);
+            }
+            !now
+        });
         if cut && at + OPEN_AT_CUT >= len {
             spans.extend(here.iter().map(|open| (open.start, len)));
         }
         readings.each(at, &mut |character, end| {
-            let starting = (0..secrets.len()).map(|secret| Open {
-                secret,
-                matched: 0,
-                start: at,
+            let continued = here.iter().filter_map(|open| {
+                Some((*open, grams.narrow(open.range, open.matched, character)?))
             });
-            for candidate in here.iter().copied().chain(starting) {
-                let Some(secret) = secrets.get(candidate.secret) else {
-                    continue;
+            let started = grams.first(character).map(|range| {
+                let open = Open {
+                    range,
+                    matched: 0,
+                    start: at,
+                    end: at,
                 };
-                let continues = secret
-                    .get(candidate.matched..)
-                    .is_some_and(|rest| rest.starts_with(character));
-                if !continues {
+                (open, range)
+            });
+            for (from, [lo, hi]) in continued.chain(started) {
+                let matched = from.matched + character.len_utf8();
+                // A gram read whole comes first in its range, and goes no further.
+                let lo = if grams.complete([lo, hi], matched) {
+                    spans.push((from.start, end));
+                    lo + 1
+                } else {
+                    lo
+                };
+                if lo == hi {
                     continue;
                 }
-                let matched = candidate.matched + character.len_utf8();
-                if matched == secret.len() {
-                    spans.push((candidate.start, end));
-                } else if let Some(slot) = open.get_mut(end % ring) {
-                    add(
-                        slot,
-                        Open {
-                            matched,
-                            ..candidate
-                        },
-                    );
+                let next = Open {
+                    range: [lo, hi],
+                    matched,
+                    start: from.start,
+                    end,
+                };
+                if one_path {
+                    open.push(next);
+                } else {
+                    add(&mut open, next);
                 }
             }
         });
-        // The slot serves again `ring` bytes on: keep its buffer rather than allocate anew.
-        here.clear();
-        if let Some(slot) = open.get_mut(at % ring) {
-            *slot = here;
-        }
     }
     spans
 }
 
-/// Adds a partial match, keeping one per secret and length: the one starting first, so its
-/// redaction covers the others.
-fn add(slot: &mut Vec<Open>, new: Open) {
-    match slot
+/// Adds a partial match, keeping one per offset and characters read (which its range and
+/// length name): the one starting first, so its redaction covers the others.
+fn add(open: &mut Vec<Open>, new: Open) {
+    match open
         .iter_mut()
-        .find(|open| open.secret == new.secret && open.matched == new.matched)
+        .find(|open| open.end == new.end && open.range == new.range && open.matched == new.matched)
     {
         Some(open) => open.start = open.start.min(new.start),
-        None => slot.push(new),
+        None => open.push(new),
     }
 }
 
@@ -318,9 +497,62 @@ mod tests {
     }
 
     #[test]
+    fn runs_are_half_a_secret_between_three_and_six_characters() {
+        let runs: Vec<usize> = (1..=12).map(run_length).collect();
+        assert_eq!(runs, [1, 2, 3, 3, 3, 3, 4, 4, 5, 5, 6, 6]);
+        assert_eq!(run_length(64), 6);
+    }
+
+    #[test]
+    fn a_run_from_anywhere_in_a_secret_is_redacted_and_a_shorter_one_is_not() {
+        let secret = ["Hunter2XYZabcdefghi"];
+        for (text, shown) in [
+            ("starts with Hunter2XYZ", "starts with [redacted]"),
+            ("has unter2 in it", "has [redacted] in it"),
+            ("ends ...defghi!", "ends ...[redacted]!"),
+            // A run across the whole secret and past it is one redaction.
+            ("<Hunter2XYZabcdefghiHunter>", "<[redacted]>"),
+            // Runs of five characters are shown: the secret's runs are six long.
+            ("Hunte, XYZab, efghH", "Hunte, XYZab, efghH"),
+            // Escaped: `\u0058` is `X`.
+            (r"is 2\u0058YZab?", "is [redacted]?"),
+            ("is 2%58YZab?", "is [redacted]?"),
+        ] {
+            assert_eq!(scrub(text, &secret), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn runs_are_counted_in_characters() {
+        // Seven characters, so runs of four (eight bytes here) are redacted, and of three not.
+        let secret = ["äöüßéèà"];
+        assert_eq!(scrub("xüßéèy", &secret), "x[redacted]y");
+        assert_eq!(scrub("xüßéy", &secret), "xüßéy");
+        assert_eq!(
+            scrub(r"x\u00fc\u00DF&eacute;%C3%A8y", &secret),
+            "x[redacted]y"
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_redacted_by_runs_of_three_or_only_whole() {
+        assert_eq!(
+            scrub("ab abc bcd a b", &["ab"]),
+            "[redacted] [redacted]c bcd a b"
+        );
+        assert_eq!(scrub("ab abc bcd", &["abc"]), "ab [redacted] bcd");
+        assert_eq!(
+            scrub("ab abc bcd cd", &["abcd"]),
+            "ab [redacted] [redacted] cd"
+        );
+    }
+
+    #[test]
     fn names_are_found_through_escapes() {
         assert!(mentions(r#"{"access\u005ftoken":1}"#, &["access_token"]));
         assert!(mentions("refresh%5Ftok&#101;n", &["x", "refresh_token"]));
         assert!(!mentions("access token", &["access_token"]));
+        // Names are found only whole.
+        assert!(!mentions("access_tok", &["access_token"]));
     }
 }
