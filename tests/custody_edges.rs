@@ -1,7 +1,8 @@
 //! Edges of the custody protocol found by review: a request the session gave up while it
 //! waited for the lease is not sent; a panicking HTTP client after a failed save does not hang
 //! the async client; a client started from `.tokens(set)` still loads the store and refreshes
-//! ahead; a failed first load is not retried by every caller; a huge timeout does not overflow.
+//! ahead; a failed first load is not retried by every caller; a huge timeout does not overflow;
+//! `shutdown` finishes a refresh ahead and its save before a program ends.
 #![cfg(all(feature = "ureq", feature = "reqwest", feature = "test-util"))]
 #![allow(
     clippy::disallowed_methods,
@@ -209,4 +210,65 @@ fn a_huge_request_timeout_overflows_neither_the_lease_nor_the_http_client() {
         .expect("a login under a lease of 'for ever'");
     assert_eq!(client.store_error(), None);
     assert_eq!(limits.token_request().request_timeout, Limits::MAX_TIMEOUT);
+}
+
+/// What a program that ends now must leave in the store: the rotated set its client holds.
+fn assert_rotated_set_saved(path: &std::path::Path, held: Option<TokenSet>, before: &TokenSet) {
+    let stored = FileStore::new(path).load().expect("the store");
+    assert_eq!(stored.version, 2, "the refresh's answer was saved");
+    assert_eq!(stored.tokens, held);
+    assert_ne!(stored.tokens.as_ref(), Some(before));
+}
+
+#[test]
+fn shutdown_waits_for_a_refresh_ahead_and_its_save() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let directory = tempfile::tempdir().expect("a directory");
+    let path = directory.path().join("tokens.json");
+    let clock = ManualClock::new(T0);
+    let client =
+        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
+            .clock(clock.clone())
+            .store(FileStore::new(&path))
+            .build();
+    client.authorization().expect("a login");
+    let before = client.tokens().expect("a set");
+    emulator.inject(
+        keliweb_emulator::Route::Token,
+        keliweb_emulator::Fault::AnswerAfter(Duration::from_secs(1)),
+    );
+    clock.advance(Duration::from_secs(3600 - 60 - 200));
+    // Starts the refresh in the background and returns the valid token.
+    client.authorization().expect("the valid token");
+
+    client.shutdown().expect("nothing left unsaved");
+    assert_rotated_set_saved(&path, client.tokens(), &before);
+    assert_eq!(emulator.counters().refresh_grants, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drives_a_refresh_ahead_and_its_save_to_the_end_async() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let directory = tempfile::tempdir().expect("a directory");
+    let path = directory.path().join("tokens.json");
+    let clock = ManualClock::new(T0);
+    let client = nonblocking::Client::builder(
+        emulated::config(&emulator),
+        nonblocking::ReqwestClient::default(),
+    )
+    .clock(clock.clone())
+    .store(FileStore::new(&path))
+    .build();
+    client.authorization().await.expect("a login");
+    let before = client.tokens().expect("a set");
+    emulator.inject(
+        keliweb_emulator::Route::Token,
+        keliweb_emulator::Fault::AnswerAfter(Duration::from_secs(1)),
+    );
+    clock.advance(Duration::from_secs(3600 - 60 - 200));
+    client.authorization().await.expect("the valid token");
+
+    client.shutdown().await.expect("nothing left unsaved");
+    assert_rotated_set_saved(&path, client.tokens(), &before);
+    assert_eq!(emulator.counters().refresh_grants, 1);
 }

@@ -96,3 +96,20 @@ fn a_logout_whose_erasure_fails_drops_the_token_and_says_so() {
     let after = client.authorization().expect_err("logged out");
     assert_eq!(after.kind(), ErrorKind::LoginRequired);
 }
+
+#[test]
+fn shutdown_says_when_the_set_it_holds_is_not_saved() {
+    let client = Client::builder(config(), Canned)
+        .store(move |_: Option<&TokenSet>| panic!("the disk is full"))
+        .build();
+    client
+        .authorization()
+        .expect("the new set works, saved or not");
+    // It tries the save once more, then says the held set is the only copy.
+    let error = client.shutdown().expect_err("the set is not saved");
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert_eq!(
+        error.store_error().map(|store| store.kind()),
+        Some(StoreErrorKind::Unavailable)
+    );
+}
