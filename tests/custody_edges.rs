@@ -272,3 +272,52 @@ async fn shutdown_drives_a_refresh_ahead_and_its_save_to_the_end_async() {
     assert_rotated_set_saved(&path, client.tokens(), &before);
     assert_eq!(emulator.counters().refresh_grants, 1);
 }
+
+#[test]
+fn a_foreground_refresh_ahead_runs_in_the_call_and_returns_the_new_token() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let directory = tempfile::tempdir().expect("a directory");
+    let path = directory.path().join("tokens.json");
+    let clock = ManualClock::new(T0);
+    let client =
+        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
+            .clock(clock.clone())
+            .store(FileStore::new(&path))
+            .foreground_refresh_ahead()
+            .build();
+    let first = client.authorization().expect("a login").token_id();
+    clock.advance(Duration::from_secs(3600 - 60 - 200));
+    let fresh = client.authorization().expect("the new token");
+    assert_ne!(fresh.token_id(), first, "the call refreshed and waited");
+    // Saved before it was handed out: nothing is left for a background thread.
+    assert_eq!(
+        FileStore::new(&path).load().map(|stored| stored.version),
+        Ok(2)
+    );
+    assert_eq!(emulator.counters().refresh_grants, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreground_refresh_ahead_runs_in_the_call_and_returns_the_new_token_async() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let directory = tempfile::tempdir().expect("a directory");
+    let path = directory.path().join("tokens.json");
+    let clock = ManualClock::new(T0);
+    let client = nonblocking::Client::builder(
+        emulated::config(&emulator),
+        nonblocking::ReqwestClient::default(),
+    )
+    .clock(clock.clone())
+    .store(FileStore::new(&path))
+    .foreground_refresh_ahead()
+    .build();
+    let first = client.authorization().await.expect("a login").token_id();
+    clock.advance(Duration::from_secs(3600 - 60 - 200));
+    let fresh = client.authorization().await.expect("the new token");
+    assert_ne!(fresh.token_id(), first, "the call refreshed and waited");
+    assert_eq!(
+        FileStore::new(&path).load().map(|stored| stored.version),
+        Ok(2)
+    );
+    assert_eq!(emulator.counters().refresh_grants, 1);
+}
