@@ -42,7 +42,9 @@ pub use memory_store::{MemoryLease, MemoryStore};
 pub(crate) use redact::without_query;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisLease, RedisStore};
-pub(crate) use store::{Custodian, deadline};
+pub(crate) use store::Custodian;
+#[cfg(feature = "blocking")]
+pub(crate) use store::deadline;
 pub use store::{Stored, TokenStore};
 
 use std::fmt;
