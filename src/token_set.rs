@@ -15,7 +15,8 @@ pub(crate) const MAX_ACCESS_TOKEN_LEN: usize = 16 * 1024;
 /// An access token and its refresh token, with absolute expiry times.
 ///
 /// `Serialize`/`Deserialize` write the token values themselves (this is what persistence is
-/// for): protect the storage you write them to. Deserializing checks the same rules as a server
+/// for): protect the storage you write them to. Two sets are equal when all of their fields
+/// are, [`obtained_at`](Self::obtained_at) included. Deserializing checks the same rules as a server
 /// response, so a tampered file cannot smuggle a header-breaking token in.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "StoredTokenSet", into = "StoredTokenSet")]
@@ -65,6 +66,7 @@ impl TokenSet {
     /// The refresh-ahead point of a restored set is placed from it
     /// ([`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead)); sets the
     /// session makes carry it already, and it is stored with them.
+    #[must_use]
     pub fn with_obtained_at(mut self, at: UnixTime) -> Self {
         self.obtained_at = Some(at);
         self

@@ -321,3 +321,60 @@ async fn a_foreground_refresh_ahead_runs_in_the_call_and_returns_the_new_token_a
     );
     assert_eq!(emulator.counters().refresh_grants, 1);
 }
+
+/// Two callers of a foreground client at the refresh point: the second finds the first's
+/// refresh out and waits for its token, rather than taking the one being rotated.
+#[test]
+fn a_second_foreground_caller_waits_for_the_refresh_out_instead_of_taking_the_old_token() {
+    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
+    let clock = ManualClock::new(T0);
+    let client =
+        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
+            .clock(clock.clone())
+            .foreground_refresh_ahead()
+            .build();
+    let first = client.authorization().expect("a login").token_id();
+    emulator.inject(
+        keliweb_emulator::Route::Token,
+        keliweb_emulator::Fault::Delay(Duration::from_secs(1)),
+    );
+    clock.advance(Duration::from_secs(3600 - 60 - 200));
+    let (one, two) = std::thread::scope(|scope| {
+        let one = scope.spawn(|| client.authorization().map(|token| token.token_id()));
+        wait_for("the refresh out", || {
+            emulator.counters().token_requests == 2
+        });
+        let two = client.authorization().map(|token| token.token_id());
+        (one.join().expect("no panic"), two)
+    });
+    let (one, two) = (one.expect("the new token"), two.expect("the new token"));
+    assert_ne!(two, first, "the second caller got the token being rotated");
+    assert_eq!(one, two);
+    assert_eq!(emulator.counters().refresh_grants, 1);
+}
+
+/// On the real clock, a foreground client asked for its token shortly before the refresh
+/// point does not hand it out: it waits for the point and returns the successor, so no other
+/// process's refresh at the point revokes what it handed out.
+#[test]
+fn a_foreground_client_hands_out_no_token_just_before_its_refresh_point() {
+    // 4 s tokens, leeway 1 s: usable 3 s, refreshed at +1.5 s, not handed out from +0.75 s.
+    let emulator = Emulator::start(EmulatorConfig {
+        access_lifetime: Duration::from_secs(4),
+        ..EmulatorConfig::default()
+    })
+    .expect("the emulator");
+    let config = emulated::config_builder(&emulator)
+        .leeway(Duration::from_secs(1))
+        .build()
+        .expect("a valid config");
+    let client = blocking::Client::builder(config, blocking::UreqClient::default())
+        .foreground_refresh_ahead()
+        .build();
+    let first = client.authorization().expect("a login").token_id();
+    // Half a second before the refresh point (later on a busy machine: still new below).
+    std::thread::sleep(Duration::from_millis(1000));
+    let handed = client.authorization().expect("a token").token_id();
+    assert_ne!(handed, first, "a token about to be rotated was handed out");
+    assert_eq!(emulator.counters().refresh_grants, 1);
+}

@@ -165,6 +165,10 @@ impl Session {
 
     /// A session resuming from a stored token set: no login while its tokens work. An expired
     /// access token is refreshed, an expired refresh token leads to a password login. A set
+    /// whose arrival is unknown ([`TokenSet::obtained_at`]) gets its refresh-ahead point at the
+    /// first [`poll`](Self::poll): poll before reading
+    /// [`poll_timeout`](Self::poll_timeout) or the authorization's
+    /// [`refresh_at`](Authorization::refresh_at). A set
     /// issued to another username than the configured credentials' is not used: the session
     /// logs in as the configured account.
     #[must_use]

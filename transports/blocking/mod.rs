@@ -27,8 +27,8 @@ use http::{Request, Response};
 pub use self::ureq::UreqClient;
 use crate::client::custody::{self, Io, StoreCall, StoreFuture};
 use crate::client::{
-    BackgroundJob, Driver, OnDrop, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Want,
-    apply, copy_request, deadline, define_client, insert, is_unauthorized,
+    BackgroundJob, Driver, Foreground, OnDrop, Pending, RequestLimits, Step, TokenGuard,
+    Unauthorized, Want, apply, copy_request, deadline, define_client, insert, is_unauthorized,
 };
 use crate::{Error, ErrorKind, TransportError, TransportErrorKind};
 
@@ -73,14 +73,19 @@ impl<H: HttpClient> Client<H> {
     /// token request out (a refresh ahead in the background included) and the saving of its
     /// answer, then tries once more to save a set whose save failed. With refresh-token
     /// rotation the server kills the old refresh token as it answers, so a program that exits
-    /// with a refresh out, or its answer unsaved, leaves a dead pair in its store. No refresh
-    /// ahead starts after this; callers still get tokens. The wait is bounded by the time a
-    /// token request may hold the store's lease (twice the request timeout, plus 5 s).
+    /// with a refresh out, or its answer unsaved, leaves a dead pair in its store.
+    ///
+    /// It waits at most the time a token request may hold the store's lease (twice the request
+    /// timeout, plus 5 s); the save tried once more then takes the lease like any token request
+    /// (waiting, as they do, while another process holds it). From then on, for every clone of
+    /// this client and for good, no refresh ahead starts in the background; callers still get
+    /// tokens, and with [`foreground_refresh_ahead`](crate::client::ClientBuilder::foreground_refresh_ahead)
+    /// a call still refreshes in the call, which finishes before it returns.
     ///
     /// # Errors
     /// [`ErrorKind::Store`] when the held set is not saved (the store is down: this process
-    /// holds the only live pair), or [`ErrorKind::Transport`] when a request was still out
-    /// when the wait ran out.
+    /// holds the only live pair), or [`ErrorKind::Transport`] (a timeout) when a token request
+    /// or the saving of its answer was still under way when the wait ran out.
     pub fn shutdown(&self) -> Result<(), Error> {
         let driver = &*self.inner;
         driver.close();
@@ -105,7 +110,7 @@ impl<H: HttpClient> Client<H> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        if core.is_unsaved() {
+        if core.is_unsaved() && driver.custody().is_some() {
             drop(core);
             let _ = in_place(custody::persist(driver, &InPlace(&*driver.http)));
             core = driver.lock();
@@ -200,18 +205,24 @@ impl<H: HttpClient> Client<H> {
 
     /// The foreground refresh ahead: within the hand-out margin before the token's refresh
     /// point, waits for the point instead of handing out a token about to be rotated, then
-    /// refreshes (or adopts what another process stored).
+    /// replaces it in the call.
     fn usable_in_foreground(&self) -> Option<TokenGuard> {
-        let (token, act_at) = self.inner.usable_foreground()?;
-        let Some(act_at) = act_at else {
-            return Some(token);
-        };
-        drop(token);
-        let wait = act_at.saturating_duration_since(self.inner.now());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
+        let (token, next) = self.inner.usable_foreground()?;
+        match next {
+            Foreground::Use => Some(token),
+            Foreground::RetrySave => {
+                drop(token);
+                self.retry_save_in_foreground()
+            }
+            Foreground::ReplaceAt(current, at) => {
+                drop(token);
+                let wait = at.saturating_duration_since(self.inner.now());
+                if !wait.is_zero() {
+                    std::thread::sleep(wait);
+                }
+                self.replace_in_foreground(current)
+            }
         }
-        self.refresh_in_foreground()
     }
 
     /// A blocking token request belongs to the thread that sends it: nothing to drop here.

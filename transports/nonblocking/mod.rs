@@ -51,8 +51,8 @@ pub use self::reqwest::ReqwestClient;
 pub use self::tower::{AuthLayer, AuthService, BoxError, ReplayBody};
 use crate::client::custody::{self, Io, StoreCall, StoreFuture};
 use crate::client::{
-    BackgroundJob, Driver, OnDrop, Pending, RequestLimits, Step, TokenGuard, Unauthorized, Wake,
-    Want, apply, copy_request, define_client, insert, is_unauthorized,
+    BackgroundJob, Driver, Foreground, OnDrop, Pending, RequestLimits, Step, TokenGuard,
+    Unauthorized, Wake, Want, apply, copy_request, define_client, insert, is_unauthorized,
 };
 use crate::{
     Error, OutgoingRequest, RequestId, StoreError, StoreErrorKind, TransportError,
@@ -208,9 +208,12 @@ impl<H: AsyncHttpClient> Client<H> {
     /// to their end, then tries once more to save a set whose save failed. With refresh-token
     /// rotation the server kills the old refresh token as it answers, so a program that exits
     /// with a refresh out, or its answer unsaved, leaves a dead pair in its store; a runtime
-    /// shutting down drops its spawned tasks unfinished. No refresh ahead starts after this;
-    /// callers still get tokens. The wait is bounded by the HTTP client's request timeout (see
-    /// [`AsyncHttpClient::execute`]) and the store's own timeouts: it needs no runtime timer.
+    /// shutting down drops its spawned tasks unfinished. The wait is bounded by the HTTP
+    /// client's request timeout (see [`AsyncHttpClient::execute`]) and the store's own timeouts
+    /// and lease: it needs no runtime timer. From then on, for every clone of this client and
+    /// for good, no refresh ahead starts in the background; callers still get tokens, and with
+    /// [`foreground_refresh_ahead`](crate::client::ClientBuilder::foreground_refresh_ahead) a
+    /// call still refreshes in the call, which finishes before it returns.
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the held set is not saved (the store
@@ -360,16 +363,20 @@ impl<H: AsyncHttpClient> Client<H> {
         }
     }
 
-    /// The foreground refresh ahead: from the token's refresh point on, refreshes in the
-    /// caller. With no timer of its own, it hands the token out until that point.
+    /// The foreground refresh ahead: from the token's refresh point on, replaces it in the
+    /// call. With no timer of its own, it hands the token out until that point.
     async fn usable_in_foreground(&self) -> Option<TokenGuard> {
-        let (token, act_at) = self.inner.usable_foreground()?;
-        match act_at {
-            Some(act_at) if self.inner.now() >= act_at => {
+        let (token, next) = self.inner.usable_foreground()?;
+        match next {
+            Foreground::RetrySave => {
                 drop(token);
-                self.refresh_in_foreground().await
+                self.retry_save_in_foreground().await
             }
-            _ => Some(token),
+            Foreground::ReplaceAt(current, at) if self.inner.now() >= at => {
+                drop(token);
+                self.replace_in_foreground(current).await
+            }
+            Foreground::Use | Foreground::ReplaceAt(..) => Some(token),
         }
     }
 

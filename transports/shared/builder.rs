@@ -78,9 +78,15 @@ impl<H, D> ClientBuilder<H, D> {
     /// runs in the call that finds it due, which waits for it and returns the new token,
     /// instead of in the background. A background refresh cut off by the program's exit loses
     /// the set the server already rotated (the old refresh token is dead, the new one never
-    /// saved); and a token handed out just before its refresh ahead dies with the rotation,
-    /// while one handed out after it lives at least until the next refresh ahead. A failed
-    /// refresh ahead is still nobody's error: the call returns the token that works.
+    /// saved); and a token handed out just before its refresh ahead dies with the rotation.
+    /// So the blocking client, within a short margin before a token's refresh point (the
+    /// leeway, at most half the refresh window and at most 10 s), does not hand the token out:
+    /// the call sleeps until the point and returns the successor, and every call made in that
+    /// margin waits so. (None with a custom [`Clock`](super::Clock), which a sleep would not
+    /// move; the async client, with no timer of its own, hands the token out until the point.)
+    /// When every process of a fleet refreshes at the refresh point, a token handed out lives
+    /// at least the margin. A failed refresh ahead is still nobody's error: the call returns
+    /// the token that works.
     pub fn foreground_refresh_ahead(mut self) -> Self {
         self.foreground_refresh_ahead = true;
         self

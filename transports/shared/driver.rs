@@ -60,6 +60,18 @@ impl Want {
     }
 }
 
+/// What a foreground client does with the usable token it found
+/// ([`Driver::usable_foreground`]).
+pub(crate) enum Foreground {
+    /// Hand it out.
+    Use,
+    /// Save the held set again first (its save failed), in the call.
+    RetrySave,
+    /// From the instant given on, replace this token in the call: refresh (or wait for the
+    /// refresh out, or adopt the stored successor) and hand out a newer one.
+    ReplaceAt(TokenId, UnixTime),
+}
+
 /// What the slow path does next, decided under the lock.
 pub(crate) enum Step {
     /// A usable token (already published).
@@ -165,6 +177,10 @@ impl<H, W: Wake> Driver<H, W> {
         time: TimeSource,
         limits: Limits,
     ) -> Self {
+        let hand_out_margin = match time {
+            TimeSource::System => session.config().leeway().min(MAX_HAND_OUT_MARGIN),
+            TimeSource::Custom(_) => std::time::Duration::ZERO,
+        };
         let driver = Self {
             http: Arc::new(http),
             limits,
@@ -177,7 +193,7 @@ impl<H, W: Wake> Driver<H, W> {
             save_due: AtomicBool::new(false),
             foreground_refresh_ahead: false,
             closing: AtomicBool::new(false),
-            hand_out_margin: session.config().leeway().min(MAX_HAND_OUT_MARGIN),
+            hand_out_margin,
             core: Mutex::new(Core {
                 persisted_generation: session.generation(),
                 published_token: None,
@@ -217,26 +233,26 @@ impl<H, W: Wake> Driver<H, W> {
         Some((TokenGuard(guard), refresh_ahead))
     }
 
-    /// For a foreground client: the usable token, and when to refresh it instead of handing
-    /// it out, if that is within the hand-out margin (the leeway, at most half the token's
-    /// refresh window and at most 10 s) or a failed save is due again. Every process of a
-    /// fleet rotates a token at its refresh point and no sooner, so a token handed out before
-    /// the margin lives at least the margin: a command line's caller gets a token that the
-    /// next invocation does not revoke under its feet.
-    pub(crate) fn usable_foreground(&self) -> Option<(TokenGuard, Option<UnixTime>)> {
+    /// For a foreground client: the usable token, and what to do with it. Within the hand-out
+    /// margin before its refresh point (the leeway, at most half the token's refresh window and
+    /// at most 10 s; none with a custom clock, which a real-time wait would not move), it is
+    /// replaced rather than handed out: when every process of a fleet refreshes a token at its
+    /// refresh point, a token handed out before the margin lives at least the margin.
+    pub(crate) fn usable_foreground(&self) -> Option<(TokenGuard, Foreground)> {
         let guard = self.published.load();
         guard.check(&self.time)?;
-        let now = self.now();
         let token = &guard.authorization;
         let refresh_at = token.refresh_at();
         let window = token.usable_until().saturating_duration_since(refresh_at);
         let margin = self.hand_out_margin.min(window / 2);
-        let act_at = if self.save_due.load(Ordering::Relaxed) {
-            Some(now)
+        let next = if self.save_due.load(Ordering::Relaxed) {
+            Foreground::RetrySave
+        } else if self.now().saturating_add(margin) >= refresh_at {
+            Foreground::ReplaceAt(token.token_id(), refresh_at)
         } else {
-            (now.saturating_add(margin) >= refresh_at).then_some(refresh_at)
+            Foreground::Use
         };
-        Some((TokenGuard(guard), act_at))
+        Some((TokenGuard(guard), next))
     }
 
     /// Whether `token`, usable at `now`, is past its refresh-ahead point (or a failed save is to

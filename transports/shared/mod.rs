@@ -34,7 +34,9 @@ pub use clock::{Clock, SystemClock};
 pub(crate) use define_client::define_client;
 #[cfg(feature = "nonblocking")]
 pub(crate) use driver::Wake;
-pub(crate) use driver::{BackgroundJob, Driver, OnDrop, Pending, Step, Want, apply, insert};
+pub(crate) use driver::{
+    BackgroundJob, Driver, Foreground, OnDrop, Pending, Step, Want, apply, insert,
+};
 pub use file_store::{FileLease, FileStore};
 pub use limits::{Limits, RequestLimits};
 pub use memory_store::{MemoryLease, MemoryStore};
