@@ -258,7 +258,7 @@ fn a_short_lived_set_restored_or_adopted_is_refreshed_halfway_not_on_arrival() {
 #[test]
 fn a_set_of_unknown_age_counts_its_life_from_its_first_use() {
     let config = config().leeway(secs(1)).build().unwrap();
-    // Stored by an older version: no issue time. Usable until +3 s.
+    // Stored by an older version: no arrival time. Usable until +3 s.
     let set = stored(4, Some(3600));
     assert_eq!(set.obtained_at(), None);
     let mut scenario = restored(config, set);

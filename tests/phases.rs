@@ -220,7 +220,7 @@ fn a_pause_that_ended_without_a_poll_asks_for_one_now() {
 
 #[test]
 fn a_restored_set_of_unknown_age_is_refreshed_halfway_through_what_is_left() {
-    // A 10-minute token restored from an older store: its issue time is unknown, so its life
+    // A 10-minute token restored from an older store: when it arrived is unknown, so its life
     // counts from its first use, whatever the default lifetime says.
     let set = keliweb_oauth::TokenSet::new(
         keliweb_oauth::AccessToken::new(access(1)),
