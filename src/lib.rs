@@ -101,7 +101,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(any(feature = "blocking", feature = "nonblocking"))]
-#[path = "../transports/shared/mod.rs"]
+#[path = "../transports/client/mod.rs"]
 pub mod client;
 
 #[cfg(feature = "blocking")]

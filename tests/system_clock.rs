@@ -1,5 +1,5 @@
 //! On the system clock the lock-free path reads a coarse clock against deadlines set when the
-//! token was published (transports/shared/published.rs). Whatever the coarse clock says, no
+//! token was published (transports/client/published.rs). Whatever the coarse clock says, no
 //! token is handed out at or past its expiry minus the leeway by the precise clock: checked
 //! here against real time, with tokens that live three seconds, across refreshes.
 #![cfg(feature = "ureq")]
