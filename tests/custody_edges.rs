@@ -212,6 +212,51 @@ fn a_huge_request_timeout_overflows_neither_the_lease_nor_the_http_client() {
     assert_eq!(limits.token_request().request_timeout, Limits::MAX_TIMEOUT);
 }
 
+/// An emulator, a store file in a directory of its own, and a client clock at `T0`.
+struct OnFile {
+    emulator: Emulator,
+    _directory: tempfile::TempDir,
+    path: std::path::PathBuf,
+    clock: ManualClock,
+}
+
+impl OnFile {
+    fn new() -> Self {
+        let directory = tempfile::tempdir().expect("a directory");
+        Self {
+            emulator: Emulator::start(EmulatorConfig::default()).expect("the emulator"),
+            path: directory.path().join("tokens.json"),
+            _directory: directory,
+            clock: ManualClock::new(T0),
+        }
+    }
+
+    /// A blocking client on the emulator, the store file and the clock.
+    fn blocking(
+        emulator: &Emulator,
+        path: &std::path::Path,
+        clock: &ManualClock,
+    ) -> blocking::ClientBuilder<blocking::UreqClient> {
+        blocking::Client::builder(emulated::config(emulator), blocking::UreqClient::default())
+            .clock(clock.clone())
+            .store(FileStore::new(path))
+    }
+
+    /// The same for the async client.
+    fn nonblocking(
+        emulator: &Emulator,
+        path: &std::path::Path,
+        clock: &ManualClock,
+    ) -> nonblocking::ClientBuilder<nonblocking::ReqwestClient> {
+        nonblocking::Client::builder(
+            emulated::config(emulator),
+            nonblocking::ReqwestClient::default(),
+        )
+        .clock(clock.clone())
+        .store(FileStore::new(path))
+    }
+}
+
 /// What a program that ends now must leave in the store: the rotated set its client holds.
 fn assert_rotated_set_saved(path: &std::path::Path, held: Option<TokenSet>, before: &TokenSet) {
     let stored = FileStore::new(path).load().expect("the store");
@@ -222,15 +267,13 @@ fn assert_rotated_set_saved(path: &std::path::Path, held: Option<TokenSet>, befo
 
 #[test]
 fn shutdown_waits_for_a_refresh_ahead_and_its_save() {
-    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
-    let directory = tempfile::tempdir().expect("a directory");
-    let path = directory.path().join("tokens.json");
-    let clock = ManualClock::new(T0);
-    let client =
-        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
-            .clock(clock.clone())
-            .store(FileStore::new(&path))
-            .build();
+    let OnFile {
+        emulator,
+        path,
+        clock,
+        ..
+    } = &OnFile::new();
+    let client = OnFile::blocking(emulator, path, clock).build();
     client.authorization().expect("a login");
     let before = client.tokens().expect("a set");
     emulator.inject(
@@ -242,23 +285,19 @@ fn shutdown_waits_for_a_refresh_ahead_and_its_save() {
     client.authorization().expect("the valid token");
 
     client.shutdown().expect("nothing left unsaved");
-    assert_rotated_set_saved(&path, client.tokens(), &before);
+    assert_rotated_set_saved(path, client.tokens(), &before);
     assert_eq!(emulator.counters().refresh_grants, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drives_a_refresh_ahead_and_its_save_to_the_end_async() {
-    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
-    let directory = tempfile::tempdir().expect("a directory");
-    let path = directory.path().join("tokens.json");
-    let clock = ManualClock::new(T0);
-    let client = nonblocking::Client::builder(
-        emulated::config(&emulator),
-        nonblocking::ReqwestClient::default(),
-    )
-    .clock(clock.clone())
-    .store(FileStore::new(&path))
-    .build();
+    let OnFile {
+        emulator,
+        path,
+        clock,
+        ..
+    } = &OnFile::new();
+    let client = OnFile::nonblocking(emulator, path, clock).build();
     client.authorization().await.expect("a login");
     let before = client.tokens().expect("a set");
     emulator.inject(
@@ -269,29 +308,28 @@ async fn shutdown_drives_a_refresh_ahead_and_its_save_to_the_end_async() {
     client.authorization().await.expect("the valid token");
 
     client.shutdown().await.expect("nothing left unsaved");
-    assert_rotated_set_saved(&path, client.tokens(), &before);
+    assert_rotated_set_saved(path, client.tokens(), &before);
     assert_eq!(emulator.counters().refresh_grants, 1);
 }
 
 #[test]
 fn a_foreground_refresh_ahead_runs_in_the_call_and_returns_the_new_token() {
-    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
-    let directory = tempfile::tempdir().expect("a directory");
-    let path = directory.path().join("tokens.json");
-    let clock = ManualClock::new(T0);
-    let client =
-        blocking::Client::builder(emulated::config(&emulator), blocking::UreqClient::default())
-            .clock(clock.clone())
-            .store(FileStore::new(&path))
-            .foreground_refresh_ahead()
-            .build();
+    let OnFile {
+        emulator,
+        path,
+        clock,
+        ..
+    } = &OnFile::new();
+    let client = OnFile::blocking(emulator, path, clock)
+        .foreground_refresh_ahead()
+        .build();
     let first = client.authorization().expect("a login").token_id();
     clock.advance(Duration::from_secs(3600 - 60 - 200));
     let fresh = client.authorization().expect("the new token");
     assert_ne!(fresh.token_id(), first, "the call refreshed and waited");
     // Saved before it was handed out: nothing is left for a background thread.
     assert_eq!(
-        FileStore::new(&path).load().map(|stored| stored.version),
+        FileStore::new(path).load().map(|stored| stored.version),
         Ok(2)
     );
     assert_eq!(emulator.counters().refresh_grants, 1);
@@ -299,24 +337,21 @@ fn a_foreground_refresh_ahead_runs_in_the_call_and_returns_the_new_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreground_refresh_ahead_runs_in_the_call_and_returns_the_new_token_async() {
-    let emulator = Emulator::start(EmulatorConfig::default()).expect("the emulator");
-    let directory = tempfile::tempdir().expect("a directory");
-    let path = directory.path().join("tokens.json");
-    let clock = ManualClock::new(T0);
-    let client = nonblocking::Client::builder(
-        emulated::config(&emulator),
-        nonblocking::ReqwestClient::default(),
-    )
-    .clock(clock.clone())
-    .store(FileStore::new(&path))
-    .foreground_refresh_ahead()
-    .build();
+    let OnFile {
+        emulator,
+        path,
+        clock,
+        ..
+    } = &OnFile::new();
+    let client = OnFile::nonblocking(emulator, path, clock)
+        .foreground_refresh_ahead()
+        .build();
     let first = client.authorization().await.expect("a login").token_id();
     clock.advance(Duration::from_secs(3600 - 60 - 200));
     let fresh = client.authorization().await.expect("the new token");
     assert_ne!(fresh.token_id(), first, "the call refreshed and waited");
     assert_eq!(
-        FileStore::new(&path).load().map(|stored| stored.version),
+        FileStore::new(path).load().map(|stored| stored.version),
         Ok(2)
     );
     assert_eq!(emulator.counters().refresh_grants, 1);

@@ -496,6 +496,15 @@ impl Session {
         true
     }
 
+    /// [`adopt`](Self::adopt), with the refresh-ahead point of a set of unknown age placed from
+    /// `now` at once: for a driver that publishes the token before it next polls.
+    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
+    pub(crate) fn adopt_at(&mut self, tokens: Option<TokenSet>, now: UnixTime) -> bool {
+        let adopted = self.adopt(tokens);
+        self.settle_refresh_point(now);
+        adopted
+    }
+
     /// Reports that the API answered `401`, at `now`, to a call authorized with token `token`.
     ///
     /// The first refusal of a token withdraws it: the next poll gets another. A token obtained

@@ -110,7 +110,7 @@ impl<H: HttpClient> Client<H> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        if core.is_unsaved() && driver.custody().is_some() {
+        if core.is_unsaved() {
             drop(core);
             let _ = in_place(custody::persist(driver, &InPlace(&*driver.http)));
             core = driver.lock();
@@ -210,17 +210,13 @@ impl<H: HttpClient> Client<H> {
         let (token, next) = self.inner.usable_foreground()?;
         match next {
             Foreground::Use => Some(token),
-            Foreground::RetrySave => {
-                drop(token);
-                self.retry_save_in_foreground()
-            }
-            Foreground::ReplaceAt(current, at) => {
+            Foreground::AcquireAt(want, at) => {
                 drop(token);
                 let wait = at.saturating_duration_since(self.inner.now());
                 if !wait.is_zero() {
                     std::thread::sleep(wait);
                 }
-                self.replace_in_foreground(current)
+                self.acquire_in_foreground(want)
             }
         }
     }

@@ -77,20 +77,11 @@ macro_rules! define_client {
                 Some(token)
             }
 
-            /// Replaces token `current` in the caller: sends its refresh, or waits for the one
-            /// out, or adopts the stored successor, and returns the newer token. A failed refresh
-            /// ahead is nobody's error while the token works: it is handed out then.
-            $($async)? fn replace_in_foreground(&self, current: $crate::TokenId) -> Option<TokenGuard> {
-                match self.acquire(Want::NewerThan(current)) $($await)* {
-                    Ok(fresh) => Some(fresh),
-                    Err(_) => self.inner.usable_foreground().map(|(token, _)| token),
-                }
-            }
-
-            /// Saves the held set again in the caller (its save failed), then hands out what is
-            /// usable.
-            $($async)? fn retry_save_in_foreground(&self) -> Option<TokenGuard> {
-                match self.acquire(Want::Usable) $($await)* {
+            /// Goes the slow path in the caller for `want` (a newer token than the one due, or a
+            /// usable one once a failed save is done again). A failed refresh ahead is nobody's
+            /// error while the token works: it is handed out then.
+            $($async)? fn acquire_in_foreground(&self, want: Want) -> Option<TokenGuard> {
+                match self.acquire(want) $($await)* {
                     Ok(token) => Some(token),
                     Err(_) => self.inner.usable_foreground().map(|(token, _)| token),
                 }

@@ -65,11 +65,10 @@ impl Want {
 pub(crate) enum Foreground {
     /// Hand it out.
     Use,
-    /// Save the held set again first (its save failed), in the call.
-    RetrySave,
-    /// From the instant given on, replace this token in the call: refresh (or wait for the
-    /// refresh out, or adopt the stored successor) and hand out a newer one.
-    ReplaceAt(TokenId, UnixTime),
+    /// From the instant given on, go the slow path in the call for what `Want` says: a token
+    /// newer than this one (refresh, wait for the refresh out, or adopt the stored successor),
+    /// or any usable one once the held set is saved again (its save failed).
+    AcquireAt(Want, UnixTime),
 }
 
 /// What the slow path does next, decided under the lock.
@@ -245,10 +244,11 @@ impl<H, W: Wake> Driver<H, W> {
         let refresh_at = token.refresh_at();
         let window = token.usable_until().saturating_duration_since(refresh_at);
         let margin = self.hand_out_margin.min(window / 2);
+        let now = self.now();
         let next = if self.save_due.load(Ordering::Relaxed) {
-            Foreground::RetrySave
-        } else if self.now().saturating_add(margin) >= refresh_at {
-            Foreground::ReplaceAt(token.token_id(), refresh_at)
+            Foreground::AcquireAt(Want::Usable, now)
+        } else if now.saturating_add(margin) >= refresh_at {
+            Foreground::AcquireAt(Want::NewerThan(token.token_id()), refresh_at)
         } else {
             Foreground::Use
         };
@@ -306,7 +306,7 @@ impl<H, W: Wake> Driver<H, W> {
     /// set is not saved (the server may have rotated its predecessor: that set is the only
     /// live one).
     pub(crate) fn shutdown_outcome(&self, core: &Core) -> Result<(), Error> {
-        if self.custody.is_none() || core.persisted_generation == core.session.generation() {
+        if self.custody.is_none() || !core.is_unsaved() {
             return Ok(());
         }
         let error = core.store_error.clone().unwrap_or_else(|| {
@@ -428,8 +428,7 @@ impl<H, W: Wake> Driver<H, W> {
         };
         core.load_failed = None;
         if stored.version > 0 {
-            core.session.adopt(stored.tokens);
-            core.session.settle_refresh_point(now);
+            core.session.adopt_at(stored.tokens, now);
         }
         core.known_version = Some(stored.version);
         core.persisted_generation = core.session.generation();
@@ -458,10 +457,9 @@ impl<H, W: Wake> Driver<H, W> {
         // is a store started afresh (a deleted file): nothing to adopt, and the save goes on
         // from there.
         core.known_version = Some(stored.version);
-        if stored.version < known || !core.session.adopt(stored.tokens) {
+        if stored.version < known || !core.session.adopt_at(stored.tokens, self.now()) {
             return BeforeSend::Send;
         }
-        core.session.settle_refresh_point(self.now());
         core.persisted_generation = core.session.generation();
         self.sync(&mut core);
         self.schedule_refresh_ahead(&core, self.now());
@@ -626,13 +624,9 @@ impl<H, W: Wake> Driver<H, W> {
         // With a request out, its own reload under the lease adopts a newer set.
         if stored.version != known && core.session.in_flight().is_none() {
             core.known_version = Some(stored.version);
-            if stored.version > known && core.session.adopt(stored.tokens) {
-                core.session.settle_refresh_point(self.now());
-                core.persisted_generation = core.session.generation();
+            if stored.version > known && core.session.adopt_at(stored.tokens, self.now()) {
                 // The held set is the stored one: nothing of this process's is unsaved.
-                core.store_error = None;
-                core.save_retry_at = None;
-                self.save_due.store(false, Ordering::Relaxed);
+                self.saved_as(&mut core, stored.version);
                 self.sync(&mut core);
                 self.schedule_refresh_ahead(&core, self.now());
                 return None;
@@ -660,12 +654,18 @@ impl<H, W: Wake> Driver<H, W> {
         if stored.tokens.is_none() || stored.tokens.as_ref() != core.session.tokens() {
             return false;
         }
-        core.known_version = Some(stored.version);
+        self.saved_as(core, stored.version);
+        true
+    }
+
+    /// The held set is the store's `version`: nothing is left to save, and no store error
+    /// stands.
+    fn saved_as(&self, core: &mut Core, version: u64) {
+        core.known_version = Some(version);
         core.persisted_generation = core.session.generation();
         core.save_retry_at = None;
         core.store_error = None;
         self.save_due.store(false, Ordering::Relaxed);
-        true
     }
 
     /// A retried save could not take the lease: it is tried again a minimum retry delay from

@@ -368,15 +368,11 @@ impl<H: AsyncHttpClient> Client<H> {
     async fn usable_in_foreground(&self) -> Option<TokenGuard> {
         let (token, next) = self.inner.usable_foreground()?;
         match next {
-            Foreground::RetrySave => {
+            Foreground::AcquireAt(want, at) if self.inner.now() >= at => {
                 drop(token);
-                self.retry_save_in_foreground().await
+                self.acquire_in_foreground(want).await
             }
-            Foreground::ReplaceAt(current, at) if self.inner.now() >= at => {
-                drop(token);
-                self.replace_in_foreground(current).await
-            }
-            Foreground::Use | Foreground::ReplaceAt(..) => Some(token),
+            Foreground::Use | Foreground::AcquireAt(..) => Some(token),
         }
     }
 
