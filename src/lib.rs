@@ -115,6 +115,8 @@ pub mod nonblocking;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+pub mod coordinator;
+
 mod authorization;
 mod client_auth;
 mod config;

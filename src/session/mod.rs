@@ -498,7 +498,6 @@ impl Session {
 
     /// [`adopt`](Self::adopt), with the refresh-ahead point of a set of unknown age placed from
     /// `now` at once: for a driver that publishes the token before it next polls.
-    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn adopt_at(&mut self, tokens: Option<TokenSet>, now: UnixTime) -> bool {
         let adopted = self.adopt(tokens);
         self.settle_refresh_point(now);
@@ -569,14 +568,12 @@ impl Session {
     }
 
     /// The id of the newest token installed (withdrawn or not); a later token has a larger one.
-    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn newest_token_id(&self) -> TokenId {
         self.newest_token
     }
 
     /// Why no token request can go out at `now`, if none can: a stop, a retry pause, a logout,
     /// or neither a live refresh token nor credentials to send.
-    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn token_request_blocker(&self, now: UnixTime) -> Option<Error> {
         if let Some(error) = self.phase.blocker(now) {
             return Some(error.clone());

@@ -37,7 +37,6 @@ impl Phase {
     }
 
     /// What blocks a token request at `now`: a stop, or a pause not over yet.
-    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(super) fn blocker(&self, now: UnixTime) -> Option<&Error> {
         match self {
             Self::Stopped(error) => Some(error),
