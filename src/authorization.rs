@@ -79,6 +79,7 @@ impl Authorization {
     }
 
     /// A placeholder that is never usable, for drivers that publish "no token" lock-free.
+    #[cfg(any(feature = "blocking", feature = "nonblocking"))]
     pub(crate) fn never_usable() -> Self {
         Self {
             header: HeaderValue::from_static("Bearer -"),

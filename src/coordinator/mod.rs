@@ -48,6 +48,8 @@ mod jobs;
 mod notice;
 mod outcomes;
 mod stored;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
@@ -301,6 +303,21 @@ impl Coordinator {
         }
     }
 
+    /// Loads the store if it was never loaded: `Ready` once it is (or there is no store),
+    /// `Failed` while its first load's failure stands.
+    pub fn load_step(&mut self, now: UnixTime) -> Step {
+        if !self.custody.needs_load() {
+            return Step::Ready;
+        }
+        if let Some(error) = self.custody.load_failure(now) {
+            return Step::Failed(error.clone());
+        }
+        match self.running() {
+            Some(job) => Step::Wait(job),
+            None => self.start_job(jobs::Task::Load, Work::Load),
+        }
+    }
+
     /// The store steps that come before the session's: the first load, waiting for a save, a
     /// retried save.
     fn custody_step(&mut self, now: UnixTime) -> Option<Step> {
@@ -310,13 +327,7 @@ impl Coordinator {
             return Some(Step::Wait(job.id));
         }
         if self.custody.needs_load() {
-            if let Some(error) = self.custody.load_failure(now) {
-                return Some(Step::Failed(error.clone()));
-            }
-            return Some(match self.running() {
-                Some(job) => Step::Wait(job),
-                None => self.start_job(jobs::Task::Load, Work::Load),
-            });
+            return Some(self.load_step(now));
         }
         if self.job.is_none() && self.custody.save_is_due(now) {
             // One caller retries; the others go on meanwhile.
@@ -504,6 +515,8 @@ impl Coordinator {
     /// Publishes the current authorization if it changed. A withdrawn token leaves the
     /// lock-free path at once; a new one only once it is saved (or its save failed).
     fn sync(&mut self) {
+        // Changes are saved by the job that made them, by generation.
+        self.session.change_taken();
         if self.session.authorization().is_none() && self.published.is_some() {
             self.publish(None);
         }

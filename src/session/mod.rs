@@ -567,6 +567,12 @@ impl Session {
         );
     }
 
+    /// The token set's change is taken care of (by generation, by a driver that saves each
+    /// change itself): the next poll does not answer [`Action::Store`] for it.
+    pub(crate) fn change_taken(&mut self) {
+        self.unsaved = false;
+    }
+
     /// The id of the newest token installed (withdrawn or not); a later token has a larger one.
     pub(crate) fn newest_token_id(&self) -> TokenId {
         self.newest_token

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use super::store::{Stored, TokenStore, deadline, next_version};
+use super::Stored;
+use super::store::{TokenStore, deadline, next_version};
 use crate::{StoreError, StoreErrorKind, TokenSet};
 
 /// Largest file read: a token set is a few kilobytes, so anything far larger is not one.

@@ -3,7 +3,8 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::store::{Stored, TokenStore, deadline, next_version};
+use super::Stored;
+use super::store::{TokenStore, deadline, next_version};
 use crate::{StoreError, StoreErrorKind, TokenSet};
 
 /// A [`TokenStore`] in memory: clones share it, so several clients of one process (one per

@@ -14,8 +14,6 @@ macro_rules! trace_event {
 
 mod builder;
 mod clock;
-pub(crate) mod custody;
-mod define_client;
 mod driver;
 mod file_store;
 mod limits;
@@ -25,18 +23,19 @@ mod published;
 mod redact;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod revocations;
 mod store;
 
+#[cfg(feature = "blocking")]
+pub(crate) use crate::coordinator::Foreground;
+pub use crate::coordinator::Stored;
 pub use builder::{Blocking, ClientBuilder, Nonblocking};
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
-pub(crate) use define_client::define_client;
 #[cfg(feature = "nonblocking")]
 pub(crate) use driver::Wake;
-pub(crate) use driver::{
-    BackgroundJob, Driver, Foreground, OnDrop, Pending, Step, Want, apply, insert,
-};
+pub(crate) use driver::{Driver, apply};
 pub use file_store::{FileLease, FileStore};
 pub use limits::{Limits, RequestLimits};
 pub use memory_store::{MemoryLease, MemoryStore};
@@ -44,10 +43,11 @@ pub use memory_store::{MemoryLease, MemoryStore};
 pub(crate) use redact::without_query;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisLease, RedisStore};
-pub(crate) use store::Custodian;
+pub(crate) use revocations::Revocations;
+pub use store::TokenStore;
 #[cfg(feature = "blocking")]
 pub(crate) use store::deadline;
-pub use store::{Stored, TokenStore};
+pub(crate) use store::{AnyLease, Custodian};
 
 use std::fmt;
 use std::ops::Deref;
@@ -77,16 +77,7 @@ impl fmt::Debug for TokenGuard {
 
 /// How to treat an API call that was answered `401 Unauthenticated`, from a client's
 /// `report_unauthorized`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use]
-pub enum Unauthorized {
-    /// The token was withdrawn (or had already been replaced): get a token again and retry the
-    /// call once.
-    RetryWithNewToken,
-    /// A token obtained to replace a refused one was refused too: report the `401`, do not
-    /// loop. Once the minimum retry delay has passed, a refusal counts as a first one again.
-    Report,
-}
+pub use crate::coordinator::Unauthorized;
 
 /// A copy of an API request, kept so it can be sent again after a `401`.
 pub(crate) fn copy_request(request: &Request<Vec<u8>>) -> Request<Vec<u8>> {

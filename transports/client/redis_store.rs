@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use redis::{Connection, RedisError, Script};
 use zeroize::Zeroize;
 
-use super::store::{Stored, TokenStore, deadline, next_version};
+use super::Stored;
+use super::store::{TokenStore, deadline, next_version};
 use crate::{StoreError, StoreErrorKind, TokenSet};
 
 /// The longest pause between two tries of the lease while another process holds it.

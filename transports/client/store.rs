@@ -4,17 +4,8 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
+use super::Stored;
 use crate::{StoreError, StoreErrorKind, TokenSet};
-
-/// A stored token set and its version.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stored {
-    /// Counts the saves: 0 while nothing was ever stored, one more with each save. A process
-    /// whose set came from an older version knows another one has replaced it.
-    pub version: u64,
-    /// The set; `None` when nothing was stored or a logout erased it.
-    pub tokens: Option<TokenSet>,
-}
 
 /// Keeps the token set for every process that uses the same account, so that with Passport's
 /// refresh-token rotation they take turns instead of burning each other's refresh token

@@ -26,6 +26,7 @@
 //! target (CI checks it) and reads the time with `web-time` there. Token stores run their calls
 //! on threads of their own, so in a browser use none (keep the set in the session).
 
+mod job;
 #[cfg(feature = "reqwest-middleware")]
 mod middleware;
 #[cfg(feature = "reqwest")]
@@ -34,30 +35,25 @@ mod reqwest;
 mod tower;
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 
-use futures_util::FutureExt;
-use futures_util::future::Shared;
 use http::{Request, Response};
-use tokio::sync::Notify;
 
+pub(crate) use self::job::Waiters;
+use self::job::start;
 #[cfg(feature = "reqwest-middleware")]
 pub use self::middleware::AuthMiddleware;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestClient;
 #[cfg(feature = "tower")]
 pub use self::tower::{AuthLayer, AuthService, BoxError, ReplayBody};
-use crate::client::custody::{self, Io, StoreCall, StoreFuture};
 use crate::client::{
-    BackgroundJob, Driver, Foreground, OnDrop, Pending, RequestLimits, Step, TokenGuard,
-    Unauthorized, Wake, Want, apply, copy_request, define_client, insert, is_unauthorized,
+    Driver, RequestLimits, Revocations, TokenGuard, Unauthorized, apply, copy_request,
+    is_unauthorized,
 };
-use crate::{
-    Error, OutgoingRequest, RequestId, StoreError, StoreErrorKind, TransportError,
-    TransportErrorKind,
-};
+use crate::coordinator::{Coordinator, Foreground, JobId, Step, Want, Work};
+use crate::{Config, Credentials, Error, StoreError, TokenId, TokenSet, TransportError, UnixTime};
 
 /// A token request and the storing of its answer, detached from the caller that started it.
 pub type BackgroundTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -107,102 +103,188 @@ pub trait AsyncHttpClient: Send + Sync + 'static {
     }
 }
 
-/// A token request that every waiting task can drive.
-type SharedRequest = Shared<BackgroundTask>;
+/// Options for a [`Client`].
+pub type ClientBuilder<H> = crate::client::ClientBuilder<H, crate::client::Nonblocking>;
 
-/// How async callers wait for a token request: by driving the request itself, so that it
-/// finishes even when its sender is cancelled, or by sleeping until it is finished.
-#[derive(Default)]
-pub(crate) struct Waiters {
-    notify: Notify,
-    request: Mutex<Option<(RequestId, SharedRequest)>>,
+/// An OAuth client for one credential: `Send + Sync`, cheap to clone; clones share the session.
+/// Each task that needs a token while none is usable waits for the one token request out.
+pub struct Client<H> {
+    inner: Arc<Driver<H, Waiters>>,
 }
 
-impl Wake for Waiters {
-    fn wake_all(&self) {
-        self.notify.notify_waiters();
-    }
-
-    fn continued(&self, from: RequestId, to: RequestId) {
-        self.rename(from, to);
-    }
-}
-
-impl Waiters {
-    /// Token request `from` went on as `to` in the same task: waiters of `to` drive it too.
-    fn rename(&self, from: RequestId, to: RequestId) {
-        let mut slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((running, _)) = slot.as_mut().filter(|(running, _)| *running == from) {
-            *running = to;
-        }
-    }
-
-    fn request(&self, id: RequestId) -> Option<SharedRequest> {
-        let slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.as_ref()
-            .filter(|(running, _)| *running == id)
-            .map(|(_, request)| request.clone())
-    }
-
-    /// Forgets request `id`. The request is dropped after the slot's lock is released: if this
-    /// was its last copy, dropping it runs [`FailUnlessAnswered`], which takes locks itself.
-    fn forget(&self, id: RequestId) {
-        drop(self.take_if(|running| running == id));
-    }
-
-    /// Takes the request out of the slot if `which` says so; the caller drops it outside every
-    /// lock.
-    fn take_if(&self, which: impl FnOnce(RequestId) -> bool) -> Option<SharedRequest> {
-        let mut slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.as_ref().is_some_and(|(running, _)| which(*running)) {
-            slot.take().map(|(_, request)| request)
-        } else {
-            None
-        }
-    }
-
-    /// Puts `request` in the slot and returns what was there, for the caller to drop outside
-    /// every lock.
-    fn replace(&self, id: RequestId, request: SharedRequest) -> Option<SharedRequest> {
-        let mut slot = self.request.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.replace((id, request)).map(|(_, old)| old)
-    }
-}
-
-/// Fails the request with a transport error if its task ends without an answer (a panicking
-/// HTTP client), so the session is not left waiting for it and a retry pause starts: a client
-/// that panics on every request must not be retried in a busy loop.
-struct FailUnlessAnswered<H: AsyncHttpClient> {
-    driver: Weak<Driver<H, Waiters>>,
-    id: Option<RequestId>,
-}
-
-impl<H: AsyncHttpClient> Drop for FailUnlessAnswered<H> {
-    fn drop(&mut self) {
-        if let (Some(id), Some(driver)) = (self.id.take(), self.driver.upgrade()) {
-            let failure = TransportError::new(
-                TransportErrorKind::Other,
-                "the HTTP client gave no answer (it panicked, or its request was dropped)",
-            );
-            let _ = Pending::new(&*driver, id, OnDrop::Fail).finish(Err(failure));
-            driver.finished.forget(id);
+impl<H> Clone for Client<H> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
         }
     }
 }
 
-/// How waiting tasks wait for the token request out: by driving it.
-type Waiter = Waiters;
-
-define_client! {
-    http: AsyncHttpClient,
-    flavour: Nonblocking,
-    caller: "task",
-    async: async,
-    await: [.await],
-    cancel_note: "Cancel-safe: the token request belongs to the client, so if the task that sent it is dropped, the request is still finished and its answer stored, and the next caller waits for it rather than sending another.",
+impl<H: AsyncHttpClient> ClientBuilder<H> {
+    /// The client.
+    pub fn build(self) -> Client<H> {
+        Client {
+            inner: Arc::new(self.into_driver()),
+        }
+    }
 }
 
 impl<H: AsyncHttpClient> Client<H> {
+    /// A client with the system clock, no store and default limits.
+    pub fn new(config: Config, http: H) -> Self {
+        Self::builder(config, http).build()
+    }
+
+    /// A builder for a client with a store, stored tokens, another clock or other limits.
+    pub fn builder(config: Config, http: H) -> ClientBuilder<H> {
+        ClientBuilder::new(config, http)
+    }
+
+    /// A usable access token, fetching one if needed. While a token is valid this takes no
+    /// lock; when one is needed, exactly one task sends the token request and every task
+    /// waiting on it gets its outcome, failures included. Once the token reaches its
+    /// refresh-ahead point ([`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead)),
+    /// the first caller starts the refresh in the background and every caller keeps using the
+    /// still-valid token. Cancel-safe: the token request belongs to the client, so if the task
+    /// that sent it is dropped, the request is still finished and its answer stored, and the
+    /// next caller waits for it rather than sending another.
+    ///
+    /// # Errors
+    /// The [`Error`] of the token request, or why none can be sent.
+    pub async fn authorization(&self) -> Result<TokenGuard, Error> {
+        match self.usable_now().await {
+            Some(token) => Ok(token),
+            None => self.acquire(Want::Usable).await,
+        }
+    }
+
+    /// Sets `Authorization` (and Keliweb's default headers) on `request`. Returns which token
+    /// it used: hand it to [`report_unauthorized`](Self::report_unauthorized) if the API
+    /// answers `401`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::UntrustedOrigin`](crate::ErrorKind::UntrustedOrigin) before any IO when
+    /// the request's URL is not one the token may go to
+    /// ([`Config::permits_token_to`](crate::Config::permits_token_to)); otherwise as
+    /// [`authorization`](Self::authorization).
+    pub async fn authorize<B>(&self, request: &mut Request<B>) -> Result<TokenId, Error> {
+        if let Some(token) = self.usable_now().await {
+            return self.inner.insert(&token, request);
+        }
+        self.inner.check_origin(request)?;
+        loop {
+            let token = self.acquire(Want::Usable).await?;
+            // Usable a moment ago; if it reached its leeway since, fetch the next one.
+            if let Some(applied) = apply(&token, self.inner.now(), request) {
+                return applied;
+            }
+        }
+    }
+
+    /// Reports that the API answered `401` to a request authorized with `token` (what
+    /// [`authorize`](Self::authorize) returned), for callers that send their own requests.
+    /// [`Unauthorized::RetryWithNewToken`]: the next [`authorization`](Self::authorization) or
+    /// `authorize` gets a new token; retry once. [`Unauthorized::Report`]: a replacement was
+    /// refused too; hand the `401` on instead of retrying (an API that refuses every token then
+    /// costs at most one token request per minimum retry delay).
+    pub fn report_unauthorized(&self, token: TokenId) -> Unauthorized {
+        self.inner
+            .report(|machine, now| machine.unauthorized(token, now))
+    }
+
+    /// Authorizes and sends an API request. On a `401` the token is refreshed once and the
+    /// request sent once more; a `401` that survives that is returned as it is.
+    ///
+    /// # Errors
+    /// A token error, or [`ErrorKind::Transport`](crate::ErrorKind::Transport) when the API
+    /// call got no complete response.
+    pub async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, Error> {
+        let retry = copy_request(&request);
+        let (token, response) = self.send_once(request).await?;
+        if !is_unauthorized(&response) {
+            return Ok(response);
+        }
+        match self.report_unauthorized(token) {
+            Unauthorized::Report => Ok(response),
+            Unauthorized::RetryWithNewToken => Ok(self.send_once(retry).await?.1),
+        }
+    }
+
+    async fn send_once(
+        &self,
+        mut request: Request<Vec<u8>>,
+    ) -> Result<(TokenId, Response<Vec<u8>>), Error> {
+        let token = self.authorize(&mut request).await?;
+        let limits = self.inner.limits.api_request();
+        let response = self.inner.http.execute(request, limits).await?;
+        Ok((token, response))
+    }
+
+    /// Refreshes now, even if the current token is still valid, and returns the new token.
+    /// Other callers keep using the current token until the new one is in. A dead refresh
+    /// token leads to one password login (when the password is kept), as an expiry would; the
+    /// token that was current is never what this returns. Cancel-safe, as
+    /// [`authorization`](Self::authorization).
+    ///
+    /// # Errors
+    /// The error of the token request, or, while a retry pause or a stop keeps any request
+    /// from going out, the error that caused it. The current token stays in use either way.
+    pub async fn force_refresh(&self) -> Result<TokenGuard, Error> {
+        // The stored set first: adopting it is not the refresh asked for.
+        self.drive(|machine, now| machine.load_step(now), None)
+            .await?;
+        let want = self.inner.report(|machine, _| machine.force_refresh());
+        self.acquire(want).await
+    }
+
+    /// Logs out: drops the tokens locally at once, erases the stored set, then asks the
+    /// server to revoke them as configured. Call [`login`](Self::login) to start again.
+    ///
+    /// # Errors
+    /// The first revocation request that failed, else the store's failure to erase the set;
+    /// the tokens are gone locally regardless.
+    pub async fn revoke(&self) -> Result<(), Error> {
+        let requests = self.inner.report(|machine, now| machine.revoke(now));
+        // Every request is guarded before anything else, so a cancelled revoke still releases
+        // the ones it never reached.
+        let mut revocations = Revocations::new(&self.inner, requests);
+        // Before the server hears of it: no other process adopts the revoked set.
+        let erased = self.drive(|machine, _| machine.erase_step(), None).await;
+        let mut first_error = None;
+        while let Some(request) = revocations.next() {
+            let limits = self.inner.limits.token_request();
+            let answer = self.inner.http.execute(request, limits).await;
+            if let Err(error) = revocations.answered(answer) {
+                first_error.get_or_insert(error);
+            }
+        }
+        match (first_error, erased) {
+            (Some(error), _) => Err(error),
+            (None, erased) => erased.map(drop),
+        }
+    }
+
+    /// The store's last failure (a save refused or not done), until a save succeeds. A set
+    /// whose save failed is kept and used (it works), and saved again before the next token
+    /// request.
+    #[must_use]
+    pub fn store_error(&self) -> Option<StoreError> {
+        self.inner.lock().store_error().cloned()
+    }
+
+    /// Supplies credentials for the next token request (after `LoginRequired`,
+    /// `InvalidCredentials`, or a revocation).
+    pub fn login(&self, credentials: Credentials) {
+        self.inner.report(|machine, _| machine.login(credentials));
+    }
+
+    /// A copy of the token set callers are handed: with a store, a new set shows here once its
+    /// save is done (or failed, and it is used anyway), never while it is being saved.
+    #[must_use]
+    pub fn tokens(&self) -> Option<TokenSet> {
+        self.inner.lock().tokens().cloned()
+    }
+
     /// Finishes what the client has under way, for a program about to exit: drives the token
     /// request out (a refresh ahead in the background included) and the saving of its answer
     /// to their end, then tries once more to save a set whose save failed. With refresh-token
@@ -219,251 +301,153 @@ impl<H: AsyncHttpClient> Client<H> {
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the held set is not saved (the store
     /// is down: this process holds the only live pair).
     pub async fn shutdown(&self) -> Result<(), Error> {
-        let driver = &*self.inner;
-        driver.close();
-        loop {
-            // Registered before the state is read, so a completion after the read wakes us.
-            let mut finished = pin!(driver.finished.notify.notified());
-            finished.as_mut().enable();
-            let request = {
-                let core = driver.lock();
-                if !core.is_busy() {
-                    break;
-                }
-                core.session
-                    .in_flight()
-                    .or(core.saving)
-                    .and_then(|id| driver.finished.request(id))
-            };
-            match request {
-                Some(request) => request.await,
-                None => finished.await,
-            }
-        }
-        let unsaved = driver.lock().is_unsaved();
-        if unsaved {
-            custody::persist(driver, &Offload(&*driver.http)).await;
-        }
-        driver.shutdown_outcome(&driver.lock())
+        self.inner.report(|machine, _| machine.shutdown());
+        self.drive(|machine, _| machine.shutdown_step(), None)
+            .await
+            .map(drop)
     }
 
-    /// The slow path: drives the session until it has the token `want` asks for, or an error.
-    /// The lock is never held across an await.
+    /// The usable token from the lock-free path; past its refresh-ahead point, the first
+    /// caller starts the refresh in the background, or, with
+    /// [`foreground_refresh_ahead`](crate::client::ClientBuilder::foreground_refresh_ahead),
+    /// the caller runs it and gets the new token.
+    #[inline]
+    async fn usable_now(&self) -> Option<TokenGuard> {
+        if self.inner.foreground_refresh_ahead {
+            return self.usable_in_foreground().await;
+        }
+        let (token, refresh_ahead) = self.inner.usable()?;
+        if refresh_ahead {
+            self.start_refresh_ahead();
+        }
+        Some(token)
+    }
+
+    /// The foreground refresh ahead: from the token's refresh point on, replaces it in the
+    /// call. With no timer of its own, it hands the token out until that point. A failed
+    /// refresh ahead is nobody's error while the token works: it is handed out then.
+    async fn usable_in_foreground(&self) -> Option<TokenGuard> {
+        let (token, next) = self.inner.usable_foreground()?;
+        match next {
+            Foreground::StepAt(want, at) if self.inner.now() >= at => {
+                drop(token);
+                match self.acquire(want).await {
+                    Ok(token) => Some(token),
+                    Err(_) => self.inner.usable_foreground().map(|(token, _)| token),
+                }
+            }
+            Foreground::Use | Foreground::StepAt(..) => Some(token),
+        }
+    }
+
+    /// The slow path: steps the machine until it has the token `want` asks for, or an error.
     async fn acquire(&self, want: Want) -> Result<TokenGuard, Error> {
-        let driver = &*self.inner;
+        self.drive(|machine, now| machine.step(want, now), Some(want))
+            .await
+    }
+
+    /// Steps with `step` until it is `Ready` (the published token) or `Failed`: a job it
+    /// starts becomes a task of the client's, which every task that waits for it drives and
+    /// which is offered to [`AsyncHttpClient::spawn`]; a job it waits for is driven too. With
+    /// `want`, a job's failure ends the wait when the caller cannot do without it. The lock is
+    /// never held across an await.
+    async fn drive(
+        &self,
+        mut step: impl FnMut(&mut Coordinator, UnixTime) -> Step,
+        want: Option<Want>,
+    ) -> Result<TokenGuard, Error> {
+        let driver = &self.inner;
         loop {
-            // Registered before the state is read, so a completion after the read wakes us.
-            let mut finished = pin!(driver.finished.notify.notified());
+            // Registered before the state is read, so a job's end after the read wakes us.
+            let mut finished = pin!(driver.finished.notified());
             finished.as_mut().enable();
-            // A request is registered under the same lock that hands it out, so every task
-            // that is told to wait for it finds it to drive.
-            let next = {
-                let mut core = driver.lock();
-                match driver.step(&mut core, want) {
-                    Step::Ready(token) => return Ok(token),
+            // A job is registered under the same lock that starts it, so every task that is
+            // told to wait for it finds it to drive.
+            let (job, task, stale) = {
+                let mut machine = driver.lock();
+                let now = driver.now();
+                let next = step(&mut machine, now);
+                driver.mirror(&mut machine, now);
+                match next {
+                    Step::Ready => return Ok(driver.published()),
                     Step::Failed(error) => return Err(error),
-                    Step::Wait(id) => Ok((id, driver.finished.request(id), None)),
-                    Step::Load(custody) => Err(Some(custody)),
-                    Step::Persist => Err(None),
-                    Step::Send(outgoing) => {
-                        let (request, stale) = self.start(*outgoing);
-                        Ok((request.0, Some(request.1), Some(stale)))
+                    Step::Wait(job) => (job, driver.finished.task(job), None),
+                    Step::Work(job, work) => {
+                        let (task, stale) = start(driver, job, work);
+                        (job, Some(task), Some(stale))
                     }
                 }
             };
-            let (id, request, sent) = match next {
-                Ok(next) => next,
-                Err(Some(custody)) => {
-                    self.load_store(custody).await?;
-                    continue;
-                }
-                Err(None) => {
-                    // A failure is kept for `store_error` and retried later.
-                    custody::persist(&self.inner, &Offload(&*self.inner.http)).await;
-                    continue;
-                }
-            };
-            if let (Some(stale), Some(request)) = (sent, &request) {
-                // Outside the locks: dropping a stale request, or an HTTP client that runs the
+            if let (Some(stale), Some(task)) = (stale, &task) {
+                // Outside the locks: dropping a stale task, or an HTTP client that runs the
                 // task at once, takes them.
                 drop(stale);
                 // If it is not spawned, the tasks that wait for it drive it.
-                let _ = self.spawn(request.clone());
+                let _ = self.spawn(task.clone());
             }
-            match request {
-                Some(request) => request.await,
+            match task {
+                Some(task) => task.await,
                 None => finished.await,
             }
-            if let Some(error) = driver.waited(&driver.lock(), id, want) {
+            if let Some(want) = want
+                && let Some(error) = driver.lock().waited(job, want, driver.now())
+            {
                 return Err(error);
             }
         }
     }
 
-    /// Offers `request` to [`AsyncHttpClient::spawn`]. The spawned copy keeps the client alive
-    /// until the answer is stored, even if every handle is dropped meanwhile.
-    fn spawn(&self, request: SharedRequest) -> Result<(), BackgroundTask> {
+    /// Offers `task` to [`AsyncHttpClient::spawn`]. The spawned copy keeps the client alive
+    /// until the job is over, even if every handle is dropped meanwhile.
+    fn spawn(&self, task: job::SharedJob) -> Result<(), BackgroundTask> {
         let client = Arc::clone(&self.inner);
         self.inner.http.spawn(Box::pin(async move {
-            request.await;
+            task.await;
             drop(client);
         }))
     }
 
-    /// Starts the refresh that fell due in the background, so the caller that noticed goes on
-    /// with the still-valid token: a task offered to [`AsyncHttpClient::spawn`] polls the
-    /// session and drives the request. Nothing is registered before the task runs, so a client
-    /// that cannot spawn leaves no request behind; it gets no refresh ahead, and the token is
-    /// refreshed when a caller needs it.
+    /// Starts the refresh that fell due (or a retried save, or the first load) in the
+    /// background, so the caller that noticed goes on with the still-valid token: the job
+    /// starts now, so `shutdown` finds it, and a task offered to [`AsyncHttpClient::spawn`]
+    /// drives it. A client that cannot spawn gives the job up before any work was done; it
+    /// gets no refresh ahead, and the token is refreshed when a caller needs it.
     fn start_refresh_ahead(&self) {
+        let Some((job, task, loads_first)) = self.begin_refresh_ahead() else {
+            return;
+        };
         let client = self.clone();
-        // Counted until the task ends or is dropped, so `shutdown` waits for it.
-        let job = BackgroundJob::start(Arc::clone(&self.inner));
-        let task: BackgroundTask = Box::pin(async move {
-            client.refresh_ahead().await;
-            drop(job);
+        let background: BackgroundTask = Box::pin(async move {
+            task.await;
+            // A client started from `.tokens(set)` loaded the store first: now the refresh.
+            if loads_first && let Some((_, task, _)) = client.begin_refresh_ahead() {
+                task.await;
+            }
         });
-        if let Err(task) = self.inner.http.spawn(task) {
-            drop(task);
+        if let Err(background) = self.inner.http.spawn(background) {
+            self.inner
+                .report(|machine, now| machine.abandon(job, false, now));
+            self.inner.finished.forget(job);
+            drop(background);
             self.inner.forgo_refresh_ahead();
         }
     }
 
-    /// The spawned part of [`start_refresh_ahead`](Self::start_refresh_ahead).
-    async fn refresh_ahead(&self) {
-        let driver = &*self.inner;
-        // At most twice: a client started from `.tokens(set)` loads the store first.
-        for _ in 0..2 {
-            let started = {
-                let mut core = driver.lock();
-                let step = driver.step(&mut core, Want::Usable);
-                driver.schedule_refresh_ahead(&core, driver.now());
-                match step {
-                    Step::Send(outgoing) => Ok(self.start(*outgoing)),
-                    Step::Persist => Err(Some(None)),
-                    Step::Load(custody) => Err(Some(Some(custody))),
-                    Step::Ready(_) | Step::Failed(_) | Step::Wait(_) => Err(None),
-                }
-            };
-            match started {
-                Ok(((_, request), stale)) => {
-                    // Outside the locks, as in `acquire`.
-                    drop(stale);
-                    request.await;
-                }
-                Err(Some(None)) => custody::persist(driver, &Offload(&*driver.http)).await,
-                Err(Some(Some(custody))) => {
-                    if self.load_store(custody).await.is_ok() {
-                        continue;
-                    }
-                }
-                Err(None) => {}
-            }
-            return;
-        }
-    }
-
-    /// The foreground refresh ahead: from the token's refresh point on, replaces it in the
-    /// call. With no timer of its own, it hands the token out until that point.
-    async fn usable_in_foreground(&self) -> Option<TokenGuard> {
-        let (token, next) = self.inner.usable_foreground()?;
-        match next {
-            Foreground::AcquireAt(want, at) if self.inner.now() >= at => {
-                drop(token);
-                self.acquire_in_foreground(want).await
-            }
-            Foreground::Use | Foreground::AcquireAt(..) => Some(token),
-        }
-    }
-
-    /// A token request still out is abandoned by a revocation; its request body holds the
-    /// password or the refresh token, so it is dropped now (outside every lock).
-    fn abandon_token_request(&self) {
-        drop(self.inner.finished.take_if(|_| true));
-    }
-
-    /// Makes token request `outgoing` a task of the client's, not of the caller's: every task
-    /// that waits for it drives it, and it is offered to [`AsyncHttpClient::spawn`].
-    fn start(
-        &self,
-        outgoing: OutgoingRequest,
-    ) -> ((RequestId, SharedRequest), Option<SharedRequest>) {
-        let id = outgoing.id();
-        let guard = FailUnlessAnswered {
-            driver: Arc::downgrade(&self.inner),
-            id: Some(id),
+    /// Starts the job of a refresh ahead, if one is due: its id, its task, and whether it
+    /// only loads the store.
+    fn begin_refresh_ahead(&self) -> Option<(JobId, job::SharedJob, bool)> {
+        let driver = &self.inner;
+        let (job, (task, stale), loads_first) = {
+            let mut machine = driver.lock();
+            let now = driver.now();
+            let next = machine.refresh_ahead(now);
+            driver.mirror(&mut machine, now);
+            let (job, work) = next?;
+            let loads_first = matches!(work, Work::Load);
+            (job, start(driver, job, work), loads_first)
         };
-        let task = async move {
-            let mut guard = guard;
-            let Some(driver) = guard.driver.upgrade() else {
-                return;
-            };
-            // From here the request's own guard fails it if the task is dropped or panics.
-            guard.id = None;
-            let io = Offload(&*driver.http);
-            // Stores and publishes any new tokens, records the outcome, wakes the waiters.
-            let (last, _) = custody::run(&*driver, &io, outgoing, OnDrop::Fail).await;
-            driver.finished.forget(last);
-        };
-        // A panicking HTTP client must not poison the request for every waiter: the guard
-        // fails it instead.
-        let task: BackgroundTask = Box::pin(AssertUnwindSafe(task).catch_unwind().map(|_| ()));
-        let shared = task.shared();
-        let stale = self.inner.finished.replace(id, shared.clone());
-        ((id, shared), stale)
-    }
-
-    /// Loads the store for the first time, on a thread of its own.
-    async fn load_store(&self, custody: Arc<dyn crate::client::Custodian>) -> Result<(), Error> {
-        custody::load(&self.inner, &Offload(&*self.inner.http), custody).await
-    }
-
-    /// Erases the stored set after a logout, on a thread of its own.
-    async fn erase_store(&self) -> Result<(), crate::StoreError> {
-        custody::erase(&self.inner, &Offload(&*self.inner.http)).await
-    }
-}
-
-/// The async driver's IO: the HTTP client's futures, and store calls on a short-lived thread
-/// each, so a store that blocks (a file lock, a network round trip) blocks no executor thread
-/// and the client stays runtime-agnostic. A token request makes at most four store calls.
-struct Offload<'a, H>(&'a H);
-
-impl<H: AsyncHttpClient> Io for Offload<'_, H> {
-    fn execute(
-        &self,
-        request: Request<Vec<u8>>,
-        limits: RequestLimits,
-    ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send {
-        self.0.execute(request, limits)
-    }
-
-    fn store<T: Send + 'static>(&self, work: StoreCall<T>) -> StoreFuture<T> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "store calls block; the async client runs each on a thread of its own"
-        )]
-        let spawned = std::thread::Builder::new()
-            .name("keliweb-oauth-store".to_owned())
-            .spawn(move || {
-                let _ = answer.send(work());
-            })
-            .map(drop)
-            .map_err(|error| {
-                StoreError::new(
-                    StoreErrorKind::Unavailable,
-                    format!("no thread could start for a store call: {error}"),
-                )
-            });
-        Box::pin(async move {
-            spawned?;
-            answered.await.map_err(|_| {
-                StoreError::new(
-                    StoreErrorKind::Unavailable,
-                    "a store call ended without an answer",
-                )
-            })
-        })
+        // Outside the locks, as in `drive`.
+        drop(stale);
+        Some((job, task, loads_first))
     }
 }
