@@ -231,10 +231,11 @@ impl Coordinator {
     }
 
     /// When a caller on the lock-free path should next step the machine (a refresh ahead, a
-    /// retried save, a pause's end): never before; `None` while `shutdown` was asked.
+    /// retried save, a pause's end): never before. `None` while a job runs (its end changes
+    /// the answer: ask again then) and once `shutdown` was asked.
     #[must_use]
     pub fn refresh_ahead_at(&self, now: UnixTime) -> Option<UnixTime> {
-        if self.closing {
+        if self.closing || self.job.is_some() {
             return None;
         }
         let next = match (self.session.poll_timeout(now), self.custody.save_retry_at) {

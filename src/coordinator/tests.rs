@@ -619,6 +619,11 @@ fn the_lock_free_path_steps_at_the_refresh_point_and_the_refresh_ahead_runs_once
     let (job, first) = machine.refresh_ahead(refresh_at).expect("due");
     assert_eq!(send(Some(first)).kind(), RequestKind::RefreshGrant);
     assert!(machine.refresh_ahead(refresh_at).is_none(), "one at a time");
+    assert_eq!(
+        machine.refresh_ahead_at(refresh_at),
+        None,
+        "none while it runs"
+    );
     assert!(machine.is_running(job));
     assert!(matches!(
         machine.step(Want::Usable, refresh_at),
