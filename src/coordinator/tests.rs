@@ -14,11 +14,15 @@ const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
 const RETRY: Duration = Duration::from_millis(500);
 
 fn config() -> crate::config::Config {
-    Config::builder("https://passport.test/oauth/token", "client", "secret")
-        .credentials("me@example.com", "password")
-        .min_retry_delay(RETRY)
-        .build()
-        .expect("a valid config")
+    Config::builder(
+        "https://passport.test/oauth/token",
+        "client",
+        "cl1ent-s3cret",
+    )
+    .credentials("me@example.com", "pa55-w0rd")
+    .min_retry_delay(RETRY)
+    .build()
+    .expect("a valid config")
 }
 
 fn coordinator(with_store: bool) -> Coordinator {
@@ -651,4 +655,14 @@ fn notices_say_what_went_out_and_how_it_was_answered() {
         }
     )));
     assert_eq!(machine.take_notices().count(), 0, "taken once");
+}
+
+#[test]
+fn no_secret_in_what_the_machine_prints() {
+    let (mut machine, job, login) = login_out_with_store();
+    let work = machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0);
+    let printed = format!("{machine:?} {work:?} {login:?}");
+    for secret in ["eyJ0.a1.c2ln", "def502r1", "pa55-w0rd", "cl1ent-s3cret"] {
+        assert!(!printed.contains(secret), "{secret} in {printed}");
+    }
 }
