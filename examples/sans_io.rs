@@ -20,8 +20,10 @@ use std::time::{Duration, SystemTime};
 
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::{
-    Action, Config, Credentials, PasswordRetention, Session, TokenId, TokenSet, TransportError,
-    TransportErrorKind, UnixTime,
+    Config, Credentials, TokenSet, UnixTime,
+    config::PasswordRetention,
+    error::{TransportError, TransportErrorKind},
+    sans_io::{Action, Session, TokenId},
 };
 
 /// Token responses are small; a bigger body is not one.

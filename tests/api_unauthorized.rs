@@ -3,7 +3,7 @@
 
 mod support;
 
-use keliweb_oauth::RequestKind;
+use keliweb_oauth::sans_io::RequestKind;
 use support::Unauthorized;
 use support::*;
 
@@ -180,7 +180,7 @@ fn an_api_that_refuses_every_token_costs_one_token_request_per_retry_delay() {
 }
 
 /// A session whose first token was refused by the API and replaced: the replacement.
-fn replacement_for_a_refused_token() -> (Scenario, keliweb_oauth::Authorization) {
+fn replacement_for_a_refused_token() -> (Scenario, keliweb_oauth::sans_io::Authorization) {
     let mut scenario = Scenario::new().logged_in();
     let refused = scenario.expect_use();
     let _ = support::unauthorized(&mut scenario.session, refused.token_id(), scenario.now);
@@ -211,13 +211,13 @@ fn a_token_forced_within_the_window_after_a_refusal_counts_as_a_replacement() {
 
 /// Tokens of 3 s (leeway 1 s: 2 s usable, refreshed halfway), as a server with rotation issues
 /// them; the server revokes the old access token when it rotates.
-fn short_lived(scenario: &mut Scenario, request: &keliweb_oauth::OutgoingRequest, n: u32) {
+fn short_lived(scenario: &mut Scenario, request: &keliweb_oauth::sans_io::OutgoingRequest, n: u32) {
     let answer = reply(200, token_body(&access(n), 3, Some(&refresh(n))));
     assert_eq!(scenario.answer(request, &answer), Ok(()));
 }
 
 /// Logged in at `T0` with a 3 s token, and that token.
-fn logged_in_short_lived() -> (Scenario, keliweb_oauth::Authorization) {
+fn logged_in_short_lived() -> (Scenario, keliweb_oauth::sans_io::Authorization) {
     let mut scenario = Scenario::with(|config| config.leeway(secs(1)));
     let login = scenario.expect_send(RequestKind::PasswordGrant);
     short_lived(&mut scenario, &login, 1);

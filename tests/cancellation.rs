@@ -8,7 +8,7 @@
 
 mod support;
 
-use keliweb_oauth::{Action, RequestKind};
+use keliweb_oauth::sans_io::{Action, RequestKind};
 use support::*;
 
 #[test]
@@ -200,8 +200,8 @@ mod without_a_runtime {
     use http::{Request, Response};
     use keliweb_emulator::{Emulator, Fault, Route};
     use keliweb_oauth::client::{ManualClock, RequestLimits};
+    use keliweb_oauth::error::{TransportError, TransportErrorKind};
     use keliweb_oauth::nonblocking::{AsyncHttpClient, Client};
-    use keliweb_oauth::{TransportError, TransportErrorKind};
     use tokio::sync::oneshot;
 
     use super::{T0, emulator_and_config};

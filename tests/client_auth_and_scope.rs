@@ -9,8 +9,9 @@ use base64::Engine;
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::blocking::{Client, UreqClient};
 use keliweb_oauth::{
-    Action, ClientAuthentication, Config, ConfigBuilder, ConfigError, RequestKind, Session,
-    TokenSet,
+    Config, ConfigBuilder, TokenSet,
+    config::{ClientAuthentication, ConfigError},
+    sans_io::{Action, RequestKind, Session},
 };
 use support::{T0, form, poll, reply, token_body};
 

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::client::{FileStore, Limits, ManualClock, MemoryStore, TokenStore};
-use keliweb_oauth::{Config, ErrorKind, TokenSet, TransportError, UnixTime, blocking, nonblocking};
+use keliweb_oauth::{
+    Config, ErrorKind, TokenSet, UnixTime, blocking, error::TransportError, nonblocking,
+};
 
 const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
 

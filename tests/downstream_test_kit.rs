@@ -8,7 +8,8 @@ use std::time::Duration;
 use http::Response;
 use keliweb_oauth::testing::{PassportAnswer, SessionInput, strategies};
 use keliweb_oauth::{
-    Action, Authorization, Config, Credentials, Error, OutgoingRequest, Session, UnixTime,
+    Config, Credentials, Error, UnixTime,
+    sans_io::{Action, Authorization, OutgoingRequest, Session},
 };
 use proptest::prelude::*;
 

@@ -5,7 +5,7 @@
 mod support;
 
 use http::StatusCode;
-use keliweb_oauth::{ErrorKind, RequestKind, RetryAfter};
+use keliweb_oauth::{ErrorKind, error::RetryAfter, sans_io::RequestKind};
 use support::*;
 
 #[test]
@@ -56,10 +56,12 @@ fn an_excerpt_stops_at_the_limit_but_the_length_is_the_whole_body() {
         .expect_err("a gateway page");
     let details = error.response().expect("the answer's details");
     assert_eq!(details.body_len(), page.len());
-    assert!(details.body_excerpt().len() <= keliweb_oauth::ResponseDetails::BODY_EXCERPT_LIMIT);
+    assert!(
+        details.body_excerpt().len() <= keliweb_oauth::error::ResponseDetails::BODY_EXCERPT_LIMIT
+    );
     let excerpt = details.body_excerpt();
     assert!(
-        excerpt.len() >= keliweb_oauth::ResponseDetails::BODY_EXCERPT_LIMIT / 2,
+        excerpt.len() >= keliweb_oauth::error::ResponseDetails::BODY_EXCERPT_LIMIT / 2,
         "{excerpt}"
     );
     assert!(page.starts_with(&excerpt[..excerpt.len() / 2]), "{excerpt}");
@@ -84,7 +86,7 @@ fn a_detail_says_what_was_wrong_beyond_the_kind() {
 /// refused for another reason, nested, or named in a page that is not JSON.
 #[test]
 fn a_body_carrying_tokens_past_the_excerpt_is_withheld() {
-    let padding = "y".repeat(3 * keliweb_oauth::ResponseDetails::BODY_EXCERPT_LIMIT);
+    let padding = "y".repeat(3 * keliweb_oauth::error::ResponseDetails::BODY_EXCERPT_LIMIT);
     let plain = format!(r#"{{"message":"{padding}","access_token":"eyJ0.eyJ1.c2ln"}}"#);
     let escaped = format!(
         r#"{{"message":"{padding}","token_type":"Mac","expires_in":3600,"access\u005ftoken":"eyJ0.eyJ1.c2ln","refresh\u005ftoken":"def50200zz"}}"#

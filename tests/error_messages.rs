@@ -3,7 +3,7 @@
 
 mod support;
 
-use keliweb_oauth::{Error, ErrorKind, RequestKind};
+use keliweb_oauth::{Error, ErrorKind, sans_io::RequestKind};
 use support::*;
 
 fn shown(error: &Error) -> String {

@@ -15,7 +15,10 @@ use std::collections::HashSet;
 
 use echo_forms::{AllForms, JSON_STYLES, JsonStyle, forms, json_string_content, mixed};
 use http::Response;
-use keliweb_oauth::{Config, Error, RequestId, Session, UnixTime};
+use keliweb_oauth::{
+    Config, Error, UnixTime,
+    sans_io::{RequestId, Session},
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use support::{T0, expired_at_t0, with_request_out};
@@ -44,7 +47,7 @@ fn refreshing(password: &str) -> (Session, RequestId) {
 /// Everything an error shows.
 fn shown(error: &Error) -> Vec<String> {
     let response = error.response();
-    let field = |get: fn(&keliweb_oauth::ResponseDetails) -> Option<&str>| {
+    let field = |get: fn(&keliweb_oauth::error::ResponseDetails) -> Option<&str>| {
         response.and_then(get).unwrap_or_default().to_owned()
     };
     vec![

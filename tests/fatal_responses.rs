@@ -4,7 +4,7 @@
 mod support;
 
 use http::StatusCode;
-use keliweb_oauth::{Credentials, ErrorKind, RequestKind};
+use keliweb_oauth::{Credentials, ErrorKind, sans_io::RequestKind};
 use support::*;
 
 #[test]

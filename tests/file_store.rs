@@ -14,7 +14,7 @@ use std::time::Duration;
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::blocking::{Client, UreqClient};
 use keliweb_oauth::client::{FileStore, Stored, TokenStore};
-use keliweb_oauth::{ErrorKind, StoreErrorKind, TokenSet};
+use keliweb_oauth::{ErrorKind, TokenSet, error::StoreErrorKind};
 
 fn emulator() -> Emulator {
     Emulator::start(EmulatorConfig::default()).expect("the emulator starts")
@@ -275,7 +275,7 @@ fn a_lock_file_others_may_use_or_another_users_lock_file_is_refused() {
 }
 
 /// Checks `error` refuses the directory `directory`, names it and says how to fix it.
-fn refuses_directory(error: &keliweb_oauth::StoreError, directory: &Path, fix: &str) {
+fn refuses_directory(error: &keliweb_oauth::error::StoreError, directory: &Path, fix: &str) {
     assert_eq!(error.kind(), StoreErrorKind::Foreign, "{error}");
     let message = error.message();
     assert!(

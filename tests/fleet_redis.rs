@@ -19,7 +19,7 @@ use fleet_support::{StoreAt, scenarios};
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::blocking::{Client, UreqClient};
 use keliweb_oauth::client::{Limits, Stored, TokenStore};
-use keliweb_oauth::{ErrorKind, StoreErrorKind, TokenSet};
+use keliweb_oauth::{ErrorKind, TokenSet, error::StoreErrorKind};
 
 /// Not a test: the worker process the fleet tests start (`fleet_support::run_worker`).
 #[test]
@@ -248,7 +248,7 @@ fn raw(url: &str) -> redis::Connection {
 fn a_key_of_the_wrong_type_is_corrupt_and_named_not_retried_as_unavailable() {
     let server = RedisServer::start();
     let mut redis = raw(&server.url());
-    let check = |error: keliweb_oauth::StoreError, key: &str| {
+    let check = |error: keliweb_oauth::error::StoreError, key: &str| {
         assert_eq!(error.kind(), StoreErrorKind::Corrupt, "{error}");
         assert!(!error.is_retryable());
         assert!(error.message().contains(&format!("`{key}`")), "{error}");
@@ -375,7 +375,7 @@ fn versions_stay_exact_beyond_two_to_the_53_and_stop_at_the_largest() {
 /// Checks that neither `store`'s Debug nor `error` shows a secret, and that both name `place`.
 fn redacted(
     store: &keliweb_oauth::client::RedisStore,
-    error: &keliweb_oauth::StoreError,
+    error: &keliweb_oauth::error::StoreError,
     place: &str,
 ) {
     let debug = format!("{store:?}");

@@ -3,7 +3,9 @@
 
 mod support;
 
-use keliweb_oauth::{AccessToken, Config, Credentials, ErrorKind, RequestKind, TokenSet};
+use keliweb_oauth::{
+    Config, Credentials, ErrorKind, TokenSet, sans_io::RequestKind, secret::AccessToken,
+};
 use support::*;
 
 #[test]
@@ -192,7 +194,7 @@ fn login_as_another_account_stops_handing_out_the_old_token_at_once() {
     let mut call = http::Request::get(API_URL).body(()).expect("request");
     assert_eq!(
         scenario.session.authorize(scenario.now, &mut call),
-        Err(keliweb_oauth::NotAuthorized::NoToken)
+        Err(keliweb_oauth::sans_io::NotAuthorized::NoToken)
     );
     let login = scenario.expect_send(RequestKind::PasswordGrant);
     assert_eq!(form(&login)["username"], "bob@example.com");
@@ -235,8 +237,8 @@ fn a_token_of_unknown_owner_is_withdrawn_by_any_login() {
     .expect("a set without username");
     assert_eq!(unknown_owner.username(), None);
     let mut scenario = Scenario::without_credentials(|builder| builder);
-    scenario.session =
-        keliweb_oauth::Session::new(config().build().expect("config")).with_tokens(unknown_owner);
+    scenario.session = keliweb_oauth::sans_io::Session::new(config().build().expect("config"))
+        .with_tokens(unknown_owner);
     let _ = scenario.expect_use();
     scenario.session.login(Credentials::new(USERNAME, PASSWORD));
     let _ = scenario.expect_send(RequestKind::PasswordGrant);
@@ -293,13 +295,14 @@ fn a_stored_set_of_another_account_is_not_used_for_the_configured_one() {
             .expect("config")
     };
     let mut scenario = Scenario::from_config(bob());
-    scenario.session = keliweb_oauth::Session::new(bob()).with_tokens(stored.clone());
+    scenario.session = keliweb_oauth::sans_io::Session::new(bob()).with_tokens(stored.clone());
     let login = scenario.expect_send(RequestKind::PasswordGrant);
     assert_eq!(form(&login)["username"], "bob@example.com");
 
     // The same account resumes without a login.
     let mut same = Scenario::new();
-    same.session = keliweb_oauth::Session::new(config_with_credentials()).with_tokens(stored);
+    same.session =
+        keliweb_oauth::sans_io::Session::new(config_with_credentials()).with_tokens(stored);
     let _ = same.expect_use();
 }
 
@@ -314,7 +317,7 @@ fn a_forced_refresh_with_nothing_to_send_keeps_the_working_token() {
     )
     .expect("a set");
     scenario.session =
-        keliweb_oauth::Session::new(scenario.session.config().clone()).with_tokens(set);
+        keliweb_oauth::sans_io::Session::new(scenario.session.config().clone()).with_tokens(set);
     let current = scenario.expect_use();
     scenario.session.force_refresh();
     assert_eq!(scenario.expect_use().token_id(), current.token_id());

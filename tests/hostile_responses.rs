@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use http::{Response, StatusCode};
 use keliweb_oauth::{
-    Action, Config, ErrorKind, RequestId, RetryAfter, Session, TransportError, TransportErrorKind,
-    UnixTime,
+    Config, ErrorKind, UnixTime,
+    error::{RetryAfter, TransportError, TransportErrorKind},
+    sans_io::{Action, RequestId, Session},
 };
 use support::{T0, expired_at_t0, with_request_out};
 

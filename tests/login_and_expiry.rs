@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use http::Method;
-use keliweb_oauth::{Action, NotAuthorized, RequestKind};
+use keliweb_oauth::sans_io::{Action, NotAuthorized, RequestKind};
 use support::*;
 
 #[test]

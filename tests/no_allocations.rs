@@ -18,7 +18,10 @@ mod canned;
 
 use canned::TOKEN_BODY;
 use http::Request;
-use keliweb_oauth::{Action, Config, Session, UnixTime};
+use keliweb_oauth::{
+    Config, UnixTime,
+    sans_io::{Action, Session},
+};
 
 struct Counting;
 

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use http::{Method, Response};
 use keliweb_oauth::{
-    AccessToken, Action, Authorization, ClientSecret, Config, ConfigBuilder, Credentials, Error,
-    ErrorKind, OutgoingRequest, Password, RefreshToken, RequestKind, Session, TokenSet,
-    TransportError, TransportErrorKind, UnixTime,
+    Config, ConfigBuilder, Credentials, Error, ErrorKind, TokenSet, UnixTime,
+    error::{TransportError, TransportErrorKind},
+    sans_io::{Action, Authorization, OutgoingRequest, RequestKind, Session},
+    secret::{AccessToken, ClientSecret, Password, RefreshToken},
 };
 use support::{REVOKE_URL, T0, reply, reply_with, secs};
 

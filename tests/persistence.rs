@@ -3,7 +3,11 @@
 
 mod support;
 
-use keliweb_oauth::{AccessToken, Config, ErrorKind, RefreshToken, RequestKind, Session, TokenSet};
+use keliweb_oauth::{
+    Config, ErrorKind, TokenSet,
+    sans_io::{RequestKind, Session},
+    secret::{AccessToken, RefreshToken},
+};
 use support::*;
 
 fn stored(access_expires_in: i64, refresh_expires_in: Option<i64>) -> TokenSet {
@@ -176,7 +180,7 @@ fn a_lifetime_within_the_leeway_is_reported_and_the_tokens_stored() {
             T0.saturating_add(secs(expires_in))
         );
         assert!(
-            !matches!(scenario.poll(), keliweb_oauth::Action::UseToken(_)),
+            !matches!(scenario.poll(), keliweb_oauth::sans_io::Action::UseToken(_)),
             "{expires_in}"
         );
     }

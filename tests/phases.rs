@@ -6,7 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use keliweb_oauth::{Action, Authorization, Credentials, ErrorKind, RequestKind};
+use keliweb_oauth::{
+    Credentials, ErrorKind,
+    sans_io::{Action, Authorization, RequestKind},
+};
 use support::*;
 
 /// The default refresh-ahead window.
@@ -223,10 +226,10 @@ fn a_restored_set_of_unknown_age_is_refreshed_halfway_through_what_is_left() {
     // A 10-minute token restored from an older store: when it arrived is unknown, so its life
     // counts from its first use, whatever the default lifetime says.
     let set = keliweb_oauth::TokenSet::new(
-        keliweb_oauth::AccessToken::new(access(1)),
+        keliweb_oauth::secret::AccessToken::new(access(1)),
         T0.saturating_add(secs(600)),
         Some((
-            keliweb_oauth::RefreshToken::new(refresh(1)),
+            keliweb_oauth::secret::RefreshToken::new(refresh(1)),
             T0.saturating_add(TEN_DAYS),
         )),
     )
@@ -237,7 +240,7 @@ fn a_restored_set_of_unknown_age_is_refreshed_halfway_through_what_is_left() {
         .unwrap();
     let mut scenario = Scenario::from_config(config);
     scenario.session =
-        keliweb_oauth::Session::new(scenario.session.config().clone()).with_tokens(set);
+        keliweb_oauth::sans_io::Session::new(scenario.session.config().clone()).with_tokens(set);
     // Usable for 540 s from now (leeway 60 s): the window is half of it, 270 s, not 300 s.
     let token = scenario.expect_use();
     assert_eq!(token.refresh_at(), T0.saturating_add(secs(270)));

@@ -3,7 +3,10 @@
 
 mod support;
 
-use keliweb_oauth::{Action, Config, ConfigBuilder, OutgoingRequest, RequestKind, Session};
+use keliweb_oauth::{
+    Config, ConfigBuilder,
+    sans_io::{Action, OutgoingRequest, RequestKind, Session},
+};
 use proptest::prelude::*;
 use support::{REVOKE_URL, T0, reply, secs};
 

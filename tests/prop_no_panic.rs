@@ -5,7 +5,10 @@
 mod support;
 
 use http::{HeaderName, HeaderValue, Response, StatusCode};
-use keliweb_oauth::{Action, OutgoingRequest, RequestKind, Session, UnixTime};
+use keliweb_oauth::{
+    UnixTime,
+    sans_io::{Action, OutgoingRequest, RequestKind, Session},
+};
 use proptest::prelude::*;
 use support::*;
 

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use http::{Method, Response};
 use keliweb_oauth::{
-    Action, Config, Credentials, ErrorKind, PasswordRetention, RequestId, RequestKind, Session,
-    TokenId, UnixTime,
+    Config, Credentials, ErrorKind, UnixTime,
+    config::PasswordRetention,
+    sans_io::{Action, RequestId, RequestKind, Session, TokenId},
 };
 use proptest::prelude::*;
 use support::{LOGOUT_URL, REVOKE_URL, T0, every_error_response, reply, reply_with, timeout};

@@ -5,7 +5,7 @@
 mod support;
 
 use http::{Response, StatusCode};
-use keliweb_oauth::{Credentials, ErrorKind, RequestKind};
+use keliweb_oauth::{Credentials, ErrorKind, sans_io::RequestKind};
 use support::*;
 
 fn dead_refresh_shapes() -> Vec<(&'static str, Response<Vec<u8>>, StatusCode)> {

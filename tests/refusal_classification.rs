@@ -3,7 +3,7 @@
 
 mod support;
 
-use keliweb_oauth::{ErrorKind, RequestKind};
+use keliweb_oauth::{ErrorKind, sans_io::RequestKind};
 use support::*;
 
 /// The kind of error a refresh answered with `status` and `body` is.

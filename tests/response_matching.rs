@@ -2,7 +2,7 @@
 
 mod support;
 
-use keliweb_oauth::{ErrorKind, RequestKind};
+use keliweb_oauth::{ErrorKind, sans_io::RequestKind};
 use support::*;
 
 #[test]

@@ -5,7 +5,9 @@ mod support;
 
 use http::Method;
 use keliweb_oauth::{
-    AccessToken, Config, ErrorKind, OutgoingRequest, RefreshToken, RequestKind, Session, TokenSet,
+    Config, ErrorKind, TokenSet,
+    sans_io::{OutgoingRequest, RequestKind, Session},
+    secret::{AccessToken, RefreshToken},
 };
 use support::*;
 

@@ -5,8 +5,10 @@
 mod support;
 
 use keliweb_oauth::{
-    AccessToken, Action, Credentials, ErrorKind, RefreshToken, RequestKind, StoreError,
-    StoreErrorKind, TokenSet,
+    Credentials, ErrorKind, TokenSet,
+    error::{StoreError, StoreErrorKind},
+    sans_io::{Action, RequestKind},
+    secret::{AccessToken, RefreshToken},
 };
 use support::*;
 

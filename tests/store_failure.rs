@@ -17,7 +17,7 @@ mod canned;
 use canned::Canned;
 use keliweb_oauth::blocking::Client;
 use keliweb_oauth::client::ManualClock;
-use keliweb_oauth::{Config, ErrorKind, StoreErrorKind, TokenSet, UnixTime};
+use keliweb_oauth::{Config, ErrorKind, TokenSet, UnixTime, error::StoreErrorKind};
 
 const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
 

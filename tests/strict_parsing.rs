@@ -5,7 +5,7 @@
 
 mod support;
 
-use keliweb_oauth::{ErrorKind, RequestKind};
+use keliweb_oauth::{ErrorKind, sans_io::RequestKind};
 use support::*;
 
 const BROKEN_SUCCESSES: &[&str] = &[

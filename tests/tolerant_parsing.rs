@@ -3,7 +3,7 @@
 
 mod support;
 
-use keliweb_oauth::{Config, RequestKind};
+use keliweb_oauth::{Config, sans_io::RequestKind};
 use support::*;
 
 /// Answers the refresh in flight with `body` and returns the scenario.

@@ -3,7 +3,7 @@
 
 mod support;
 
-use keliweb_oauth::{ErrorKind, RequestKind, RetryAfter};
+use keliweb_oauth::{ErrorKind, error::RetryAfter, sans_io::RequestKind};
 use support::*;
 
 #[test]

@@ -9,7 +9,7 @@ use std::thread;
 
 use http::Request;
 use keliweb_oauth::client::{Limits, RequestLimits};
-use keliweb_oauth::{TransportError, TransportErrorKind};
+use keliweb_oauth::error::{TransportError, TransportErrorKind};
 
 const QUERY_SECRET: &str = "query-s3cret";
 const TOKEN_SECRET: &str = "t0ken-s3cret";

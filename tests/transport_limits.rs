@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use http::{Request, StatusCode};
 use keliweb_emulator::{Fault, Route};
 use keliweb_oauth::client::{Limits, RequestLimits};
-use keliweb_oauth::{Config, Error, ErrorKind, TransportError};
+use keliweb_oauth::{Config, Error, ErrorKind, error::TransportError};
 use socket2::{Domain, Socket, Type};
 use transport_support::{Driver, Harness, test_limits};
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use http::Response;
 use keliweb_oauth::{
-    AccessToken, Action, ClientSecret, Config, Password, RefreshToken, Session, TokenSet, UnixTime,
+    Config, TokenSet, UnixTime,
+    sans_io::{Action, Session},
+    secret::{AccessToken, ClientSecret, Password, RefreshToken},
 };
 use zeroize::Zeroize;
 
@@ -145,7 +147,7 @@ fn a_whole_session_lifecycle_leaves_no_secret_behind() {
 fn send(
     session: &mut Session,
     now: UnixTime,
-) -> (keliweb_oauth::RequestId, http::Request<Vec<u8>>) {
+) -> (keliweb_oauth::sans_io::RequestId, http::Request<Vec<u8>>) {
     match session.poll(now) {
         Action::Send(outgoing) => outgoing.into_parts(),
         other => panic!("expected a request, got {other:?}"),
@@ -153,7 +155,10 @@ fn send(
 }
 
 /// A session whose refresh (or, without tokens, login) is in flight, and the request's id.
-fn awaiting_answer(password: &str, with_tokens: bool) -> (Session, keliweb_oauth::RequestId) {
+fn awaiting_answer(
+    password: &str,
+    with_tokens: bool,
+) -> (Session, keliweb_oauth::sans_io::RequestId) {
     let config = Config::keliweb("client-id", "client-secret")
         .credentials("user@example.com", password)
         .build()

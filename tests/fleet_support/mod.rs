@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use keliweb_emulator::{Emulator, EmulatorConfig, LoggedRequest};
 use keliweb_oauth::blocking::{Client, HttpClient, UreqClient};
 use keliweb_oauth::client::{FileStore, Limits, RequestLimits};
-use keliweb_oauth::{Config, TransportError};
+use keliweb_oauth::{Config, error::TransportError};
 
 /// The emulator's access-token lifetime in the fleet tests.
 pub const LIFETIME: Duration = Duration::from_secs(4);
@@ -377,7 +377,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn got(&self, token: Result<&keliweb_oauth::Authorization, &keliweb_oauth::Error>) {
+    fn got(&self, token: Result<&keliweb_oauth::sans_io::Authorization, &keliweb_oauth::Error>) {
         match token {
             Ok(token) => {
                 let header = token.expose_header_value().as_bytes().to_vec();

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use http::Response;
 use keliweb_oauth::{
-    AccessToken, Action, Authorization, Config, ConfigBuilder, Error, ErrorKind, OutgoingRequest,
-    PasswordRetention, RefreshToken, RequestId, RequestKind, Session, TokenSet, TransportError,
-    TransportErrorKind, UnixTime,
+    Config, ConfigBuilder, Error, ErrorKind, TokenSet, UnixTime,
+    config::PasswordRetention,
+    error::{TransportError, TransportErrorKind},
+    sans_io::{Action, Authorization, OutgoingRequest, RequestId, RequestKind, Session},
+    secret::{AccessToken, RefreshToken},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -629,7 +631,7 @@ pub enum Unauthorized {
 /// Reports an API `401` for `token` at `now`, and says what the session made of it.
 pub fn unauthorized(
     session: &mut Session,
-    token: keliweb_oauth::TokenId,
+    token: keliweb_oauth::sans_io::TokenId,
     now: UnixTime,
 ) -> Unauthorized {
     session.handle_unauthorized(token, now);
@@ -646,7 +648,7 @@ pub struct Snapshot {
     pub generation: u64,
     pub tokens: Option<TokenSet>,
     pub in_flight: Option<RequestId>,
-    pub authorization: Option<(keliweb_oauth::TokenId, UnixTime)>,
+    pub authorization: Option<(keliweb_oauth::sans_io::TokenId, UnixTime)>,
 }
 
 impl Snapshot {

@@ -23,8 +23,9 @@ use http::{HeaderValue, Request, Response};
 use keliweb_emulator::{Counters, Emulator, EmulatorConfig};
 use keliweb_oauth::client::{Limits, ManualClock, RequestLimits, Unauthorized};
 use keliweb_oauth::{
-    Authorization, Config, ConfigBuilder, Credentials, Error, ErrorKind, TokenId, TokenSet,
-    TransportError, UnixTime,
+    Config, ConfigBuilder, Credentials, Error, ErrorKind, TokenSet, UnixTime,
+    error::TransportError,
+    sans_io::{Authorization, TokenId},
 };
 
 /// Calls `$each!` with the name of every scenario in `scenarios.rs` that both transports run,
@@ -287,13 +288,13 @@ macro_rules! pass_through {
         async fn authorize(
             &self,
             request: &mut http::Request<Vec<u8>>,
-        ) -> Result<keliweb_oauth::TokenId, keliweb_oauth::Error> {
+        ) -> Result<keliweb_oauth::sans_io::TokenId, keliweb_oauth::Error> {
             self.0.authorize(request) $($await)*
         }
 
         fn report_unauthorized(
             &self,
-            token: keliweb_oauth::TokenId,
+            token: keliweb_oauth::sans_io::TokenId,
         ) -> keliweb_oauth::client::Unauthorized {
             self.0.report_unauthorized(token)
         }

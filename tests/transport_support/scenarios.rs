@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use keliweb_emulator::{Fault, PassportVersion, Route};
 use keliweb_oauth::client::Limits;
-use keliweb_oauth::{Config, ErrorKind, RetryAfter, TokenSet};
+use keliweb_oauth::{Config, ErrorKind, TokenSet, error::RetryAfter};
 
 use super::{Delta, Driver, Event, HOUR, Harness, Token, parts, test_limits};
 #[allow(
