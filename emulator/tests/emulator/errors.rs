@@ -1,13 +1,12 @@
 //! The token endpoint's error bodies for Passport 8.x and 9.x, and the throttle
 //! (`docs/passport.md#token-endpoint-errors`, `docs/passport.md#throttle`).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use keliweb_emulator::{Emulator, EmulatorConfig, PassportVersion};
 use serde_json::json;
+
+use crate::support::*;
 
 fn start(passport: PassportVersion) -> Emulator {
     Emulator::start(EmulatorConfig {

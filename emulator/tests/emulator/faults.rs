@@ -4,12 +4,11 @@
     reason = "these tests time the emulator's delays with the real clock"
 )]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use keliweb_emulator::{Emulator, EmulatorConfig, Fault, PassportVersion, Route};
+
+use crate::support::*;
 
 fn start() -> Emulator {
     Emulator::start(EmulatorConfig::default()).unwrap()

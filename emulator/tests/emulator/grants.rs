@@ -1,12 +1,12 @@
 //! Password and refresh grants, rotation, expiry and the protected resource (`docs/passport.md#rotation`,
 //! `docs/passport.md#api-401`).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use keliweb_emulator::{Counters, Emulator, EmulatorConfig};
+
+use crate::support;
+use crate::support::*;
 
 #[test]
 fn password_grant_issues_a_passport_shaped_pair() {
@@ -131,7 +131,7 @@ fn advancing_the_clock_expires_access_then_refresh_tokens() {
 #[test]
 fn api_rejects_missing_garbage_and_revoked_tokens() {
     let emu = Emulator::start(EmulatorConfig::default()).unwrap();
-    let missing = common::agent()
+    let missing = support::agent()
         .get(emu.api_url())
         .header("Accept", "application/json")
         .call()
@@ -164,7 +164,7 @@ fn basic_auth_and_json_bodies_are_accepted() {
     .to_string();
     // "ea9ea94e-a0c2-4b87-9834-26b218ed26a0:MoQSElJG5MoLkVhRJCJ7jdQZVwfbrtwKKepwOsXO"
     let basic = "ZWE5ZWE5NGUtYTBjMi00Yjg3LTk4MzQtMjZiMjE4ZWQyNmEwOk1vUVNFbEpHNU1vTGtWaFJKQ0o3amRRWlZ3ZmJydHdLS2Vwd09zWE8=";
-    let mut response = common::agent()
+    let mut response = support::agent()
         .post(emu.token_url())
         .header("Content-Type", "application/json")
         .header("Authorization", &format!("Basic {basic}"))

@@ -1,11 +1,10 @@
 //! Starting and stopping from sync and async code.
 
-mod common;
-
 use std::net::TcpStream;
 
-use common::*;
 use keliweb_emulator::{Emulator, EmulatorConfig};
+
+use crate::support::*;
 
 #[test]
 fn urls_and_shutdown_on_drop() {

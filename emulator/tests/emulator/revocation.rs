@@ -1,10 +1,9 @@
 //! RFC 7009 revocation and Bearer logout, the two styles the crate supports
 //! (`docs/passport.md#revocation`).
 
-mod common;
-
-use common::*;
 use keliweb_emulator::{Emulator, EmulatorConfig};
+
+use crate::support::*;
 
 fn revoke(emu: &Emulator, token: &str, hint: Option<&str>) -> Seen {
     let c = emu.config().clone();

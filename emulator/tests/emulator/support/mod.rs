@@ -1,6 +1,6 @@
-//! Helpers shared by the integration tests: a ureq agent that reports every status, form posts,
-//! Bearer calls and raw HTTP over a `TcpStream`.
-#![allow(dead_code)]
+//! The support module of the emulator's tests: a ureq agent that reports every status, form
+//! posts, Bearer calls and raw HTTP over a `TcpStream`.
+#![allow(dead_code, reason = "not every module uses every helper")]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
