@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The README quotes `authorize` (between the `README:` markers) verbatim;
-//! `tests/readme_quotes_examples.rs` keeps the two equal.
+//! `tests/docs/readme_quotes_examples.rs` keeps the two equal.
 
 // The clock ban in clippy.toml guards the sans-IO core; a program using it reads the clock.
 #![allow(clippy::disallowed_methods)]
