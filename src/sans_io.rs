@@ -7,8 +7,8 @@
 //! (store the set, send an [`OutgoingRequest`], use a token, wait for a request named by its
 //! [`RequestId`], or stop), and the inputs (`handle_response`, `handle_transport_error`,
 //! `handle_unauthorized`, `login`, `force_refresh`, `revoke`) only move the session.
-//! [`Session::poll_timeout`] says when the next poll is due without an input. The states and
-//! their edges are drawn on [`Session`].
+//! [`Session::poll_timeout`] says when the next poll is due without an input. The session's
+//! phases and every edge between them are drawn in the source, in `src/session/mod.rs`.
 //!
 //! The whole lifecycle, with the server's answers canned:
 //!
