@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use keliweb_oauth::blocking::Client;
 use keliweb_oauth::client::{Clock, SystemClock};
-use keliweb_oauth::{Action, Session};
+use keliweb_oauth::sans_io::{Action, Session};
 
 #[global_allocator]
 static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;

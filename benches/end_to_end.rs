@@ -15,7 +15,11 @@ use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::client::{Limits, RequestLimits};
-use keliweb_oauth::{Config, TransportError, TransportErrorKind, blocking, nonblocking};
+use keliweb_oauth::{
+    Config, blocking,
+    error::{TransportError, TransportErrorKind},
+    nonblocking,
+};
 
 #[global_allocator]
 static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;

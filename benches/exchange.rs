@@ -13,7 +13,11 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::Response;
-use keliweb_oauth::{AccessToken, Action, RefreshToken, Session, TokenSet, UnixTime};
+use keliweb_oauth::{
+    TokenSet, UnixTime,
+    sans_io::{Action, Session},
+    secret::{AccessToken, RefreshToken},
+};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, ResourceOwnerPassword,

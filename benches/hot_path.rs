@@ -11,7 +11,10 @@ use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use keliweb_oauth::blocking::Client;
 use keliweb_oauth::client::{Clock, SystemClock};
-use keliweb_oauth::{Action, Session, UnixTime};
+use keliweb_oauth::{
+    UnixTime,
+    sans_io::{Action, Session},
+};
 
 #[global_allocator]
 static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
@@ -67,7 +70,7 @@ fn bare_request() -> Request<()> {
 
 /// `HOT_PATH_PROFILE=warm|bare` runs only `Authorization::apply`, 1,000,000 times, for a
 /// profiler: `HOT_PATH_PROFILE=warm valgrind --tool=callgrind target/release/deps/hot_path-*`.
-fn profile(case: &str, now: UnixTime, authorization: &keliweb_oauth::Authorization) {
+fn profile(case: &str, now: UnixTime, authorization: &keliweb_oauth::sans_io::Authorization) {
     const RUNS: usize = 1_000_000;
     if case == "bare" {
         let mut requests: Vec<Request<()>> = (0..RUNS).map(|_| bare_request()).collect();

@@ -11,13 +11,13 @@
 #![allow(clippy::disallowed_methods)]
 
 mod common;
-#[path = "../tests/fleet_support/mod.rs"]
-mod fleet_support;
+#[path = "../tests/support/fleet/mod.rs"]
+mod fleet;
 
 use std::time::{Duration, Instant};
 
-use fleet_support::redis_server::{RedisServer, store as redis_store};
-use fleet_support::{Fleet, LEEWAY, LIFETIME, StoreAt, emulator, grants};
+use fleet::redis_server::{RedisServer, store as redis_store};
+use fleet::{Fleet, LEEWAY, LIFETIME, StoreAt, emulator, grants};
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::blocking::{Client, UreqClient};
 use keliweb_oauth::client::FileStore;
@@ -32,7 +32,7 @@ const ROUNDS: u32 = 15;
 
 fn main() {
     if std::env::args().any(|arg| arg == "fleet_worker") {
-        fleet_support::run_worker();
+        fleet::run_worker();
         return;
     }
     // `cargo bench` passes `--bench`; a `cargo test` of the benches passes nothing: skip there.
@@ -83,7 +83,7 @@ fn fleet(name: &str, store: &StoreAt, processes: usize) {
     let outputs = fleet.finish(&[]);
     let errors: u64 = outputs
         .iter()
-        .filter_map(|output| fleet_support::reported(output, "ERRORS "))
+        .filter_map(|output| fleet::reported(output, "ERRORS "))
         .sum();
     let grants = grants(&emulator.requests());
     println!(

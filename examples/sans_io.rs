@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The README quotes `authorize` (between the `README:` markers) verbatim;
-//! `tests/readme_quotes_examples.rs` keeps the two equal.
+//! `tests/docs/readme_quotes_examples.rs` keeps the two equal.
 
 // The clock ban in clippy.toml guards the sans-IO core; a program using it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -20,8 +20,10 @@ use std::time::{Duration, SystemTime};
 
 use keliweb_emulator::{Emulator, EmulatorConfig};
 use keliweb_oauth::{
-    Action, Config, Credentials, PasswordRetention, Session, TokenId, TokenSet, TransportError,
-    TransportErrorKind, UnixTime,
+    Config, Credentials, TokenSet, UnixTime,
+    config::PasswordRetention,
+    error::{TransportError, TransportErrorKind},
+    sans_io::{Action, Session, TokenId},
 };
 
 /// Token responses are small; a bigger body is not one.

@@ -1,5 +1,9 @@
 //! Configuration: which server, which client, which account, and the timing policy.
 //!
+//! [`Config`] and [`ConfigBuilder`] are also at the crate root; this module adds the types of
+//! the settings ([`Credentials`], [`PasswordRetention`], [`Revocation`],
+//! [`ClientAuthentication`]) and [`ConfigError`], what [`ConfigBuilder::build`] refuses.
+//!
 //! Everything is checked once, in [`ConfigBuilder::build`], so a bad URL or an empty client id is
 //! a typed error at start-up rather than a surprise on the first refresh.
 
@@ -10,7 +14,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method, Uri};
 
-use crate::client_auth::ClientAuthentication;
+pub use crate::client_auth::ClientAuthentication;
 use crate::origin::{AllowedOrigin, KELIWEB_API_HOSTS, OriginPolicy};
 use crate::secret::{ClientSecret, Password};
 

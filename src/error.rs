@@ -1,12 +1,19 @@
 //! Errors, grouped by what the caller should do about them.
+//!
+//! [`Error`] and its [`ErrorKind`] (also at the crate root) are what every operation returns.
+//! An error carries the server's answer ([`ResponseDetails`], [`RetryAfter`]) or the failure of
+//! a part: an HTTP client's [`TransportError`], a token store's [`StoreError`]. An HTTP client
+//! or a store of your own reports its failures with these. [`InvalidToken`] is why
+//! [`TokenSet::new`](crate::TokenSet::new) refused a set.
 
 use std::fmt;
 use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::store_error::StoreError;
+pub use crate::store_error::{StoreError, StoreErrorKind};
 use crate::time::UnixTime;
+pub use crate::token_set::InvalidToken;
 
 /// What went wrong, as a decision for the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

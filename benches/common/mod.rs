@@ -187,7 +187,7 @@ impl keliweb_oauth::blocking::HttpClient for Canned {
         &self,
         _request: http::Request<Vec<u8>>,
         _limits: keliweb_oauth::client::RequestLimits,
-    ) -> Result<http::Response<Vec<u8>>, keliweb_oauth::TransportError> {
+    ) -> Result<http::Response<Vec<u8>>, keliweb_oauth::error::TransportError> {
         Ok(self.0.clone())
     }
 }

@@ -62,8 +62,8 @@ impl From<Error> for Failure {
     }
 }
 
-impl From<keliweb_oauth::StoreError> for Failure {
-    fn from(error: keliweb_oauth::StoreError) -> Self {
+impl From<keliweb_oauth::error::StoreError> for Failure {
+    fn from(error: keliweb_oauth::error::StoreError) -> Self {
         Error::from(error).into()
     }
 }

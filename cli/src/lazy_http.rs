@@ -4,9 +4,9 @@
 use std::sync::OnceLock;
 
 use http::{Request, Response};
-use keliweb_oauth::TransportError;
 use keliweb_oauth::blocking::{HttpClient, UreqClient};
 use keliweb_oauth::client::RequestLimits;
+use keliweb_oauth::error::TransportError;
 
 /// [`UreqClient`], built when the first request goes out.
 #[derive(Default)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use keliweb_oauth::blocking::Client;
 use keliweb_oauth::client::{FileStore, TokenStore};
-use keliweb_oauth::{Config, Credentials, Password};
+use keliweb_oauth::{Config, Credentials, secret::Password};
 
 use crate::args::{Cli, RevokeStyle};
 use crate::failure::Failure;

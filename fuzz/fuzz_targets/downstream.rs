@@ -5,7 +5,10 @@
 #![no_main]
 
 use keliweb_oauth::testing::SessionInput;
-use keliweb_oauth::{Action, Config, Credentials, Session, UnixTime};
+use keliweb_oauth::{
+    Config, Credentials, UnixTime,
+    sans_io::{Action, Session},
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|inputs: Vec<SessionInput>| {

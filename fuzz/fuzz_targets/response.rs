@@ -16,8 +16,9 @@ use std::sync::OnceLock;
 use echo_forms::AllForms;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use keliweb_oauth::{
-    AccessToken, Action, Config, Error, ErrorKind, RefreshToken, RequestKind, Session, TokenSet,
-    UnixTime,
+    Config, Error, ErrorKind, TokenSet, UnixTime,
+    sans_io::{Action, RequestKind, Session},
+    secret::{AccessToken, RefreshToken},
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -143,7 +144,9 @@ fn take(data: &[u8]) -> Option<(&[u8], &[u8])> {
     rest.split_at_checked(usize::from(len))
 }
 
-fn session_with_request_in_flight(kind: RequestKind) -> (Session, keliweb_oauth::RequestId) {
+fn session_with_request_in_flight(
+    kind: RequestKind,
+) -> (Session, keliweb_oauth::sans_io::RequestId) {
     let config = Config::keliweb("fuzz-client", SECRET)
         .credentials("fuzz@example.com", PASSWORD)
         .revoke_rfc7009("https://apiv2.keliweb.it/oauth/revoke")

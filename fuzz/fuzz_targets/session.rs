@@ -9,8 +9,10 @@ use std::time::Duration;
 use arbitrary::Arbitrary;
 use http::Response;
 use keliweb_oauth::{
-    AccessToken, Action, Config, Credentials, ErrorKind, RefreshToken, RequestId, RequestKind,
-    Session, StoreError, StoreErrorKind, TokenSet, TransportError, TransportErrorKind, UnixTime,
+    Config, Credentials, ErrorKind, TokenSet, UnixTime,
+    error::{StoreError, StoreErrorKind, TransportError, TransportErrorKind},
+    sans_io::{Action, RequestId, RequestKind, Session},
+    secret::{AccessToken, RefreshToken},
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -117,7 +119,7 @@ struct Run {
     /// `login` was called and no password grant has been sent since: one is expected.
     login_pending: bool,
     /// The first token handed out, to send a stale 401 for.
-    first_token: Option<keliweb_oauth::TokenId>,
+    first_token: Option<keliweb_oauth::sans_io::TokenId>,
 }
 
 fuzz_target!(|input: Input| {
@@ -126,7 +128,8 @@ fuzz_target!(|input: Input| {
         .min_retry_delay(Duration::from_secs(u64::from(input.min_retry_delay)))
         .credentials("fuzz@example.com", "fuzz-password");
     if !input.remember_password {
-        config = config.password_retention(keliweb_oauth::PasswordRetention::ForgetAfterLogin);
+        config =
+            config.password_retention(keliweb_oauth::config::PasswordRetention::ForgetAfterLogin);
     }
     if input.rfc7009 {
         config = config.revoke_rfc7009("https://apiv2.keliweb.it/oauth/revoke");

@@ -4,7 +4,7 @@
 #[cfg(any(feature = "blocking", feature = "nonblocking"))]
 use http::{Request, Response};
 #[cfg(any(feature = "blocking", feature = "nonblocking"))]
-use keliweb_oauth::{TransportError, client::RequestLimits};
+use keliweb_oauth::{client::RequestLimits, error::TransportError};
 
 /// A one-hour Passport token response.
 pub const TOKEN_BODY: &str = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ0.eyJ1.c2ln","refresh_token":"def50200aa"}"#;

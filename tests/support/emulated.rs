@@ -9,7 +9,6 @@ pub fn config(emulator: &Emulator) -> Config {
 }
 
 /// [`config`], before `build`, for tests that change a setting.
-#[allow(dead_code, reason = "not every test binary changes a setting")]
 pub fn config_builder(emulator: &Emulator) -> ConfigBuilder {
     let defaults = EmulatorConfig::default();
     Config::builder(

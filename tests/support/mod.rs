@@ -1,22 +1,37 @@
-//! Shared scenario builder for the session's integration tests.
+//! The one support module of the test rooms: `tests/core`, `tests/clients` and `tests/stores`
+//! each mount it as `support` and use their part of it.
 //!
+//! Here, the session's scenario builder:
 //! - a fake clock: plain [`UnixTime`] values, moved by hand;
 //! - canned `http::Response`s for every body shape Passport sends (`docs/passport.md#error-shapes`,
 //!   `docs/passport.md#token-endpoint-errors`, `docs/passport.md#throttle`);
 //! - [`Scenario`], which drives a [`Session`] straight to a state: logged in, token near expiry,
 //!   refresh in flight, stopped by a refused password, revoked…
 //!
-//! Each test binary uses only part of this module.
-#![allow(dead_code)]
+//! Below it: [`canned`] (HTTP clients answering one token response, without a socket),
+//! [`echo_forms`] (the forms a server may echo a secret in), [`emulated`] (a config for the
+//! emulator's account), [`transport`] (the clients' harness and every scenario written once for
+//! both) and [`fleet`] (fleets of OS processes sharing a store).
+#![allow(dead_code, reason = "each room uses part of its support")]
+
+pub mod canned;
+pub mod echo_forms;
+pub mod emulated;
+#[cfg(feature = "ureq")]
+pub mod fleet;
+#[cfg(all(feature = "test-util", any(feature = "ureq", feature = "reqwest")))]
+pub mod transport;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::Response;
 use keliweb_oauth::{
-    AccessToken, Action, Authorization, Config, ConfigBuilder, Error, ErrorKind, OutgoingRequest,
-    PasswordRetention, RefreshToken, RequestId, RequestKind, Session, TokenSet, TransportError,
-    TransportErrorKind, UnixTime,
+    Config, ConfigBuilder, Error, ErrorKind, TokenSet, UnixTime,
+    config::PasswordRetention,
+    error::{TransportError, TransportErrorKind},
+    sans_io::{Action, Authorization, OutgoingRequest, RequestId, RequestKind, Session},
+    secret::{AccessToken, RefreshToken},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -629,7 +644,7 @@ pub enum Unauthorized {
 /// Reports an API `401` for `token` at `now`, and says what the session made of it.
 pub fn unauthorized(
     session: &mut Session,
-    token: keliweb_oauth::TokenId,
+    token: keliweb_oauth::sans_io::TokenId,
     now: UnixTime,
 ) -> Unauthorized {
     session.handle_unauthorized(token, now);
@@ -646,7 +661,7 @@ pub struct Snapshot {
     pub generation: u64,
     pub tokens: Option<TokenSet>,
     pub in_flight: Option<RequestId>,
-    pub authorization: Option<(keliweb_oauth::TokenId, UnixTime)>,
+    pub authorization: Option<(keliweb_oauth::sans_io::TokenId, UnixTime)>,
 }
 
 impl Snapshot {

@@ -93,7 +93,7 @@ impl<S: Clone, H> Clone for AuthService<S, H> {
 /// values (`()`, `String`, `Vec<u8>`, `Bytes`, http-body-util's `Full` and `Empty`). A body of
 /// your own (or a newtype around a streaming body of another crate) answers `None` when it
 /// cannot be sent twice, and the `401` is then returned (and reported, so the next request gets
-/// a new token). `tests/tower_layer.rs` shows such a newtype.
+/// a new token). `tests/clients/tower_layer.rs` shows such a newtype.
 pub trait ReplayBody: Sized {
     /// A copy to send again, if there can be one.
     fn replay(&self) -> Option<Self>;

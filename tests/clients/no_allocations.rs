@@ -1,0 +1,191 @@
+//! The README's "while a token is valid, `authorization()` takes no lock and allocates nothing",
+//! counted: a global allocator counts this thread's allocations around each call, with a
+//! usable token and a request that already carries its headers (reused, as a caller reuses one).
+#![allow(
+    unsafe_code,
+    reason = "a counting global allocator forwards to the system's"
+)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use http::Request;
+use keliweb_oauth::{
+    Config, UnixTime,
+    sans_io::{Action, Session},
+};
+
+use crate::support::canned::TOKEN_BODY;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's pointer, layout and size.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's pointer and layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// How many allocations this thread made while running `f` 100 times, after one warm-up run.
+fn allocations_of(mut f: impl FnMut()) -> u64 {
+    f();
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..100 {
+        f();
+    }
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+const API_URL: &str = "https://apiv2.keliweb.it/api/user";
+
+fn config() -> Config {
+    Config::keliweb("client", "secret")
+        .credentials("user@example.com", "password")
+        .build()
+        .expect("a valid config")
+}
+
+/// A request already carrying `Authorization` and Keliweb's default headers.
+fn warm_request() -> Request<Vec<u8>> {
+    let mut request = Request::get(API_URL).body(Vec::new()).expect("a request");
+    for name in ["authorization", "accept", "x-requested-with", "user-agent"] {
+        request
+            .headers_mut()
+            .insert(name, http::HeaderValue::from_static("x"));
+    }
+    request
+}
+
+/// The counter itself: a call that allocates is seen, so a zero below means none happened.
+#[test]
+fn the_counter_sees_allocations() {
+    assert_eq!(
+        allocations_of(|| drop(std::hint::black_box(vec![1u8]))),
+        100
+    );
+    // A request without its headers yet: the header map allocates its storage.
+    let session_less = allocations_of(|| {
+        let mut request = Request::get(API_URL).body(()).expect("a request");
+        request
+            .headers_mut()
+            .insert("authorization", http::HeaderValue::from_static("x"));
+        drop(std::hint::black_box(request));
+    });
+    assert!(session_less >= 100, "{session_less}");
+}
+
+#[test]
+fn session_authorize_allocates_nothing() {
+    let now = UnixTime::from_secs(1_800_000_000);
+    let mut session = Session::new(config());
+    let Action::Send(login) = session.poll(now) else {
+        panic!("expected a login")
+    };
+    let answer = http::Response::new(TOKEN_BODY.as_bytes().to_vec());
+    session
+        .handle_response(login.id(), now, &answer)
+        .expect("the login");
+    let mut request = warm_request();
+    let calls = allocations_of(|| {
+        session
+            .authorize(now, &mut request)
+            .expect("a usable token");
+    });
+    assert_eq!(calls, 0);
+}
+
+#[cfg(feature = "blocking")]
+mod blocking {
+    use keliweb_oauth::blocking::Client;
+
+    use super::{allocations_of, config, warm_request};
+    use crate::support::canned::Canned;
+
+    #[test]
+    fn client_authorize_and_authorization_allocate_nothing() {
+        let client = Client::new(config(), Canned);
+        client.authorization().expect("the login");
+        let mut request = warm_request();
+        assert_eq!(
+            allocations_of(|| {
+                client.authorize(&mut request).expect("a usable token");
+            }),
+            0,
+            "authorize"
+        );
+        assert_eq!(
+            allocations_of(|| drop(client.authorization().expect("a usable token"))),
+            0,
+            "authorization"
+        );
+    }
+}
+
+#[cfg(feature = "nonblocking")]
+mod nonblocking {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use keliweb_oauth::nonblocking::Client;
+
+    use super::{allocations_of, config, warm_request};
+    use crate::support::canned::Canned;
+
+    /// Polls `future` once: a usable token is ready at once, with no waker, task or runtime.
+    fn ready<T>(future: impl Future<Output = T>) -> T {
+        match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(value) => value,
+            Poll::Pending => panic!("not ready at once"),
+        }
+    }
+
+    #[test]
+    fn client_authorize_and_authorization_allocate_nothing() {
+        let client = Client::new(config(), Canned);
+        futures_executor::block_on(client.authorization()).expect("the login");
+        let mut request = warm_request();
+        assert_eq!(
+            allocations_of(|| {
+                ready(client.authorize(&mut request)).expect("a usable token");
+            }),
+            0,
+            "authorize"
+        );
+        assert_eq!(
+            allocations_of(|| drop(ready(client.authorization()).expect("a usable token"))),
+            0,
+            "authorization"
+        );
+    }
+}

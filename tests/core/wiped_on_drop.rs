@@ -1,0 +1,271 @@
+//! Secrets are wiped from memory when dropped: a global allocator scans every block as it is
+//! freed for a canary that every secret in this test carries.
+//!
+//! This allocator is the core room's (one global allocator per binary); with the clients' room's
+//! counting one (`no_allocations`), it is the project's only `unsafe` outside benches: a
+//! `GlobalAlloc` cannot be written without it. It forwards to the system allocator and only
+//! reads the block being freed.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::Response;
+use keliweb_oauth::{
+    Config, TokenSet, UnixTime,
+    sans_io::{Action, Session},
+    secret::{AccessToken, ClientSecret, Password, RefreshToken},
+};
+use zeroize::Zeroize;
+
+use crate::support;
+
+const CANARY: &[u8] = b"Wq7canary";
+
+struct ScanningAllocator;
+
+static SCANNING: AtomicBool = AtomicBool::new(false);
+static FREED_WITH_CANARY: AtomicUsize = AtomicUsize::new(0);
+/// Tests share the allocator's counters: one scan at a time.
+static ONE_SCAN: Mutex<()> = Mutex::new(());
+
+// SAFETY: every call forwards to `System` with the caller's arguments; `dealloc` additionally
+// reads the block it is handed, which is still allocated and `layout.size()` bytes long.
+unsafe impl GlobalAlloc for ScanningAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if SCANNING.load(Ordering::Relaxed) && layout.size() >= CANARY.len() {
+            let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+            if block.windows(CANARY.len()).any(|window| window == CANARY) {
+                FREED_WITH_CANARY.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: ScanningAllocator = ScanningAllocator;
+
+/// Runs `work` with scanning on and returns how many freed blocks still held the canary.
+fn blocks_freed_with_canary(work: impl FnOnce()) -> usize {
+    let _one = ONE_SCAN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    FREED_WITH_CANARY.store(0, Ordering::SeqCst);
+    SCANNING.store(true, Ordering::SeqCst);
+    work();
+    SCANNING.store(false, Ordering::SeqCst);
+    FREED_WITH_CANARY.load(Ordering::SeqCst)
+}
+
+const NOW: UnixTime = support::T0;
+
+#[test]
+fn the_scanner_sees_an_unwiped_string() {
+    let found = blocks_freed_with_canary(|| drop(String::from("plain Wq7canary text")));
+    assert_eq!(found, 1, "the scanner must catch a secret freed as it is");
+}
+
+#[test]
+fn secret_types_are_wiped() {
+    let found = blocks_freed_with_canary(|| {
+        drop(ClientSecret::new("secret-Wq7canary"));
+        drop(Password::new(String::from("password-Wq7canary")));
+        drop(AccessToken::from("access-Wq7canary"));
+        let refresh = RefreshToken::new("refresh-Wq7canary");
+        drop(refresh.clone());
+        drop(refresh);
+    });
+    assert_eq!(found, 0);
+}
+
+#[test]
+fn token_sets_and_their_stored_form_are_wiped() {
+    let found = blocks_freed_with_canary(|| {
+        let expires = NOW.saturating_add(Duration::from_secs(60));
+        let set = TokenSet::new(
+            AccessToken::new("access-Wq7canary"),
+            expires,
+            Some((RefreshToken::new("refresh-Wq7canary"), expires)),
+        )
+        .expect("valid tokens");
+        // Sized up front: a growing buffer would leave copies in the blocks it outgrew.
+        let mut json = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut json, &set).expect("serializable");
+        let restored: TokenSet = serde_json::from_slice(&json).expect("deserializable");
+        json.zeroize();
+        drop((set, restored));
+    });
+    assert_eq!(found, 0);
+}
+
+#[test]
+fn a_whole_session_lifecycle_leaves_no_secret_behind() {
+    let found = blocks_freed_with_canary(|| {
+        let config = Config::keliweb("client-id", "secret-Wq7canary")
+            .credentials("user@example.com", "password-Wq7canary")
+            .revoke_rfc7009("https://apiv2.keliweb.it/oauth/revoke")
+            .build()
+            .expect("valid config");
+        let mut session = Session::new(config);
+        let success = Response::new(
+            &br#"{"token_type":"Bearer","expires_in":3600,"access_token":"access-Wq7canary","refresh_token":"refresh-Wq7canary"}"#[..],
+        );
+        let echo = Response::builder()
+            .status(500)
+            .body(&b"password=password-Wq7canary&client_secret=secret-Wq7canary"[..])
+            .expect("valid response");
+
+        // A failed login whose error body echoes the secrets, then a successful one.
+        let (id, mut request) = send(&mut session, NOW);
+        request.body_mut().zeroize();
+        let error = session.handle_response(id, NOW, &echo).expect_err("a 500");
+        drop(error);
+        let later = NOW.saturating_add(Duration::from_secs(5));
+        let (id, mut request) = send(&mut session, later);
+        request.body_mut().zeroize();
+        assert_eq!(session.handle_response(id, later, &success), Ok(()));
+
+        // Authorized API calls clone the header; revocation hands out bodies with the tokens.
+        let mut call = http::Request::get("https://apiv2.keliweb.it/api/user")
+            .body(())
+            .expect("request");
+        session.authorize(later, &mut call).expect("a usable token");
+        drop(call);
+        for outgoing in support::revoke(&mut session, later) {
+            let (_, mut request) = outgoing.into_parts();
+            request.body_mut().zeroize();
+        }
+        drop(session);
+    });
+    assert_eq!(found, 0);
+}
+
+fn send(
+    session: &mut Session,
+    now: UnixTime,
+) -> (keliweb_oauth::sans_io::RequestId, http::Request<Vec<u8>>) {
+    match session.poll(now) {
+        Action::Send(outgoing) => outgoing.into_parts(),
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+/// A session whose refresh (or, without tokens, login) is in flight, and the request's id.
+fn awaiting_answer(
+    password: &str,
+    with_tokens: bool,
+) -> (Session, keliweb_oauth::sans_io::RequestId) {
+    let config = Config::keliweb("client-id", "client-secret")
+        .credentials("user@example.com", password)
+        .build()
+        .expect("valid config");
+    let mut session = Session::new(config);
+    if with_tokens {
+        session = session.with_tokens(support::expired_at_t0("old-access", "old-refresh"));
+    }
+    let (id, mut request) = send(&mut session, NOW);
+    request.body_mut().zeroize();
+    (session, id)
+}
+
+/// Feeds `body` with `status` to a session awaiting an answer, then drops everything.
+fn answer_and_drop(password: &str, with_tokens: bool, status: u16, body: &'static [u8]) {
+    let (mut session, id) = awaiting_answer(password, with_tokens);
+    let response = Response::builder()
+        .status(status)
+        .body(body)
+        .expect("valid response");
+    let result = session.handle_response(id, NOW, &response);
+    drop(result);
+    drop(session);
+}
+
+/// serde_json decodes an escaped string into a scratch buffer it never wipes: the tokens must
+/// not pass through it. (Failed before the body was read with the crate's own unescaping.)
+#[test]
+fn escaped_tokens_of_a_success_are_wiped() {
+    let found = blocks_freed_with_canary(|| {
+        answer_and_drop(
+            "password",
+            true,
+            200,
+            br#"{"token_type":"Bearer","expires_in":3600,"access_token":"access-Wq7canary\/1","refresh_token":"refresh-Wq7can\u0061ry-\u00e4"}"#,
+        );
+    });
+    assert_eq!(found, 0);
+}
+
+/// The owned copies of `error_description`, `hint` and `message` echoing the password, escaped
+/// three ways, are wiped, and the error keeps none of it.
+#[test]
+fn escaped_error_fields_echoing_a_secret_are_wiped() {
+    let found = blocks_freed_with_canary(|| {
+        answer_and_drop(
+            "password-Wq7canary/\u{e4}",
+            false,
+            400,
+            br#"{"error":"invalid_grant","error_description":"password-Wq7canary\/\u00e4 is wrong","hint":"password-Wq7canary&#47;&auml;","message":"password-Wq7canary%2F%C3%A4"}"#,
+        );
+    });
+    assert_eq!(found, 0);
+}
+
+/// A token the refused answer issues and quotes into another field is scrubbed from the error
+/// and every copy of it wiped.
+#[test]
+fn a_token_quoted_into_another_field_of_its_response_is_wiped() {
+    let found = blocks_freed_with_canary(|| {
+        answer_and_drop(
+            "password",
+            true,
+            200,
+            br#"{"access_token":"access-Wq7canary","refresh_token":"refresh-Wq7canary","expires_in":"refresh-Wq7canary"}"#,
+        );
+        answer_and_drop(
+            "password",
+            false,
+            200,
+            br#"{"token_type":"access-Wq7canary","access_token":"access-Wq7canary"}"#,
+        );
+    });
+    assert_eq!(found, 0);
+}
+
+/// A body that is not UTF-8 is decoded lossily into a copy before scrubbing: that copy holds
+/// the echoed password and is wiped.
+#[test]
+fn the_lossy_copy_of_a_body_echoing_a_secret_is_wiped() {
+    let found = blocks_freed_with_canary(|| {
+        answer_and_drop(
+            "password-Wq7canary",
+            false,
+            500,
+            b"\xff password=password-Wq7canary \xfe",
+        );
+    });
+    assert_eq!(found, 0);
+}
+
+/// The same with many invalid bytes after the echo, each its own chunk: the lossy copy must
+/// be sized for every replacement character up front, or it grows and frees a block holding
+/// the password.
+#[test]
+fn the_lossy_copy_is_sized_for_every_replacement_character() {
+    // Built at its final size and never freed: a block holding the canary freed here, even
+    // outside this test's scan, would be counted by another test scanning at the same time.
+    let echo = b"password-Wq7canary";
+    let mut body = Vec::with_capacity(echo.len() + 64);
+    body.extend_from_slice(echo);
+    body.extend(std::iter::repeat_n(0xff_u8, 64));
+    let body: &'static [u8] = Box::leak(body.into_boxed_slice());
+    let found = blocks_freed_with_canary(|| {
+        answer_and_drop("password-Wq7canary", false, 500, body);
+    });
+    assert_eq!(found, 0);
+}
