@@ -78,6 +78,12 @@
 //! put on it. An HTTP client's failure goes to the session as a
 //! [`TransportError`](crate::error::TransportError), a store's as a
 //! [`StoreError`](crate::error::StoreError).
+//!
+//! A program that shares one session between many callers, or one token set between processes,
+//! needs more than the session: one token request for every caller waiting, refresh ahead, a
+//! store's lease and versions, the `401` rule, a shutdown that loses nothing. That layer is a
+//! pure machine too, [`Coordinator`](crate::coordinator::Coordinator): the blocking and async
+//! clients are loops that do its work, and a client for another IO model can be one as well.
 
 pub use crate::authorization::{Authorization, NotAuthorized, TokenId};
 pub use crate::request::{OutgoingRequest, RequestId, RequestKind};
