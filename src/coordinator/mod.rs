@@ -9,6 +9,27 @@
 //! blocking and async clients are such drivers; the test suite drives fleets of coordinators
 //! through a simulated store and server (the test named `simulation`).
 //!
+//! # Inputs and outputs
+//!
+//! | input | method | output |
+//! |---|---|---|
+//! | a caller wants a token (any usable one, or one newer than its own) | [`step`](Coordinator::step) | ready, an error, a job to wait for, or a new job's first work |
+//! | the lock-free path found the refresh point passed (a timer fired) | [`refresh_ahead`](Coordinator::refresh_ahead) | a job to run in the background, if one is due |
+//! | the lease was granted or refused | [`leased`](Coordinator::leased) | the job's next work |
+//! | the lease was lost with a store call that never came back | [`lease_lost`](Coordinator::lease_lost) | |
+//! | the store answered a load (version, set) | [`loaded`](Coordinator::loaded) | the next work: send, release (a newer set was adopted), save |
+//! | a token response arrived (or a transport failure) | [`answered`](Coordinator::answered) | the next work: save with the expected version, the login, release |
+//! | the store answered a save (done, conflict, failed) | [`saved`](Coordinator::saved) | the next work: release, or the login under the same lease |
+//! | a caller got a `401` for token N | [`unauthorized`](Coordinator::unauthorized) | retry with a new token, or report |
+//! | shutdown was asked | [`shutdown`](Coordinator::shutdown), [`shutdown_step`](Coordinator::shutdown_step) | wait for the job, a last save, then done or the store's error |
+//! | logout, login, a forced refresh | [`revoke`](Coordinator::revoke), [`login`](Coordinator::login), [`force_refresh`](Coordinator::force_refresh) | revocations to send, the erasure's work |
+//!
+//! After any input: [`take_publication`](Coordinator::take_publication) is the token to publish
+//! to the lock-free path (or its withdrawal), [`refresh_ahead_at`](Coordinator::refresh_ahead_at)
+//! is when to look again without an input, [`waited`](Coordinator::waited) is the outcome a
+//! waiting caller wakes to (a driver wakes its waiters after each input), and
+//! [`take_notices`](Coordinator::take_notices) is what to log.
+//!
 //! # Jobs
 //!
 //! Everything that needs IO is a *job*, and at most one runs at a time. A caller that wants
