@@ -59,9 +59,10 @@ impl Custody {
     /// `next`, or the end of a failed first load's pause if later: a store that failed to load
     /// is not read again before then.
     pub(super) fn not_before_reload(&self, next: UnixTime) -> UnixTime {
+        // A failure stands only until the first load succeeds.
         match &self.load_failed {
-            Some((until, _)) if self.known_version.is_none() => next.max(*until),
-            _ => next,
+            Some((until, _)) => next.max(*until),
+            None => next,
         }
     }
 
@@ -128,11 +129,7 @@ impl Custody {
     /// that version, and the store's error is over; adopting it instead would count it as
     /// another process's set, and a forced refresh would take it for the new token it asked for.
     pub(super) fn own_save_landed(&mut self, stored: &Stored, session: &Session) -> bool {
-        let known = self.known_version.unwrap_or(0);
-        if stored.version <= known
-            || stored.tokens.is_none()
-            || stored.tokens.as_ref() != session.tokens()
-        {
+        if stored.tokens.is_none() || stored.tokens.as_ref() != session.tokens() {
             return false;
         }
         self.saved_as(stored.version, session);

@@ -1,12 +1,14 @@
 //! The jobs: a token request, the first load, a retried save and a logout's erasure, each a
 //! sequence of [`Work`] whose reports move it on.
 
+use std::cmp::Ordering;
+
 use http::Response;
 
 use super::notice::Notice;
 use super::{Coordinator, Stored};
 use crate::error::{Error, ErrorKind, TransportError};
-use crate::request::{OutgoingRequest, RequestId, RequestKind};
+use crate::request::{OutgoingRequest, RequestId};
 use crate::session::Action;
 use crate::store_error::StoreError;
 use crate::time::UnixTime;
@@ -97,11 +99,6 @@ impl Job {
     pub(super) fn is_saving(&self) -> bool {
         matches!(self.stage, Stage::Saving { .. })
     }
-
-    /// The first load of the store.
-    pub(super) fn is_load(&self) -> bool {
-        matches!(self.task, Task::Load)
-    }
 }
 
 impl Coordinator {
@@ -166,7 +163,8 @@ impl Coordinator {
     /// The store's set, loaded for the first time (no lease: a read).
     fn first_load(&mut self, job: JobId, stored: Stored, now: UnixTime) -> Option<Work> {
         if self.custody.needs_load() {
-            if stored.version > 0 {
+            // Version 0 is a store never written: it keeps a set the client started with.
+            if stored.version != 0 {
                 self.session.adopt_at(stored.tokens, now);
             }
             self.custody.loaded(stored.version, &self.session);
@@ -191,13 +189,22 @@ impl Coordinator {
             return self.end_job();
         };
         let known = self.custody.known_version.unwrap_or(0);
-        let adopted =
-            stored.version != known && !self.custody.own_save_landed(&stored, &self.session) && {
-                // Whatever comes of it, the set the answer will replace is this version. An older
-                // one is a store started afresh (a deleted file): nothing to adopt.
+        let adopted = match stored.version.cmp(&known) {
+            Ordering::Equal => false,
+            // A store started afresh (a deleted file): nothing to adopt, and the answer's save
+            // goes on from its version.
+            Ordering::Less => {
                 self.custody.known_version = Some(stored.version);
-                stored.version > known && self.session.adopt_at(stored.tokens, now)
-            };
+                false
+            }
+            // A save of this process's that timed out landed after all: send.
+            Ordering::Greater if self.custody.own_save_landed(&stored, &self.session) => false,
+            // Whatever comes of it, the set the answer will replace is this version.
+            Ordering::Greater => {
+                self.custody.known_version = Some(stored.version);
+                self.session.adopt_at(stored.tokens, now)
+            }
+        };
         if adopted {
             self.custody.saved_generation(&self.session);
             self.outcomes.record(job, Ok(()));
@@ -223,16 +230,22 @@ impl Coordinator {
     /// another process stored meanwhile, or finds nothing left to save.
     fn persist(&mut self, stored: Stored, now: UnixTime) -> Option<Work> {
         self.set_task(Task::Persist);
-        if self.custody.own_save_landed(&stored, &self.session) {
-            return self.end_job();
-        }
         let known = self.custody.known_version.unwrap_or(0);
-        if stored.version != known && self.session.in_flight().is_none() {
-            self.custody.known_version = Some(stored.version);
-            if stored.version > known && self.session.adopt_at(stored.tokens, now) {
-                // The held set is the stored one: nothing of this process's is unsaved.
-                self.custody.saved_as(stored.version, &self.session);
+        match stored.version.cmp(&known) {
+            Ordering::Equal => {}
+            // A store started afresh: the save goes on from its version.
+            Ordering::Less => self.custody.known_version = Some(stored.version),
+            // The held set itself: a save that timed out landed after all.
+            Ordering::Greater if self.custody.own_save_landed(&stored, &self.session) => {
                 return self.end_job();
+            }
+            Ordering::Greater => {
+                self.custody.known_version = Some(stored.version);
+                if self.session.adopt_at(stored.tokens, now) {
+                    // The held set is the stored one: nothing of this process's is unsaved.
+                    self.custody.saved_as(stored.version, &self.session);
+                    return self.end_job();
+                }
             }
         }
         if !self.is_unsaved() {
@@ -382,17 +395,12 @@ impl Coordinator {
     /// under the same lease (reloading first), so no other process refreshes with the same
     /// dead token in between.
     fn next_login(&mut self, now: UnixTime) -> Option<Work> {
+        // The session's next request after a refused refresh is the password login (no
+        // revocation is queued: a logout takes its revocations in the call that queues them).
         let login = loop {
             match self.session.poll(now) {
                 Action::Store => {}
-                Action::Send(outgoing) if outgoing.kind() == RequestKind::PasswordGrant => {
-                    break outgoing;
-                }
-                // Unreachable: revocations are taken under the call that queues them.
-                Action::Send(outgoing) => {
-                    let _ = self.session.abandon(outgoing.id());
-                    return self.end_job();
-                }
+                Action::Send(outgoing) => break outgoing,
                 Action::UseToken(_) | Action::Wait(_) | Action::Stop(_) => return self.end_job(),
             }
         };
@@ -416,7 +424,7 @@ impl Coordinator {
         running.stage = Stage::Sending;
         self.notice(Notice::Sent {
             request: id,
-            kind: RequestKind::PasswordGrant,
+            kind: login.kind(),
             under_lease: false,
         });
         Some(Work::Send(Box::new(login)))

@@ -81,7 +81,7 @@ pub use self::stored::Stored;
 use crate::authorization::{Authorization, TokenId};
 use crate::config::Credentials;
 use crate::error::{Error, ErrorKind};
-use crate::request::{OutgoingRequest, RequestKind};
+use crate::request::OutgoingRequest;
 use crate::session::{Action, Session};
 use crate::store_error::StoreError;
 use crate::time::UnixTime;
@@ -343,9 +343,7 @@ impl Coordinator {
     /// The store steps that come before the session's: the first load, waiting for a save, a
     /// retried save.
     fn custody_step(&mut self, now: UnixTime) -> Option<Step> {
-        if let Some(job) = &self.job
-            && (job.is_saving() || job.is_load())
-        {
+        if let Some(job) = self.job.as_ref().filter(|job| job.is_saving()) {
             return Some(Step::Wait(job.id));
         }
         if self.custody.needs_load() {
@@ -435,18 +433,11 @@ impl Coordinator {
         }
         self.sync();
         let mut requests = Vec::new();
+        // After a logout the session sends nothing but the revocations it queued.
         loop {
             match self.session.poll(now) {
                 Action::Store => {}
-                Action::Send(outgoing) if outgoing.kind() == RequestKind::Revocation => {
-                    requests.push(outgoing);
-                }
-                // Unreachable: a logout drops the credentials. Should it ever happen, the
-                // request is given up rather than sent by the wrong caller.
-                Action::Send(outgoing) => {
-                    let _ = self.session.abandon(outgoing.id());
-                    break;
-                }
+                Action::Send(outgoing) => requests.push(outgoing),
                 Action::UseToken(_) | Action::Wait(_) | Action::Stop(_) => break,
             }
         }

@@ -8,6 +8,7 @@ use http::Response;
 use super::*;
 use crate::config::Config;
 use crate::error::{TransportError, TransportErrorKind};
+use crate::request::RequestKind;
 use crate::store_error::StoreErrorKind;
 
 const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
@@ -665,4 +666,245 @@ fn no_secret_in_what_the_machine_prints() {
     for secret in ["eyJ0.a1.c2ln", "def502r1", "pa55-w0rd", "cl1ent-s3cret"] {
         assert!(!printed.contains(secret), "{secret} in {printed}");
     }
+}
+
+#[test]
+fn a_forced_refresh_that_succeeds_is_ready_with_the_newer_token() {
+    let mut machine = logged_in();
+    let old = machine
+        .session()
+        .authorization()
+        .expect("a token")
+        .token_id();
+    let want = machine.force_refresh();
+    let (job, first) = work(machine.step(want, T0));
+    let refresh = send(Some(first));
+    let _ = machine.answered(job, refresh.id(), Ok(&tokens("a2", "r2", 3600)), T0);
+    assert!(machine.waited(job, want, T0).is_none());
+    assert!(matches!(machine.step(want, T0), Step::Ready));
+    assert!(matches!(published(&mut machine), Some(Some(token)) if token > old));
+}
+
+#[test]
+fn after_a_logout_a_login_is_needed_and_login_supplies_it() {
+    let mut machine = logged_in();
+    let _ = machine.revoke(T0);
+    match machine.step(Want::Usable, T0) {
+        Step::Failed(error) => assert_eq!(error.kind(), ErrorKind::LoginRequired),
+        other => panic!("expected LoginRequired, got {other:?}"),
+    }
+    assert!(
+        !machine.is_unsaved(),
+        "without a store nothing waits to be saved"
+    );
+    machine.login(Credentials::new("me@example.com", "pa55-w0rd"));
+    let (_, first) = work(machine.step(Want::Usable, T0));
+    assert_eq!(send(Some(first)).kind(), RequestKind::PasswordGrant);
+}
+
+#[test]
+fn a_logout_hands_out_its_revocations_and_reports_how_they_went() {
+    let config = Config::builder(
+        "https://passport.test/oauth/token",
+        "client",
+        "cl1ent-s3cret",
+    )
+    .credentials("me@example.com", "pa55-w0rd")
+    .revoke_rfc7009("https://passport.test/oauth/revoke")
+    .build()
+    .expect("a valid config");
+    let mut machine = Coordinator::new(Session::new(config), false, T0);
+    let (job, first) = work(machine.step(Want::Usable, T0));
+    let login = send(Some(first));
+    let _ = machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0);
+    let revocations = machine.revoke(T0);
+    assert_eq!(
+        revocations.len(),
+        2,
+        "the refresh token's and the access token's"
+    );
+    assert!(
+        revocations
+            .iter()
+            .all(|request| request.kind() == RequestKind::Revocation)
+    );
+    let failure = TransportError::new(TransportErrorKind::Timeout, "no answer");
+    assert!(
+        machine
+            .revocation_answered::<Vec<u8>>(revocations[0].id(), Err(failure), T0)
+            .is_err()
+    );
+    // A revocation given up is forgotten: its late answer is refused.
+    let dropped = revocations[1].id();
+    machine.revocation_dropped(dropped);
+    let late = machine.revocation_answered(dropped, Ok(&Response::new(Vec::new())), T0);
+    assert_eq!(
+        late.map_err(|error| error.kind()),
+        Err(ErrorKind::ResponseMismatch)
+    );
+}
+
+#[test]
+fn shutdown_alone_stops_the_refresh_ahead() {
+    let mut machine = logged_in();
+    let refresh_at = machine
+        .session()
+        .authorization()
+        .expect("a token")
+        .refresh_at();
+    machine.shutdown();
+    assert!(machine.refresh_ahead(refresh_at).is_none());
+    assert_eq!(machine.refresh_ahead_at(refresh_at), None);
+}
+
+#[test]
+fn each_job_has_its_own_id_and_outcome() {
+    let mut machine = coordinator(false);
+    let (failed, first) = work(machine.step(Want::Usable, T0));
+    let login = send(Some(first));
+    let failure = TransportError::new(TransportErrorKind::Timeout, "no answer");
+    let _ = machine.answered::<Vec<u8>>(failed, login.id(), Err(failure), T0);
+    let later = T0.saturating_add(RETRY);
+    let (succeeded, first) = work(machine.step(Want::Usable, later));
+    assert_ne!(failed, succeeded);
+    let login = send(Some(first));
+    let _ = machine.answered(succeeded, login.id(), Ok(&tokens("a1", "r1", 3600)), later);
+    assert!(machine.waited(succeeded, Want::Usable, later).is_none());
+    // The earlier outcome is still there for a caller that waited on it (with no token it
+    // could use then).
+    let want = Want::NewerThan(machine.session().newest_token_id());
+    assert!(machine.waited(failed, want, later).is_some());
+}
+
+#[test]
+fn a_coordinator_with_nothing_to_publish_publishes_nothing() {
+    let mut machine = coordinator(false);
+    assert_eq!(published(&mut machine), None);
+}
+
+#[test]
+fn an_empty_store_keeps_the_set_the_client_started_with_and_a_stored_set_is_adopted() {
+    let started = logged_in().tokens().cloned().expect("a set");
+    let mut machine = Coordinator::new(
+        Session::new(config()).with_tokens(started.clone()),
+        true,
+        T0,
+    );
+    let (load, _) = work(machine.load_step(T0));
+    assert!(machine.loaded(load, Ok(Stored::default()), T0).is_none());
+    assert_eq!(machine.tokens(), Some(&started));
+
+    let stored = logged_in_as("a9", "r9", 7200).tokens().cloned();
+    let mut machine = coordinator(true);
+    let (load, _) = work(machine.load_step(T0));
+    let version = Stored {
+        version: 3,
+        tokens: stored.clone(),
+    };
+    assert!(machine.loaded(load, Ok(version), T0).is_none());
+    assert_eq!(machine.tokens(), stored.as_ref());
+    assert!(matches!(machine.step(Want::Usable, T0), Step::Ready));
+}
+
+#[test]
+fn a_report_for_another_job_or_stage_changes_nothing() {
+    let (mut machine, job, login) = login_out_with_store();
+    // The job sends; a save's report for it, or a report for another job, is not its own.
+    assert!(machine.saved(job, Ok(9), T0).is_none());
+    assert!(
+        machine
+            .loaded(JobId(job.0 + 1), Ok(Stored::default()), T0)
+            .is_none()
+    );
+    assert!(machine.is_running(job));
+    let (expected, _) = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
+    assert_eq!(expected, 0);
+}
+
+#[test]
+fn a_forced_refresh_after_a_late_landed_save_refreshes_instead_of_adopting_it() {
+    let (mut machine, job, login) = login_out_with_store();
+    let (_, set) = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
+    let timed_out = StoreError::new(StoreErrorKind::Unavailable, "timed out");
+    let _ = machine.saved(job, Err(timed_out), T0);
+    // Before the save is retried, a forced refresh finds the set stored after all.
+    let want = machine.force_refresh();
+    let (job, first) = work(machine.step(want, T0));
+    assert!(matches!(first, Work::Lease));
+    assert!(matches!(machine.leased(job, Ok(()), T0), Some(Work::Load)));
+    let landed = Stored {
+        version: 1,
+        tokens: set,
+    };
+    assert_eq!(
+        send(machine.loaded(job, Ok(landed), T0)).kind(),
+        RequestKind::RefreshGrant
+    );
+    assert!(!machine.is_unsaved() && machine.store_error().is_none());
+}
+
+#[test]
+fn an_abandoned_retried_save_waits_the_delay_before_the_next() {
+    let (mut machine, job, login) = login_out_with_store();
+    let _ = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
+    let _ = machine.saved(job, Err(unavailable()), T0);
+    let retry = T0.saturating_add(RETRY);
+    let (persist, _) = machine.refresh_ahead(retry).expect("the retried save");
+    machine.abandon(persist, false, retry);
+    assert!(!machine.is_running(persist));
+    assert!(machine.refresh_ahead(retry).is_none(), "not again at once");
+    assert_eq!(
+        machine.refresh_ahead_at(retry),
+        Some(retry.saturating_add(RETRY))
+    );
+}
+
+#[test]
+fn a_store_failure_names_the_request_it_kept_from_going_out() {
+    let mut machine = logged_in_with_store();
+    let _ = machine.take_notices().count();
+    let due = T0.saturating_add(Duration::from_secs(3600));
+    let (job, _) = work(machine.step(Want::Usable, due));
+    assert!(machine.leased(job, Err(unavailable()), due).is_none());
+    assert!(machine.take_notices().any(|notice| matches!(
+        notice,
+        Notice::StoreFailed {
+            during: "lease",
+            request: Some(_),
+            ..
+        }
+    )));
+}
+
+#[test]
+fn an_answer_notice_says_when_requests_pause_and_only_then() {
+    let mut machine = coordinator(false);
+    let (job, first) = work(machine.step(Want::Usable, T0));
+    let login = send(Some(first));
+    let mut busy = Response::new(b"<html>busy</html>".to_vec());
+    *busy.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    let _ = machine.answered(job, login.id(), Ok(&busy), T0);
+    assert!(machine.take_notices().any(|notice| matches!(
+        notice,
+        Notice::Answered { paused_until: Some(until), status: Some(503), .. } if until > T0
+    )));
+
+    // A refused client while a token is usable stops the requests, but pauses nothing.
+    let mut machine = logged_in();
+    let _ = machine.take_notices().count();
+    let want = machine.force_refresh();
+    let (job, first) = work(machine.step(want, T0));
+    let refresh = send(Some(first));
+    let body = br#"{"error":"invalid_client","error_description":"Client authentication failed","message":"Client authentication failed"}"#;
+    let mut refused = Response::new(body.to_vec());
+    *refused.status_mut() = http::StatusCode::UNAUTHORIZED;
+    let _ = machine.answered(job, refresh.id(), Ok(&refused), T0);
+    assert!(machine.take_notices().any(|notice| matches!(
+        notice,
+        Notice::Answered {
+            outcome: Err(_),
+            paused_until: None,
+            ..
+        }
+    )));
 }
