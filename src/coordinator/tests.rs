@@ -908,3 +908,42 @@ fn an_answer_notice_says_when_requests_pause_and_only_then() {
         }
     )));
 }
+
+#[test]
+fn a_forced_refresh_with_nothing_to_send_it_with_needs_a_login() {
+    let held = TokenSet::new(
+        crate::secret::AccessToken::from("eyJ0.bm8tcmVmcmVzaA.c2ln"),
+        T0.saturating_add(Duration::from_secs(3600)),
+        None,
+    )
+    .expect("a valid token");
+    let config = Config::builder(
+        "https://passport.test/oauth/token",
+        "client",
+        "cl1ent-s3cret",
+    )
+    .build()
+    .expect("a valid config");
+    let mut machine = Coordinator::new(Session::new(config).with_tokens(held), false, T0);
+    assert!(matches!(machine.step(Want::Usable, T0), Step::Ready));
+    let want = machine.force_refresh();
+    match machine.step(want, T0) {
+        Step::Failed(error) => assert_eq!(error.kind(), ErrorKind::LoginRequired),
+        other => panic!("expected LoginRequired, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_forced_refresh_dropped_by_a_pause_is_asked_again_when_it_ends() {
+    let mut machine = logged_in();
+    let want = machine.force_refresh();
+    let (job, first) = work(machine.step(want, T0));
+    let refresh = send(Some(first));
+    let mut busy = Response::new(Vec::new());
+    *busy.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    let _ = machine.answered(job, refresh.id(), Ok(&busy), T0);
+    assert!(matches!(machine.step(want, T0), Step::Failed(_)), "paused");
+    let later = T0.saturating_add(RETRY);
+    let (_, first) = work(machine.step(want, later));
+    assert_eq!(send(Some(first)).kind(), RequestKind::RefreshGrant);
+}

@@ -327,3 +327,76 @@ fn a_forced_refresh_with_nothing_to_send_keeps_the_working_token() {
 fn config_with_credentials() -> Config {
     config().build().expect("config")
 }
+
+#[test]
+fn a_refresh_forced_during_a_pause_goes_out_when_the_pause_ends() {
+    let mut scenario = Scenario::with(|config| config.min_retry_delay(secs(5)));
+    scenario = scenario.logged_in();
+    scenario.session.force_refresh();
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    let busy = reply(503, Vec::new());
+    assert!(scenario.answer(&refresh_request, &busy).is_err());
+    // Asked again while paused: the token is fresh, yet the refresh goes out after the pause.
+    scenario.session.force_refresh();
+    scenario.advance(secs(5));
+    let _ = scenario.expect_send(RequestKind::RefreshGrant);
+}
+
+#[test]
+fn poll_timeout_says_when_the_session_next_needs_a_poll() {
+    let mut scenario = Scenario::with(|config| config.min_retry_delay(secs(5)));
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    assert!(scenario.answer(&login, &tokens_reply(1)).is_ok());
+    // The new set is to be stored: at once.
+    assert_eq!(
+        scenario.session.poll_timeout(scenario.now),
+        Some(scenario.now)
+    );
+    let token = scenario.expect_use();
+    assert_eq!(
+        scenario.session.poll_timeout(scenario.now),
+        Some(token.refresh_at())
+    );
+    // A refresh out: the token's end, when callers would have to wait.
+    scenario.session.force_refresh();
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    assert_eq!(
+        scenario.session.poll_timeout(scenario.now),
+        Some(token.usable_until())
+    );
+    // Paused, then the pause's end, where the fresh token's own refresh point is next.
+    assert!(
+        scenario
+            .answer(&refresh_request, &reply(503, Vec::new()))
+            .is_err()
+    );
+    let _ = scenario.expect_use();
+    assert_eq!(
+        scenario.session.poll_timeout(scenario.now),
+        Some(scenario.now.saturating_add(secs(5)))
+    );
+    scenario.advance(secs(5));
+    assert_eq!(
+        scenario.session.poll_timeout(scenario.now),
+        Some(token.refresh_at())
+    );
+}
+
+#[test]
+fn a_password_grant_without_a_scope_keeps_none_of_the_old_one() {
+    let mut scenario = Scenario::new();
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    let scoped = reply(
+        200,
+        r#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ0.c2NvcGVk.c2ln","refresh_token":"def502scoped","scope":"invoices"}"#,
+    );
+    assert!(scenario.answer(&login, &scoped).is_ok());
+    assert_eq!(scenario.tokens().scope(), Some("invoices"));
+    // Another account's login: its answer says no scope, and none of the old one is kept.
+    scenario
+        .session
+        .login(Credentials::new("bob@example.com", "bob-pw"));
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    assert!(scenario.answer(&login, &tokens_reply(2)).is_ok());
+    assert_eq!(scenario.tokens().scope(), None);
+}

@@ -150,3 +150,19 @@ fn a_corrupt_store_is_not_worth_retrying() {
         "{error}"
     );
 }
+
+#[test]
+fn mark_sent_names_only_the_request_out() {
+    let mut scenario = Scenario::new();
+    let login = scenario.expect_send(RequestKind::PasswordGrant);
+    assert!(!scenario.session.mark_sent(foreign_id(99), scenario.now));
+    assert!(scenario.session.mark_sent(login.id(), scenario.now));
+}
+
+#[test]
+fn adopting_a_logout_is_a_change_of_the_set() {
+    let mut scenario = Scenario::new().logged_in();
+    let before = scenario.session.generation();
+    assert!(scenario.session.adopt(None));
+    assert!(scenario.session.generation() > before);
+}
