@@ -899,6 +899,12 @@ fn an_answer_notice_says_when_requests_pause_and_only_then() {
     let mut refused = Response::new(body.to_vec());
     *refused.status_mut() = http::StatusCode::UNAUTHORIZED;
     let _ = machine.answered(job, refresh.id(), Ok(&refused), T0);
+    // The stop is what a forced refresh gets from then on; the token still serves the rest.
+    match machine.step(want, T0) {
+        Step::Failed(error) => assert_eq!(error.kind(), ErrorKind::InvalidClient),
+        other => panic!("expected the refusal, got {other:?}"),
+    }
+    assert!(matches!(machine.step(Want::Usable, T0), Step::Ready));
     assert!(machine.take_notices().any(|notice| matches!(
         notice,
         Notice::Answered {
