@@ -816,6 +816,7 @@ fn a_report_for_another_job_or_stage_changes_nothing() {
             .loaded(JobId(job.0 + 1), Ok(Stored::default()), T0)
             .is_none()
     );
+    assert!(machine.loaded(job, Ok(Stored::default()), T0).is_none());
     assert!(machine.is_running(job));
     let (expected, _) = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
     assert_eq!(expected, 0);
@@ -952,4 +953,39 @@ fn a_forced_refresh_dropped_by_a_pause_is_asked_again_when_it_ends() {
     let later = T0.saturating_add(RETRY);
     let (_, first) = work(machine.step(want, later));
     assert_eq!(send(Some(first)).kind(), RequestKind::RefreshGrant);
+}
+
+#[test]
+fn a_retried_save_for_a_forced_refresh_that_finds_its_own_set_still_refreshes() {
+    let (mut machine, job, login) = login_out_with_store();
+    let (_, set) = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
+    let timed_out = StoreError::new(StoreErrorKind::Unavailable, "timed out");
+    let _ = machine.saved(job, Err(timed_out), T0);
+    let retry = T0.saturating_add(RETRY);
+    let want = machine.force_refresh();
+    // The save is retried first, and finds the set stored after all.
+    let (persist, first) = work(machine.step(want, retry));
+    assert!(matches!(first, Work::Lease));
+    assert!(matches!(
+        machine.leased(persist, Ok(()), retry),
+        Some(Work::Load)
+    ));
+    let landed = Stored {
+        version: 1,
+        tokens: set,
+    };
+    assert!(matches!(
+        machine.loaded(persist, Ok(landed), retry),
+        Some(Work::Release)
+    ));
+    // That set is not the newer token the caller asked for: the refresh goes out.
+    let job = leased(&mut machine, retry);
+    let stored = Stored {
+        version: 1,
+        tokens: machine.tokens().cloned(),
+    };
+    assert_eq!(
+        send(machine.loaded(job, Ok(stored), retry)).kind(),
+        RequestKind::RefreshGrant
+    );
 }

@@ -4,7 +4,7 @@
 use http::Method;
 use keliweb_oauth::{
     Config, ErrorKind, TokenSet,
-    sans_io::{OutgoingRequest, RequestKind, Session},
+    sans_io::{Action, OutgoingRequest, RequestKind, Session},
     secret::{AccessToken, RefreshToken},
 };
 
@@ -257,4 +257,17 @@ fn a_bearer_logout_that_fails_is_an_error_and_only_a_401_counts_as_done() {
     let failed = scenario.answer(&requests[0], &server_error_json());
     assert_eq!(failed.expect_err("a 500").kind(), ErrorKind::ServerError);
     assert_dropped(&mut scenario);
+}
+
+#[test]
+fn queued_revocations_want_a_poll_at_once() {
+    let mut scenario = rfc7009().logged_in();
+    scenario.session.revoke();
+    assert!(matches!(scenario.session.poll(scenario.now), Action::Store));
+    // Stored away; the revocations are still to be handed out.
+    assert_eq!(
+        scenario.session.poll_timeout(scenario.now),
+        Some(scenario.now)
+    );
+    assert!(!scenario.revocations().is_empty());
 }
