@@ -256,10 +256,13 @@ impl Coordinator {
     ) -> Foreground {
         let refresh_at = token.refresh_at();
         let window = token.usable_until().saturating_duration_since(refresh_at);
-        if save_due {
-            Foreground::StepAt(Want::Usable, now)
-        } else if now.saturating_add(margin.min(window / 2)) >= refresh_at {
+        // The margin first, whatever became of the set's save: a token within it is not handed
+        // out (its refresh may even have been refused, the fleet having rotated it), and the
+        // step for a newer token retries a due save first.
+        if now.saturating_add(margin.min(window / 2)) >= refresh_at {
             Foreground::StepAt(Want::NewerThan(token.token_id()), refresh_at)
+        } else if save_due {
+            Foreground::StepAt(Want::Usable, now)
         } else {
             Foreground::Use
         }
