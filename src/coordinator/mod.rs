@@ -270,7 +270,7 @@ impl Coordinator {
 
     /// A caller wants a token (`want`) at `now`: see [`Step`].
     pub fn step(&mut self, want: Want, now: UnixTime) -> Step {
-        if let Some(step) = self.custody_step(now) {
+        if let Some(step) = self.custody_step(want, now) {
             return step;
         }
         loop {
@@ -306,7 +306,7 @@ impl Coordinator {
 
     /// The store steps that come before the session's: the first load, waiting for a save, a
     /// retried save.
-    fn custody_step(&mut self, now: UnixTime) -> Option<Step> {
+    fn custody_step(&mut self, want: Want, now: UnixTime) -> Option<Step> {
         if let Some(job) = &self.job
             && (job.is_saving() || job.is_load())
         {
@@ -321,7 +321,16 @@ impl Coordinator {
                 None => self.start_job(jobs::Task::Load, Work::Load),
             });
         }
-        if self.job.is_none() && self.custody.save_is_due(now) {
+        // A caller the held token does not serve (none is usable, or it wants a newer one)
+        // while token requests pause after a failure gets that failure first: were it to run
+        // the retried save, a store slower to fail than the retry delay would keep it
+        // alternating retried saves and token requests for as long as the store is away.
+        let paused_unserved = self.session.token_request_blocker(now).is_some()
+            && !self
+                .session
+                .authorization()
+                .is_some_and(|auth| auth.is_usable_at(now) && want.is_met_by(auth.token_id()));
+        if self.job.is_none() && self.custody.save_is_due(now) && !paused_unserved {
             // One caller retries; the others go on meanwhile.
             self.custody
                 .postpone_save(now, self.session.config().min_retry_delay());
