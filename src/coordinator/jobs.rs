@@ -196,7 +196,9 @@ impl Coordinator {
                 // Whatever comes of it, the set the answer will replace is this version. An older
                 // one is a store started afresh (a deleted file): nothing to adopt.
                 self.custody.known_version = Some(stored.version);
-                stored.version > known && self.session.adopt_at(stored.tokens, now)
+                stored.version > known
+                    && !self.custody.keeps_unsaved_over(&stored, &self.session)
+                    && self.session.adopt_at(stored.tokens, now)
             };
         if adopted {
             self.custody.saved_generation(&self.session);
@@ -229,7 +231,10 @@ impl Coordinator {
         let known = self.custody.known_version.unwrap_or(0);
         if stored.version != known && self.session.in_flight().is_none() {
             self.custody.known_version = Some(stored.version);
-            if stored.version > known && self.session.adopt_at(stored.tokens, now) {
+            if stored.version > known
+                && !self.custody.keeps_unsaved_over(&stored, &self.session)
+                && self.session.adopt_at(stored.tokens, now)
+            {
                 // The held set is the stored one: nothing of this process's is unsaved.
                 self.custody.saved_as(stored.version, &self.session);
                 return self.end_job();
