@@ -136,6 +136,28 @@ impl Custody {
         true
     }
 
+    /// Whether the held set, unsaved, is to be saved over `stored` rather than dropped for it:
+    /// it has a refresh token, and the stored set has none or arrived before it. No other
+    /// process holds the unsaved set, so its refresh token is live, while a stored set may be
+    /// dead: one a process stores after its refresh was refused (the refresh token spent by
+    /// this process's rotation), or one whose rotation was lost with its process. Dropping the
+    /// held set for it would throw away the only live pair. A set that arrived later is
+    /// adopted: the held one's successor, when its late save landed and another process
+    /// rotated it.
+    pub(super) fn keeps_unsaved_over(&self, stored: &Stored, session: &Session) -> bool {
+        let (Some(held), Some(theirs)) = (session.tokens(), stored.tokens.as_ref()) else {
+            return false;
+        };
+        let older = match (held.obtained_at(), theirs.obtained_at()) {
+            (Some(ours), Some(at)) => at < ours,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        self.is_unsaved(session)
+            && held.refresh_token().is_some()
+            && (theirs.refresh_token().is_none() || older)
+    }
+
     /// The held set is the store's `version`: nothing is left to save, and no store error
     /// stands.
     pub(super) fn saved_as(&mut self, version: u64, session: &Session) {

@@ -199,10 +199,12 @@ impl Coordinator {
             }
             // A save of this process's that timed out landed after all: send.
             Ordering::Greater if self.custody.own_save_landed(&stored, &self.session) => false,
-            // Whatever comes of it, the set the answer will replace is this version.
+            // Whatever comes of it, the set the answer will replace is this version; an unsaved
+            // set that may be the fleet's only live pair is kept over it.
             Ordering::Greater => {
                 self.custody.known_version = Some(stored.version);
-                self.session.adopt_at(stored.tokens, now)
+                !self.custody.keeps_unsaved_over(&stored, &self.session)
+                    && self.session.adopt_at(stored.tokens, now)
             }
         };
         if adopted {
@@ -241,7 +243,9 @@ impl Coordinator {
             }
             Ordering::Greater => {
                 self.custody.known_version = Some(stored.version);
-                if self.session.adopt_at(stored.tokens, now) {
+                if !self.custody.keeps_unsaved_over(&stored, &self.session)
+                    && self.session.adopt_at(stored.tokens, now)
+                {
                     // The held set is the stored one: nothing of this process's is unsaved.
                     self.custody.saved_as(stored.version, &self.session);
                     return self.end_job();

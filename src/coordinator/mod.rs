@@ -280,10 +280,13 @@ impl Coordinator {
     ) -> Foreground {
         let refresh_at = token.refresh_at();
         let window = token.usable_until().saturating_duration_since(refresh_at);
-        if save_due {
-            Foreground::StepAt(Want::Usable, now)
-        } else if now.saturating_add(margin.min(window / 2)) >= refresh_at {
+        // The margin first, whatever became of the set's save: a token within it is not handed
+        // out (its refresh may even have been refused, the fleet having rotated it), and the
+        // step for a newer token retries a due save first.
+        if now.saturating_add(margin.min(window / 2)) >= refresh_at {
             Foreground::StepAt(Want::NewerThan(token.token_id()), refresh_at)
+        } else if save_due {
+            Foreground::StepAt(Want::Usable, now)
         } else {
             Foreground::Use
         }
@@ -291,7 +294,7 @@ impl Coordinator {
 
     /// A caller wants a token (`want`) at `now`: see [`Step`].
     pub fn step(&mut self, want: Want, now: UnixTime) -> Step {
-        if let Some(step) = self.custody_step(now) {
+        if let Some(step) = self.custody_step(want, now) {
             return step;
         }
         loop {
@@ -342,14 +345,23 @@ impl Coordinator {
 
     /// The store steps that come before the session's: the first load, waiting for a save, a
     /// retried save.
-    fn custody_step(&mut self, now: UnixTime) -> Option<Step> {
+    fn custody_step(&mut self, want: Want, now: UnixTime) -> Option<Step> {
         if let Some(job) = self.job.as_ref().filter(|job| job.is_saving()) {
             return Some(Step::Wait(job.id));
         }
         if self.custody.needs_load() {
             return Some(self.load_step(now));
         }
-        if self.job.is_none() && self.custody.save_is_due(now) {
+        // A caller the held token does not serve (none is usable, or it wants a newer one)
+        // while token requests pause after a failure gets that failure first: were it to run
+        // the retried save, a store slower to fail than the retry delay would keep it
+        // alternating retried saves and token requests for as long as the store is away.
+        let paused_unserved = self.session.token_request_blocker(now).is_some()
+            && !self
+                .session
+                .authorization()
+                .is_some_and(|auth| auth.is_usable_at(now) && want.is_met_by(auth.token_id()));
+        if self.job.is_none() && self.custody.save_is_due(now) && !paused_unserved {
             // One caller retries; the others go on meanwhile.
             self.custody
                 .postpone_save(now, self.session.config().min_retry_delay());

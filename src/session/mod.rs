@@ -519,7 +519,9 @@ impl Session {
     /// fresh tokens: Passport revokes the old access token when it rotates, so the refresh
     /// may already have killed the token. The token is withdrawn and the callers wait for the
     /// refresh's answer, whatever the token replaced, and the refusal opens no reporting
-    /// window.
+    /// window. A token refused at its refresh point, or a margin before it (the leeway, at
+    /// most half the refresh window), is withdrawn whatever it replaced: another process of
+    /// the fleet may have rotated it in turn.
     pub fn handle_unauthorized(&mut self, token: TokenId, now: UnixTime) {
         let reported_until = self.refusals_reported_until;
         let rotating = self
@@ -538,7 +540,16 @@ impl Session {
             held.authorization = None;
             return;
         }
-        if held.replaces_refused_token && now < reported_until {
+        // From a margin before its refresh point (the leeway, at most half its refresh window:
+        // as far as the clocks of a fleet may disagree), another process may have rotated the
+        // token in turn: a refusal from there is retried whatever the token replaced.
+        let rotation_due = held.authorization.as_ref().is_some_and(|auth| {
+            let window = auth
+                .usable_until()
+                .saturating_duration_since(auth.refresh_at());
+            now.saturating_add(self.config.leeway.min(window / 2)) >= auth.refresh_at()
+        });
+        if held.replaces_refused_token && now < reported_until && !rotation_due {
             return;
         }
         held.authorization = None;
