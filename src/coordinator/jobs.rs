@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use http::Response;
 
 use super::notice::Notice;
-use super::{Coordinator, Stored};
+use super::{Coordinator, Erasure, Stored};
 use crate::error::{Error, ErrorKind, TransportError};
 use crate::request::{OutgoingRequest, RequestId};
 use crate::session::Action;
@@ -92,6 +92,14 @@ impl Job {
             task,
             stage,
             leased: false,
+        }
+    }
+
+    /// The token request it carries, if it is one.
+    fn request(&self) -> Option<RequestId> {
+        match &self.task {
+            Task::Request(id, _) => Some(*id),
+            Task::Load | Task::Persist | Task::Erase => None,
         }
     }
 
@@ -377,11 +385,11 @@ impl Coordinator {
         match erased {
             Ok(version) => {
                 self.custody.saved_as(version, &self.session);
-                self.erase = Some(Ok(()));
+                self.erasure = Erasure::Ended(Ok(()));
             }
             Err(error) => {
                 self.custody.store_error = Some(error.clone());
-                self.erase = Some(Err(error));
+                self.erasure = Erasure::Ended(Err(error));
             }
         }
         self.end_job()
@@ -443,10 +451,7 @@ impl Coordinator {
         let Some(running) = self.job.as_ref().filter(|running| running.id == job) else {
             return;
         };
-        let request = match &running.task {
-            Task::Request(id, _) => Some(*id),
-            Task::Load | Task::Persist | Task::Erase => None,
-        };
+        let request = running.request();
         let saving = running.is_saving();
         let sending = matches!(running.stage, Stage::Sending);
         let erasing = matches!(running.task, Task::Erase);
@@ -481,7 +486,7 @@ impl Coordinator {
                         crate::StoreErrorKind::Unavailable,
                         "the erasure was abandoned with its task",
                     );
-                    self.erase = Some(Err(abandoned));
+                    self.erasure = Erasure::Ended(Err(abandoned));
                 }
                 let _ = self.end_job();
             }
@@ -520,34 +525,29 @@ impl Coordinator {
             return;
         };
         let job = running.id;
-        let request = match &running.task {
-            Task::Request(id, _) => Some(*id),
-            _ => None,
-        };
+        let request = running.request();
         self.notice(Notice::StoreFailed {
             during,
             kind: error.kind(),
             request,
         });
         let delay = self.session.config().min_retry_delay();
-        match self.job.as_ref().map(|job| &job.task) {
-            Some(Task::Request(id, _)) => {
-                let id = *id;
+        match (request, self.job.as_ref().map(|job| &job.task)) {
+            (Some(id), _) => {
                 self.custody.store_error = Some(error.clone());
                 let error = self.session.handle_store_error(id, now, error);
                 self.outcomes.record(job, Err(error));
             }
-            Some(Task::Load) => {
+            (None, Some(Task::Load)) => {
                 let error = Error::from(error);
                 self.custody.load_failed(now, delay, error.clone());
                 self.outcomes.record(job, Err(error));
             }
-            Some(Task::Persist) => self.custody.lease_failed(error, now, delay),
-            Some(Task::Erase) => {
+            (None, Some(Task::Persist)) => self.custody.lease_failed(error, now, delay),
+            (None, _) => {
                 self.custody.store_error = Some(error.clone());
-                self.erase = Some(Err(error));
+                self.erasure = Erasure::Ended(Err(error));
             }
-            None => {}
         }
     }
 

@@ -145,6 +145,17 @@ pub enum Foreground {
     StepAt(Want, UnixTime),
 }
 
+/// A logout's erasure of the stored set.
+#[derive(Debug)]
+enum Erasure {
+    /// None asked, or one under way.
+    None,
+    /// A logout asked for one; it starts once no job runs.
+    Due,
+    /// How the last one went.
+    Ended(Result<(), StoreError>),
+}
+
 /// The client layer of one credential in one process: see the [module docs](self).
 #[derive(Debug)]
 pub struct Coordinator {
@@ -164,9 +175,8 @@ pub struct Coordinator {
     closing: bool,
     /// The retried save `shutdown` makes was made.
     shutdown_saved: bool,
-    /// A logout's erasure of the stored set is to be done, and how the last one went.
-    erase: Option<Result<(), StoreError>>,
-    erase_pending: bool,
+    /// A logout's erasure of the stored set.
+    erasure: Erasure,
     notices: Vec<Notice>,
 }
 
@@ -189,8 +199,7 @@ impl Coordinator {
             handed_out: (u64::MAX, None),
             closing: false,
             shutdown_saved: false,
-            erase: None,
-            erase_pending: false,
+            erasure: Erasure::None,
             notices: Vec::new(),
         };
         coordinator.sync();
@@ -323,7 +332,7 @@ impl Coordinator {
                     // Unreachable: every token request is a job's.
                     None => Step::Failed(Error::new(ErrorKind::ResponseMismatch)),
                 },
-                Action::Send(outgoing) => self.start_request(outgoing, now),
+                Action::Send(outgoing) => self.start_request(outgoing),
             };
         }
     }
@@ -438,8 +447,7 @@ impl Coordinator {
     pub fn revoke(&mut self, now: UnixTime) -> Vec<OutgoingRequest> {
         self.session.revoke();
         if self.custody.has_store() {
-            self.erase_pending = true;
-            self.erase = None;
+            self.erasure = Erasure::Due;
         } else {
             self.custody.saved_generation(&self.session);
         }
@@ -459,18 +467,16 @@ impl Coordinator {
     /// After [`revoke`](Self::revoke): erases the stored set under the lease. `Ready` once it
     /// is erased (or there is no store), `Failed` with the store's error.
     pub fn erase_step(&mut self) -> Step {
-        if self.erase_pending {
-            return match self.running() {
+        match &self.erasure {
+            Erasure::Due => match self.running() {
                 Some(job) => Step::Wait(job),
                 None => {
-                    self.erase_pending = false;
+                    self.erasure = Erasure::None;
                     self.start_job(jobs::Task::Erase, Work::Lease)
                 }
-            };
-        }
-        match &self.erase {
-            Some(Err(error)) => Step::Failed(error.clone().into()),
-            Some(Ok(())) | None => Step::Ready,
+            },
+            Erasure::Ended(Err(error)) => Step::Failed(error.clone().into()),
+            Erasure::Ended(Ok(())) | Erasure::None => Step::Ready,
         }
     }
 
@@ -506,7 +512,7 @@ impl Coordinator {
 
     /// Starts token request `outgoing` as a job, unless one runs (then the request is given
     /// back to the session, and the caller waits for the job).
-    fn start_request(&mut self, outgoing: OutgoingRequest, _now: UnixTime) -> Step {
+    fn start_request(&mut self, outgoing: OutgoingRequest) -> Step {
         if let Some(job) = self.running() {
             let _ = self.session.abandon(outgoing.id());
             return Step::Wait(job);
