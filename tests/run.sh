@@ -4,7 +4,7 @@
 # The Redis store's tests start a real `redis-server` of their own on a free loopback port.
 # Where the binary is missing, this installs it with the system package manager when it can
 # (root, or passwordless sudo, on Debian or Ubuntu); where it cannot, the Redis tests fail and
-# say the command that installs it. Arguments go on to `cargo test`.
+# say the command that installs it. Arguments, if any, go on to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +29,46 @@ if ! have_redis && command -v apt-get >/dev/null; then
 fi
 have_redis || echo "tests/run.sh: redis-server is missing; the Redis tests will fail (sudo apt-get install -y redis-server)" >&2
 
-exec cargo test --workspace --all-features "$@"
+# With arguments, it is plain `cargo test` with them.
+if [ $# -gt 0 ]; then
+    exec cargo test --workspace --all-features "$@"
+fi
+
+# Without: build every test binary once, then run the binaries and the doc tests side by side.
+# `cargo test` runs them one after another, and the longest rooms mostly wait on real time (the
+# stores' leases and expiries, the CLI's processes), so side by side takes about as long as the
+# longest room. Every test is written to pass with every core busy (../shared/under-load.sh).
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cargo test --workspace --all-features --no-run --message-format=json-render-diagnostics >"$work/build.json"
+# One line per test binary: its package's manifest, then the executable. Test binaries are the
+# artifacts built with the test profile.
+sed -n 's/.*"manifest_path":"\([^"]*\)".*"profile":{[^}]*"test":true[^}]*}.*"executable":"\([^"]*\)".*/\1 \2/p' \
+    "$work/build.json" >"$work/binaries"
+
+names=()
+pids=()
+while read -r manifest executable; do
+    name=$(basename "$executable")
+    # A test binary runs in its package's directory, as under `cargo test`.
+    (cd "$(dirname "$manifest")" && exec "$executable") >"$work/$name.log" 2>&1 &
+    names+=("$name")
+    pids+=("$!")
+done <"$work/binaries"
+cargo test --workspace --all-features --doc >"$work/doc-tests.log" 2>&1 &
+names+=("doc-tests")
+pids+=("$!")
+
+failed=()
+for i in "${!pids[@]}"; do
+    status=0
+    wait "${pids[$i]}" || status=$?
+    printf '\n==> %s\n' "${names[$i]}"
+    cat "$work/${names[$i]}.log"
+    [ "$status" = 0 ] || failed+=("${names[$i]}")
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "tests/run.sh: ${#failed[@]} of ${#pids[@]} test runs failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "tests/run.sh: all $(( ${#pids[@]} - 1 )) test binaries and the doc tests passed"
