@@ -12,6 +12,7 @@
 mod support;
 
 mod api_unauthorized;
+mod client_auth_and_scope;
 mod downstream_test_kit;
 mod error_details;
 mod error_messages;
