@@ -129,6 +129,15 @@ mod tests {
     }
 
     #[test]
+    fn an_origin_on_another_port_does_not_permit_the_default_one() {
+        let policy = policy(&["https://api.example:8443/", "http://127.0.0.1:8080/"]);
+        assert!(permits(&policy, "https://api.example:8443/api"));
+        assert!(!permits(&policy, "https://api.example/api"), "443");
+        assert!(permits(&policy, "http://127.0.0.1:8080/api"));
+        assert!(!permits(&policy, "http://127.0.0.1/api"), "80");
+    }
+
+    #[test]
     fn plain_http_only_to_loopback_unless_opted_in() {
         let loopback = policy(&["http://127.0.0.1:8080/oauth/token"]);
         assert!(permits(&loopback, "http://127.0.0.1:8080/api/user"));

@@ -111,3 +111,38 @@ fn what_was_wrong_is_quoted() {
         assert_eq!(error.detail(), Some(quoted), "{body}");
     }
 }
+
+#[test]
+fn a_store_failure_says_what_kind_it_is_and_keeps_its_message() {
+    use keliweb_oauth::error::{StoreError, StoreErrorKind};
+    for (kind, says) in [
+        (
+            StoreErrorKind::Unavailable,
+            "the token store is unavailable",
+        ),
+        (
+            StoreErrorKind::Corrupt,
+            "the token store holds something that is not a token set",
+        ),
+        (
+            StoreErrorKind::Foreign,
+            "the token store is not this user's alone",
+        ),
+        (
+            StoreErrorKind::Conflict,
+            "another process stored a newer token set",
+        ),
+        (
+            StoreErrorKind::LeaseTimeout,
+            "another process held the token store's lease too long",
+        ),
+    ] {
+        let error = StoreError::new(kind, "tokens.json: permission denied");
+        assert_eq!(error.kind(), kind);
+        assert_eq!(error.message(), "tokens.json: permission denied");
+        assert_eq!(
+            error.to_string(),
+            format!("{says}: tokens.json: permission denied")
+        );
+    }
+}
