@@ -40,6 +40,12 @@ pub(super) struct Readings<'t> {
 impl<'t> Readings<'t> {
     /// Finds every escape in `text`. Texts over 4 GiB are not read (see [`Self::complete`]).
     pub(super) fn new(text: &'t str) -> Self {
+        Self::with_budget(text, BUDGET_PER_BYTE)
+    }
+
+    /// [`Self::new`] with `per_byte` reads allowed per byte and round (tests lower it to run
+    /// out).
+    fn with_budget(text: &'t str, per_byte: usize) -> Self {
         let fits = u32::try_from(text.len()).is_ok();
         let mut readings = Self {
             text,
@@ -57,7 +63,7 @@ impl<'t> Readings<'t> {
             }
             readings
                 .budget
-                .set(Some(BUDGET_PER_BYTE.saturating_mul(text.len()) + 1024));
+                .set(Some(per_byte.saturating_mul(text.len()) + 1024));
             let mut next = Zeroizing::new(Vec::with_capacity(readings.escapes.len() + 16));
             for (start, _) in text.char_indices() {
                 let first = next.len();
@@ -392,6 +398,7 @@ mod tests {
         for (text, wanted) in [
             (r#"a\u00e4\u00C4\/\"\\b"#, "aäÄ/\"\\b"),
             (r"\ud83d\ude00", "😀"),
+            (r"\b\f\n\r\t", "\u{8}\u{c}\n\r\t"),
             ("&amp;&quot;&lt;&gt;&apos;&auml;&sol;", "&\"<>'ä/"),
             ("&#228;&#xe4;&#XE4;&#0228;&#228", "äääää"),
             ("%C3%a4%2b+%20%25", "ä+  %"),
@@ -426,6 +433,17 @@ mod tests {
             // `&#;` and `&nosuch;` have no reading; `%C3%41` reads `%41` as `A` only.
             assert!(escaped <= 1, "{text}: {escaped}");
         }
+    }
+
+    #[test]
+    fn a_text_that_needs_more_than_the_budget_is_not_complete() {
+        // 1024 reads are allowed besides the budget per byte: this text needs more.
+        let text = "%25".repeat(1000);
+        assert!(Readings::new(&text).complete(), "within");
+        assert!(
+            !Readings::with_budget(&text, 0).complete(),
+            "the budget ran out"
+        );
     }
 
     #[test]
