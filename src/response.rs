@@ -11,6 +11,7 @@ mod details;
 mod entities;
 mod escapes;
 mod json;
+mod scan;
 mod scrub;
 
 use std::time::Duration;
@@ -162,14 +163,17 @@ pub(crate) fn salvage_refresh_token(status: StatusCode, body: &[u8]) -> Option<S
     }
     // Only this field is read, so a wrong type elsewhere does not hide it; sent twice, it is
     // ambiguous and not kept.
-    let members = json::members(strip_bom(body)).ok()?;
-    let mut named = members
-        .iter()
-        .filter(|member| json::key_is(member.key, "refresh_token"));
-    let (Some(member), None) = (named.next(), named.next()) else {
-        return None;
-    };
-    moved(&mut json::string(member.value).ok()?).filter(|token| !token.is_empty())
+    let mut found = None;
+    let mut named = 0;
+    json::members(strip_bom(body), |member| {
+        if json::key_is(member.key, "refresh_token") {
+            named += 1;
+            found.get_or_insert(member.value);
+        }
+    })
+    .ok()?;
+    let value = found.filter(|_| named == 1)?;
+    moved(&mut json::string(value).ok()?).filter(|token| !token.is_empty())
 }
 
 /// Parses a revocation response: any 2xx is success, whatever its body.

@@ -1,9 +1,11 @@
 //! The fields of a token endpoint's answer, success or error: each read into a buffer of its
-//! own, owned and wiped on drop (see `json` for why nothing is borrowed).
+//! own, owned and wiped on drop (see `json` for why nothing is borrowed), as the one pass over
+//! the body finds them.
 
 use zeroize::Zeroizing;
 
-use super::json::{self, Malformed, Member};
+use super::json::{self, Malformed};
+use super::scan::Member;
 
 /// The string fields, in the order of [`Body::strings`].
 const STRINGS: [&str; 8] = [
@@ -43,18 +45,19 @@ impl Body {
     /// the fields read (a token among them must still be scrubbed from what is shown).
     pub(super) fn read(json: &[u8]) -> (Self, Option<Malformed>) {
         let mut body = Self::default();
-        let members = match json::members(json) {
-            Ok(members) => members,
-            Err(malformed) => return (body, Some(malformed)),
-        };
         let mut seen = [false; STRINGS.len() + 1];
         let mut malformed = None;
-        for member in &members {
-            if let Err(problem) = body.take(member, &mut seen) {
+        // Each member is taken as the scan passes it: one pass over the body.
+        let read = json::members(json, |member| {
+            if let Err(problem) = body.take(&member, &mut seen) {
                 malformed.get_or_insert(Malformed::Shape(problem));
             }
+        });
+        match read {
+            Ok(()) => (body, malformed),
+            // Not JSON after all: what was read of it is dropped (and wiped), as if never read.
+            Err(refused) => (Self::default(), Some(refused)),
         }
-        (body, malformed)
     }
 
     /// The tokens this body carries, to scrub from what is shown of it.
