@@ -15,6 +15,7 @@ use std::time::Duration;
 use http::{HeaderValue, Method, Uri};
 
 pub use crate::client_auth::ClientAuthentication;
+use crate::client_auth::EncodedClient;
 use crate::origin::{AllowedOrigin, KELIWEB_API_HOSTS, OriginPolicy};
 use crate::secret::{ClientSecret, Password};
 
@@ -113,6 +114,8 @@ pub struct Config {
     pub(crate) client_authentication: ClientAuthentication,
     /// The scopes asked for, space-separated, if any.
     pub(crate) scope: Option<String>,
+    /// The client id and secret as requests present them, encoded once.
+    pub(crate) encoded_client: EncodedClient,
 }
 
 impl Config {
@@ -463,6 +466,12 @@ impl ConfigBuilder {
                 HeaderValue::try_from(agent).map_err(|_| ConfigError::InvalidUserAgent)?
             }
         };
+        let encoded_client = EncodedClient::new(
+            &self.client_id,
+            self.client_secret.expose_secret(),
+            self.client_authentication,
+            &user_agent,
+        );
         Ok(Config {
             token_url,
             client_id: self.client_id,
@@ -480,6 +489,7 @@ impl ConfigBuilder {
             origins: Arc::new(OriginPolicy::new(origins)),
             client_authentication: self.client_authentication,
             scope,
+            encoded_client,
         })
     }
 }
