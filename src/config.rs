@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderValue, Method, Uri};
 
 pub use crate::client_auth::ClientAuthentication;
@@ -612,7 +613,10 @@ fn check_url(which: &'static str, url: &str, allow_plain_http: bool) -> Result<U
         which,
         reason: reason.to_owned(),
     };
-    let uri = Uri::try_from(url).map_err(|error| invalid(&error.to_string()))?;
+    // Over a buffer whose clones only count references: every request clones the URL, and
+    // a copied one's first clone would allocate.
+    let uri = Uri::from_maybe_shared(Bytes::from_owner(url.to_owned()))
+        .map_err(|error| invalid(&error.to_string()))?;
     let host = uri
         .host()
         .filter(|host| !host.is_empty())

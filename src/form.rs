@@ -45,24 +45,64 @@ pub(crate) fn body<'a>(pieces: impl Iterator<Item = Piece<'a>> + Clone) -> Vec<u
     body
 }
 
-/// The length of `text` form-encoded.
-pub(crate) fn encoded_len(text: &str) -> usize {
-    form_urlencoded::byte_serialize(text.as_bytes())
-        .map(str::len)
+/// Whether `byte` is written as it is (the set of `form_urlencoded::byte_serialize`, which
+/// Laravel's decoding mirrors); a space is `+`, any other byte `%XX`.
+fn unchanged(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'*' | b'-' | b'.' | b'_')
+}
+
+/// Each check below is one pass with no early exit, which the compiler vectorizes: tokens and
+/// secrets are mostly bytes written as they are.
+fn escaped(text: &str) -> usize {
+    text.bytes()
+        .map(|byte| usize::from(!unchanged(byte) && byte != b' '))
         .sum()
 }
 
-/// Appends `text` form-encoded; `out` is sized for it beforehand. Runs of bytes that need no
-/// escape are copied at once.
+/// The length of `text` form-encoded.
+pub(crate) fn encoded_len(text: &str) -> usize {
+    text.len() + 2 * escaped(text)
+}
+
+/// Appends `text` form-encoded; `out` is sized for it beforehand.
 pub(crate) fn encode_into(out: &mut Vec<u8>, text: &str) {
-    for run in form_urlencoded::byte_serialize(text.as_bytes()) {
-        out.extend_from_slice(run.as_bytes());
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    if text
+        .bytes()
+        .fold(true, |plain, byte| plain & unchanged(byte))
+    {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    for byte in text.bytes() {
+        if unchanged(byte) {
+            out.push(byte);
+        } else if byte == b' ' {
+            out.push(b'+');
+        } else {
+            let hex = |nibble: u8| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+            out.extend_from_slice(&[b'%', hex(byte >> 4), hex(byte & 0xF)]);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn encoding_is_form_urlencoded_and_sized_exactly(text in any::<String>()) {
+            let expected: String = form_urlencoded::byte_serialize(text.as_bytes()).collect();
+            prop_assert_eq!(encoded_len(&text), expected.len());
+            let mut out = Vec::with_capacity(encoded_len(&text));
+            encode_into(&mut out, &text);
+            prop_assert_eq!(out.capacity(), expected.len());
+            prop_assert_eq!(out, expected.into_bytes());
+        }
+    }
 
     #[test]
     fn a_body_is_its_exact_size_and_reads_as_serde_urlencoded_writes_it() {

@@ -401,7 +401,7 @@ impl Session {
             response.status(),
             response.headers(),
             response.body().as_ref(),
-            &self.secrets(&in_flight, basic),
+            || self.secrets(&in_flight, basic),
         );
         match parsed {
             Ok(issued) => self.accept(in_flight, now, issued),
