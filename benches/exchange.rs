@@ -79,17 +79,49 @@ fn keliweb_exchange(session: &mut Session, canned: &Response<Vec<u8>>) -> bool {
 
 /// `EXCHANGE_PROFILE=password|refresh|error` runs only that keliweb exchange, 20,000 times,
 /// for a profiler: `EXCHANGE_PROFILE=error valgrind --tool=callgrind target/release/deps/exchange-*`.
+/// `oauth2-password|oauth2-refresh|oauth2-error` runs oauth2's, so instruction counts compare
+/// the two sides where timings are too noisy to.
 fn profile(case: &str) {
-    let canned = match case {
+    const EXCHANGES: usize = 20_000;
+    let (side, grant) = match case.strip_prefix("oauth2-") {
+        Some(grant) => ("oauth2", grant),
+        None => ("keliweb", case),
+    };
+    let canned = match grant {
         "error" => common::canned_response(400, common::INVALID_GRANT_BODY.into()),
         _ => common::canned_response(200, common::success_body(2)),
     };
-    let setup = if case == "refresh" {
+    if side == "oauth2" {
+        let oauth2 = oauth2_client();
+        let username = ResourceOwnerUsername::new(USERNAME.to_owned());
+        let password = ResourceOwnerPassword::new(PASSWORD.to_owned());
+        let refresh = oauth2::RefreshToken::new(common::refresh_token(1));
+        let transport = |request: oauth2::HttpRequest| -> Result<oauth2::HttpResponse, Infallible> {
+            drop(black_box(request));
+            Ok(canned.clone())
+        };
+        for _ in 0..EXCHANGES {
+            let ok = if grant == "refresh" {
+                oauth2
+                    .exchange_refresh_token(&refresh)
+                    .request(&transport)
+                    .is_ok()
+            } else {
+                oauth2
+                    .exchange_password(&username, &password)
+                    .request(&transport)
+                    .is_ok()
+            };
+            black_box(ok);
+        }
+        return;
+    }
+    let setup = if grant == "refresh" {
         expiring_session
     } else {
         fresh_session
     };
-    let mut sessions: Vec<Session> = (0..20_000).map(|_| setup()).collect();
+    let mut sessions: Vec<Session> = (0..EXCHANGES).map(|_| setup()).collect();
     for session in &mut sessions {
         black_box(keliweb_exchange(session, &canned));
     }

@@ -6,10 +6,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request};
-use zeroize::Zeroize;
 
 use crate::headers;
 use crate::origin::OriginPolicy;
@@ -63,11 +61,7 @@ impl Authorization {
         let mut value = Vec::with_capacity("Bearer ".len() + access_token.len());
         value.extend_from_slice(b"Bearer ");
         value.extend_from_slice(access_token.as_bytes());
-        // The buffer is shared by every clone of the header and wiped when the last one drops.
-        let shared = Bytes::from_owner(WipedOnDrop(value));
-        let mut header =
-            HeaderValue::from_maybe_shared(shared).map_err(|_| InvalidToken::BadByte(0))?;
-        header.set_sensitive(true);
+        let header = headers::sensitive_wiped(value).ok_or(InvalidToken::BadByte(0))?;
         Ok(Self {
             header,
             user_agent: user_agent.clone(),
@@ -160,21 +154,6 @@ impl Authorization {
         headers.insert(AUTHORIZATION, self.header.clone());
         headers::add_api_defaults(headers, &self.user_agent);
         self.token_id
-    }
-}
-
-/// Owns the header bytes and zeroes them when the last `HeaderValue` clone is dropped.
-struct WipedOnDrop(Vec<u8>);
-
-impl AsRef<[u8]> for WipedOnDrop {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Drop for WipedOnDrop {
-    fn drop(&mut self) {
-        self.0.zeroize();
     }
 }
 

@@ -1,13 +1,16 @@
 //! How the OAuth client authenticates itself to the token and revocation endpoints (RFC 6749
 //! section 2.3.1), and the one form POST every request of the client's goes through.
 
+use std::fmt;
+
 use base64::Engine;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, Uri};
+use http::{HeaderMap, HeaderValue, Request, Uri};
 use zeroize::Zeroizing;
 
 use crate::config::Config;
-use crate::request;
+use crate::form::{self, Piece};
+use crate::{headers, request};
 
 /// How the client id and secret reach the server.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -22,6 +25,66 @@ pub enum ClientAuthentication {
     HttpBasic,
 }
 
+/// The client's credentials as every token and revocation request presents them, encoded once
+/// per config: requests copy them rather than encode them again.
+#[derive(Clone)]
+pub(crate) struct EncodedClient {
+    /// `client_id=…&client_secret=…` for [`ClientAuthentication::RequestBody`], else empty.
+    form: Zeroizing<Vec<u8>>,
+    /// A form POST's headers, `Authorization: Basic` among them for
+    /// [`ClientAuthentication::HttpBasic`].
+    headers: HeaderMap,
+    /// The Basic credential, for [`ClientAuthentication::HttpBasic`]: a secret like the client
+    /// secret itself (anyone who reads it can decode the secret), scrubbed from error excerpts
+    /// with the others.
+    basic: Option<Zeroizing<String>>,
+}
+
+impl EncodedClient {
+    pub(crate) fn new(
+        id: &str,
+        secret: &str,
+        how: ClientAuthentication,
+        user_agent: &HeaderValue,
+    ) -> Self {
+        let mut headers = headers::form_post(user_agent);
+        let (form, basic) = match how {
+            ClientAuthentication::RequestBody => {
+                let fields = [
+                    Piece::Field("client_id", id),
+                    Piece::Field("client_secret", secret),
+                ];
+                (form::body(fields.into_iter()), None)
+            }
+            ClientAuthentication::HttpBasic => {
+                let credential = encoded_credential(id, secret);
+                // `None` never happens (base64 is a valid header value); the requests then go
+                // without it and are refused, rather than panic.
+                if let Some(header) = basic(&credential) {
+                    headers.insert(AUTHORIZATION, header);
+                }
+                (Vec::new(), Some(credential))
+            }
+        };
+        Self {
+            form: Zeroizing::new(form),
+            headers,
+            basic,
+        }
+    }
+
+    /// The Basic credential, when the client authenticates so.
+    pub(crate) fn basic_credential(&self) -> Option<&str> {
+        self.basic.as_deref().map(String::as_str)
+    }
+}
+
+impl fmt::Debug for EncodedClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EncodedClient([redacted])")
+    }
+}
+
 /// A form POST of the client to `url`: `head`, the client's credentials when they go in the
 /// body, `tail`, and `scope` if any.
 pub(crate) fn client_post(
@@ -31,65 +94,39 @@ pub(crate) fn client_post(
     tail: &[(&str, &str)],
     scope: Option<&str>,
 ) -> Request<Vec<u8>> {
-    let credentials = [
-        ("client_id", config.client_id.as_str()),
-        ("client_secret", config.client_secret.expose_secret()),
-    ];
-    let in_body: &[(&str, &str)] = match config.client_authentication {
-        ClientAuthentication::RequestBody => &credentials,
-        ClientAuthentication::HttpBasic => &[],
-    };
-    let scope = scope.map(|scope| ("scope", scope));
-    let fields = head
+    let client = &config.encoded_client;
+    let pieces = head
         .iter()
-        .chain(in_body)
-        .chain(tail)
-        .chain(scope.as_ref())
-        .copied();
-    let mut request = request::form_post(url, &config.user_agent, fields);
-    if config.client_authentication == ClientAuthentication::HttpBasic
-        && let Some(header) = basic(&config.client_id, config.client_secret.expose_secret())
-    {
-        request.headers_mut().insert(AUTHORIZATION, header);
-    }
-    request
+        .map(|&(name, value)| Piece::Field(name, value))
+        .chain([Piece::Encoded(&client.form)])
+        .chain(tail.iter().map(|&(name, value)| Piece::Field(name, value)))
+        .chain(scope.map(|scope| Piece::Field("scope", scope)));
+    request::form_post(url, &client.headers, form::body(pieces))
 }
 
-/// `Basic base64(form(id) ":" form(secret))`, marked sensitive. `None` never happens (base64 is
-/// a valid header value); the request then goes without it and is refused, rather than panic.
-fn basic(id: &str, secret: &str) -> Option<HeaderValue> {
-    let credential = encoded_credential(id, secret);
-    let mut value = Zeroizing::new(String::with_capacity(6 + credential.len()));
-    value.push_str("Basic ");
-    value.push_str(&credential);
-    let mut header = HeaderValue::from_str(&value).ok()?;
-    header.set_sensitive(true);
-    Some(header)
-}
-
-/// The Basic credential of `config`'s client, when it authenticates so: a secret like the
-/// client secret itself (anyone who reads it can decode the secret), scrubbed from error
-/// excerpts with the others.
-pub(crate) fn basic_credential(config: &Config) -> Option<Zeroizing<String>> {
-    (config.client_authentication == ClientAuthentication::HttpBasic)
-        .then(|| encoded_credential(&config.client_id, config.client_secret.expose_secret()))
+/// `Basic <credential>`, marked sensitive and wiped when its last clone drops.
+fn basic(credential: &str) -> Option<HeaderValue> {
+    let mut value = Vec::with_capacity("Basic ".len() + credential.len());
+    value.extend_from_slice(b"Basic ");
+    value.extend_from_slice(credential.as_bytes());
+    headers::sensitive_wiped(value)
 }
 
 /// `base64(form(id) ":" form(secret))`.
 fn encoded_credential(id: &str, secret: &str) -> Zeroizing<String> {
-    let form = |text: &str| -> Zeroizing<String> {
-        // Sized for the worst case, so the buffer never grows and leaves a copy behind.
-        let mut encoded = Zeroizing::new(String::with_capacity(text.len() * 3));
-        encoded.extend(form_urlencoded::byte_serialize(text.as_bytes()));
+    let form = |text: &str| -> Zeroizing<Vec<u8>> {
+        // Sized exactly, so the buffer never grows and leaves a copy behind.
+        let mut encoded = Zeroizing::new(Vec::with_capacity(form::encoded_len(text)));
+        form::encode_into(&mut encoded, text);
         encoded
     };
     let (id, secret) = (form(id), form(secret));
-    let mut pair = Zeroizing::new(String::with_capacity(id.len() + 1 + secret.len()));
-    pair.push_str(&id);
-    pair.push(':');
-    pair.push_str(&secret);
+    let mut pair = Zeroizing::new(Vec::with_capacity(id.len() + 1 + secret.len()));
+    pair.extend_from_slice(&id);
+    pair.push(b':');
+    pair.extend_from_slice(&secret);
     let mut encoded = Zeroizing::new(String::with_capacity(pair.len().div_ceil(3) * 4));
-    base64::engine::general_purpose::STANDARD.encode_string(pair.as_bytes(), &mut encoded);
+    base64::engine::general_purpose::STANDARD.encode_string(&*pair, &mut encoded);
     encoded
 }
 
@@ -99,7 +136,7 @@ mod tests {
 
     #[test]
     fn basic_form_encodes_id_and_secret_before_base64() {
-        let header = basic("my client", "s3:cr+t/é").expect("a header");
+        let header = basic(&encoded_credential("my client", "s3:cr+t/é")).expect("a header");
         assert!(header.is_sensitive());
         let encoded = header
             .to_str()

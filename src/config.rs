@@ -12,9 +12,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderValue, Method, Uri};
 
 pub use crate::client_auth::ClientAuthentication;
+use crate::client_auth::EncodedClient;
 use crate::origin::{AllowedOrigin, KELIWEB_API_HOSTS, OriginPolicy};
 use crate::secret::{ClientSecret, Password};
 
@@ -113,6 +115,8 @@ pub struct Config {
     pub(crate) client_authentication: ClientAuthentication,
     /// The scopes asked for, space-separated, if any.
     pub(crate) scope: Option<String>,
+    /// The client id and secret as requests present them, encoded once.
+    pub(crate) encoded_client: EncodedClient,
 }
 
 impl Config {
@@ -463,6 +467,12 @@ impl ConfigBuilder {
                 HeaderValue::try_from(agent).map_err(|_| ConfigError::InvalidUserAgent)?
             }
         };
+        let encoded_client = EncodedClient::new(
+            &self.client_id,
+            self.client_secret.expose_secret(),
+            self.client_authentication,
+            &user_agent,
+        );
         Ok(Config {
             token_url,
             client_id: self.client_id,
@@ -480,6 +490,7 @@ impl ConfigBuilder {
             origins: Arc::new(OriginPolicy::new(origins)),
             client_authentication: self.client_authentication,
             scope,
+            encoded_client,
         })
     }
 }
@@ -602,7 +613,10 @@ fn check_url(which: &'static str, url: &str, allow_plain_http: bool) -> Result<U
         which,
         reason: reason.to_owned(),
     };
-    let uri = Uri::try_from(url).map_err(|error| invalid(&error.to_string()))?;
+    // Over a buffer whose clones only count references: every request clones the URL, and
+    // a copied one's first clone would allocate.
+    let uri = Uri::from_maybe_shared(Bytes::from_owner(url.to_owned()))
+        .map_err(|error| invalid(&error.to_string()))?;
     let host = uri
         .host()
         .filter(|host| !host.is_empty())

@@ -4,8 +4,10 @@
 //! unauthenticated call with a redirect to a login page instead of a JSON 401
 //! (`docs/passport.md#api-calls`).
 
+use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use zeroize::Zeroize;
 
 /// `keliweb-oauth/<version>`.
 pub(crate) const DEFAULT_USER_AGENT: &str = concat!("keliweb-oauth/", env!("CARGO_PKG_VERSION"));
@@ -15,9 +17,10 @@ const XML_HTTP_REQUEST: HeaderValue = HeaderValue::from_static("XMLHttpRequest")
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 const FORM_URLENCODED: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
 
-/// Headers of a token or revocation request (a form POST).
+/// Headers of a token or revocation request (a form POST), built once per config; room is
+/// left for an `Authorization: Basic`.
 pub(crate) fn form_post(user_agent: &HeaderValue) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(4);
+    let mut headers = HeaderMap::with_capacity(5);
     headers.insert(CONTENT_TYPE, FORM_URLENCODED);
     headers.insert(ACCEPT, APPLICATION_JSON);
     headers.insert(X_REQUESTED_WITH, XML_HTTP_REQUEST);
@@ -59,5 +62,28 @@ pub(crate) fn add_api_defaults(headers: &mut HeaderMap, user_agent: &HeaderValue
     }
     if !has_user_agent {
         headers.insert(USER_AGENT, user_agent.clone());
+    }
+}
+
+/// A header value holding a secret (`Bearer …`, `Basic …`): marked sensitive, its bytes shared
+/// by every clone and wiped when the last one drops. `None` if they are no header value.
+pub(crate) fn sensitive_wiped(value: Vec<u8>) -> Option<HeaderValue> {
+    let mut header = HeaderValue::from_maybe_shared(Bytes::from_owner(WipedOnDrop(value))).ok()?;
+    header.set_sensitive(true);
+    Some(header)
+}
+
+/// Owns a header's bytes and zeroes them when the last `HeaderValue` clone is dropped.
+struct WipedOnDrop(Vec<u8>);
+
+impl AsRef<[u8]> for WipedOnDrop {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for WipedOnDrop {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }

@@ -90,6 +90,7 @@ pub mod secret;
 
 mod authorization;
 mod client_auth;
+mod form;
 mod headers;
 mod origin;
 mod request;

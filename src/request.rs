@@ -3,7 +3,7 @@
 use std::fmt;
 
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Method, Request, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 
 use crate::headers;
 
@@ -81,25 +81,13 @@ impl fmt::Debug for OutgoingRequest {
     }
 }
 
-/// A form POST with Keliweb's headers. Fields are percent-encoded as
-/// `application/x-www-form-urlencoded` (UTF-8, space as `+`), exactly what Laravel decodes
-/// (`docs/passport.md#token-endpoint`).
-pub(crate) fn form_post<'a>(
-    uri: &Uri,
-    user_agent: &HeaderValue,
-    fields: impl Iterator<Item = (&'a str, &'a str)> + Clone,
-) -> Request<Vec<u8>> {
-    let capacity = fields
-        .clone()
-        .map(|(name, value)| name.len() + value.len() * 3 + 2)
-        .sum();
-    let body = form_urlencoded::Serializer::new(String::with_capacity(capacity))
-        .extend_pairs(fields)
-        .finish();
-    let mut request = Request::new(body.into_bytes());
+/// A form POST of `body` (form-encoded, `crate::form`) with the form headers built once per
+/// config.
+pub(crate) fn form_post(uri: &Uri, headers: &HeaderMap, body: Vec<u8>) -> Request<Vec<u8>> {
+    let mut request = Request::new(body);
     *request.method_mut() = Method::POST;
     *request.uri_mut() = uri.clone();
-    *request.headers_mut() = headers::form_post(user_agent);
+    *request.headers_mut() = headers.clone();
     request
 }
 
@@ -122,16 +110,13 @@ pub(crate) fn bearer_call(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::form::{self, Piece};
 
-    #[test]
-    fn a_form_body_is_sized_once_for_the_worst_case() {
-        // Every byte of the value needs `%XX`: the buffer sized up front must hold it without
-        // growing, since growth leaves a copy of the secret in the block it outgrows.
-        let uri = Uri::from_static("https://apiv2.keliweb.it/oauth/token");
-        let agent = HeaderValue::from_static("agent");
-        let request = form_post(&uri, &agent, [("password", "&&&&&&&&&&")].into_iter());
-        assert_eq!(request.body().len(), "password=".len() + 30);
-        assert_eq!(request.body().capacity(), "password".len() + 30 + 2);
+    fn form_post_of(uri: &Uri, agent: &HeaderValue, fields: &[(&str, &str)]) -> Request<Vec<u8>> {
+        let pieces = fields
+            .iter()
+            .map(|&(name, value)| Piece::Field(name, value));
+        form_post(uri, &headers::form_post(agent), form::body(pieces))
     }
 
     #[test]
@@ -142,7 +127,7 @@ mod tests {
         let outgoing = OutgoingRequest {
             id: RequestId(3),
             kind: RequestKind::PasswordGrant,
-            request: form_post(&uri, &agent, [("password", "hunter2")].into_iter()),
+            request: form_post_of(&uri, &agent, &[("password", "hunter2")]),
         };
         let shown = format!("{outgoing:?}");
         for expected in [
@@ -161,10 +146,10 @@ mod tests {
     fn form_post_has_keliweb_headers_and_an_encoded_body() {
         let uri = Uri::from_static("https://apiv2.keliweb.it/oauth/token");
         let agent = HeaderValue::from_static("test-agent");
-        let request = form_post(
+        let request = form_post_of(
             &uri,
             &agent,
-            [("grant_type", "password"), ("password", "a b&c=d€")].into_iter(),
+            &[("grant_type", "password"), ("password", "a b&c=d€")],
         );
         assert_eq!(request.method(), Method::POST);
         assert_eq!(request.uri(), &uri);

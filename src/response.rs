@@ -11,8 +11,10 @@ mod details;
 mod entities;
 mod escapes;
 mod json;
+mod scan;
 mod scrub;
 
+use std::cell::OnceCell;
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
@@ -22,7 +24,7 @@ use crate::error::{Error, ErrorKind, RetryAfter};
 use crate::request::RequestKind;
 use crate::time::UnixTime;
 use crate::token_set::check_access_token;
-use body::{Body, ExpiresIn};
+use body::{Body, ExpiresIn, TokenType};
 use classify::classify;
 use details::quote;
 use json::Malformed;
@@ -45,13 +47,14 @@ impl Drop for IssuedTokens {
     }
 }
 
-/// Parses a token response (password or refresh grant).
-pub(crate) fn parse_token_response(
+/// Parses a token response (password or refresh grant). `secrets` lists what to scrub from an
+/// error; it is asked for only when the response is refused.
+pub(crate) fn parse_token_response<'s>(
     kind: RequestKind,
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
-    secrets: &[&str],
+    secrets: impl Fn() -> Vec<&'s str>,
 ) -> Result<IssuedTokens, Error> {
     let (mut fields, malformed) = Body::read(strip_bom(body));
     let answer = Answer::new(status, headers, body, &fields, malformed.is_none());
@@ -98,17 +101,22 @@ impl<'a> Answer<'a> {
     }
 
     /// Why a token response cannot be used, if it cannot.
-    fn refusal(
+    fn refusal<'s>(
         &self,
         kind: RequestKind,
         malformed: Option<&Malformed>,
-        secrets: &[&str],
+        secrets: impl Fn() -> Vec<&'s str>,
     ) -> Option<Error> {
         let (status, fields) = (self.status, self.fields);
-        // The response's own tokens are secrets too: a server may quote them in another field.
-        let scrubber = Scrubber::new(secrets.iter().copied().chain(fields.tokens()));
+        // Built only for a refusal: an accepted response shows nothing, so scrubs nothing.
+        let scrubber = OnceCell::new();
+        let scrubber = || {
+            // The response's own tokens are secrets too: a server may quote them in another
+            // field.
+            scrubber.get_or_init(|| Scrubber::new(secrets().into_iter().chain(fields.tokens())))
+        };
         let fail =
-            |error_kind: ErrorKind| Error::new(error_kind).with_response(self.details(&scrubber));
+            |error_kind: ErrorKind| Error::new(error_kind).with_response(self.details(scrubber()));
         if let Some(malformed) = malformed {
             let error = fail(classify(kind, status, None));
             return Some(if status.is_success() {
@@ -124,12 +132,10 @@ impl<'a> Answer<'a> {
             return Some(fail(classify(kind, status, Some(fields))));
         }
         let unexpected = |detail: String| fail(ErrorKind::UnexpectedResponse).with_detail(detail);
-        if let Some(token_type) = &fields.token_type
-            && !token_type.eq_ignore_ascii_case("bearer")
-        {
+        if let Some(TokenType::Other(token_type)) = &fields.token_type {
             return Some(unexpected(format!(
                 "token type {} is not Bearer",
-                quote(token_type, &scrubber)
+                quote(token_type, scrubber())
             )));
         }
         let Some(access_token) = &fields.access_token else {
@@ -141,7 +147,7 @@ impl<'a> Answer<'a> {
         if let Some(ExpiresIn::Invalid(shown)) = &fields.expires_in {
             return Some(unexpected(format!(
                 "expires_in {} is not a positive number of seconds",
-                quote(shown, &scrubber)
+                quote(shown, scrubber())
             )));
         }
         None
@@ -162,14 +168,17 @@ pub(crate) fn salvage_refresh_token(status: StatusCode, body: &[u8]) -> Option<S
     }
     // Only this field is read, so a wrong type elsewhere does not hide it; sent twice, it is
     // ambiguous and not kept.
-    let members = json::members(strip_bom(body)).ok()?;
-    let mut named = members
-        .iter()
-        .filter(|member| json::key_is(member.key, "refresh_token"));
-    let (Some(member), None) = (named.next(), named.next()) else {
-        return None;
-    };
-    moved(&mut json::string(member.value).ok()?).filter(|token| !token.is_empty())
+    let mut found = None;
+    let mut named = 0;
+    json::members(strip_bom(body), |member| {
+        if json::key_is(member.key, "refresh_token") {
+            named += 1;
+            found.get_or_insert(member.value);
+        }
+    })
+    .ok()?;
+    let value = found.filter(|_| named == 1)?;
+    moved(&mut json::string(value).ok()?).filter(|token| !token.is_empty())
 }
 
 /// Parses a revocation response: any 2xx is success, whatever its body.
@@ -239,7 +248,7 @@ mod tests {
             status,
             &HeaderMap::new(),
             body.as_bytes(),
-            &[],
+            Vec::new,
         )
     }
 

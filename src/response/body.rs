@@ -1,12 +1,17 @@
 //! The fields of a token endpoint's answer, success or error: each read into a buffer of its
-//! own, owned and wiped on drop (see `json` for why nothing is borrowed).
+//! own, owned and wiped on drop (see `json` for why nothing is borrowed), as the one pass over
+//! the body finds them.
 
 use zeroize::Zeroizing;
 
-use super::json::{self, Malformed, Member};
+use super::json::{self, Malformed};
+use super::scan::Member;
 
-/// The string fields, in the order of [`Body::strings`].
-const STRINGS: [&str; 8] = [
+/// How many of [`FIELDS`] are strings (all but `expires_in`).
+const STRINGS: usize = 8;
+
+/// Every field read: the strings, then `expires_in`.
+const FIELDS: [&str; STRINGS + 1] = [
     "access_token",
     "token_type",
     "refresh_token",
@@ -15,13 +20,23 @@ const STRINGS: [&str; 8] = [
     "message",
     "hint",
     "scope",
+    "expires_in",
 ];
+
+/// The index in [`FIELDS`] of the field `key` names (escapes decoded), if the crate reads it.
+fn field(key: &[u8]) -> Option<usize> {
+    if memchr::memchr(b'\\', key).is_none() {
+        // The usual key, written plainly: compared as bytes, no decoding.
+        return FIELDS.iter().position(|name| name.as_bytes() == key);
+    }
+    FIELDS.iter().position(|name| json::key_is(key, name))
+}
 
 /// The fields of either a success or an error body.
 #[derive(Default)]
 pub(super) struct Body {
     pub(super) access_token: Option<Zeroizing<String>>,
-    pub(super) token_type: Option<Zeroizing<String>>,
+    pub(super) token_type: Option<TokenType>,
     pub(super) expires_in: Option<ExpiresIn>,
     pub(super) refresh_token: Option<Zeroizing<String>>,
     pub(super) error: Option<Zeroizing<String>>,
@@ -29,6 +44,14 @@ pub(super) struct Body {
     pub(super) message: Option<Zeroizing<String>>,
     pub(super) hint: Option<Zeroizing<String>>,
     pub(super) scope: Option<Zeroizing<String>>,
+}
+
+/// `token_type` as sent.
+pub(super) enum TokenType {
+    /// `Bearer`, in any case.
+    Bearer,
+    /// Another type, as the server wrote it, to quote once scrubbed.
+    Other(Zeroizing<String>),
 }
 
 /// `expires_in` as sent: a number (integer or not) or a string holding one.
@@ -43,18 +66,19 @@ impl Body {
     /// the fields read (a token among them must still be scrubbed from what is shown).
     pub(super) fn read(json: &[u8]) -> (Self, Option<Malformed>) {
         let mut body = Self::default();
-        let members = match json::members(json) {
-            Ok(members) => members,
-            Err(malformed) => return (body, Some(malformed)),
-        };
-        let mut seen = [false; STRINGS.len() + 1];
+        let mut seen = [false; STRINGS + 1];
         let mut malformed = None;
-        for member in &members {
-            if let Err(problem) = body.take(member, &mut seen) {
+        // Each member is taken as the scan passes it: one pass over the body.
+        let read = json::members(json, |member| {
+            if let Err(problem) = body.take(&member, &mut seen) {
                 malformed.get_or_insert(Malformed::Shape(problem));
             }
+        });
+        match read {
+            Ok(()) => (body, malformed),
+            // Not JSON after all: what was read of it is dropped (and wiped), as if never read.
+            Err(refused) => (Self::default(), Some(refused)),
         }
-        (body, malformed)
     }
 
     /// The tokens this body carries, to scrub from what is shown of it.
@@ -65,26 +89,23 @@ impl Body {
             .map(|token| token.as_str())
     }
 
-    fn strings(&mut self) -> [&mut Option<Zeroizing<String>>; STRINGS.len()] {
-        [
-            &mut self.access_token,
-            &mut self.token_type,
-            &mut self.refresh_token,
-            &mut self.error,
-            &mut self.error_description,
-            &mut self.message,
-            &mut self.hint,
-            &mut self.scope,
-        ]
+    /// The buffer of the string field at `index` in [`FIELDS`] (`token_type` has its own type).
+    fn string_slot(&mut self, index: usize) -> Option<&mut Option<Zeroizing<String>>> {
+        match index {
+            0 => Some(&mut self.access_token),
+            2 => Some(&mut self.refresh_token),
+            3 => Some(&mut self.error),
+            4 => Some(&mut self.error_description),
+            5 => Some(&mut self.message),
+            6 => Some(&mut self.hint),
+            7 => Some(&mut self.scope),
+            _ => None,
+        }
     }
 
     fn take(&mut self, member: &Member<'_>, seen: &mut [bool]) -> Result<(), String> {
-        let (index, name) = match STRINGS
-            .iter()
-            .position(|name| json::key_is(member.key, name))
-        {
-            Some(index) => (index, STRINGS.get(index).copied().unwrap_or_default()),
-            None if json::key_is(member.key, "expires_in") => (STRINGS.len(), "expires_in"),
+        let (index, name) = match field(member.key) {
+            Some(index) => (index, FIELDS.get(index).copied().unwrap_or_default()),
             None => return Ok(()), // a field the crate does not read
         };
         if name == "scope" {
@@ -106,13 +127,31 @@ impl Body {
             *seen = true;
         }
         let problem = |problem: &str| format!("{name} {problem}");
-        if index == STRINGS.len() {
+        if index == STRINGS {
             self.expires_in = expires_in(member.value).map_err(problem)?;
-        } else if let Some(slot) = self.strings().into_iter().nth(index) {
+        } else if name == "token_type" {
+            self.token_type = token_type(member.value).map_err(problem)?;
+        } else if let Some(slot) = self.string_slot(index) {
             *slot = json::string(member.value).map_err(problem)?;
         }
         Ok(())
     }
+}
+
+fn token_type(value: &[u8]) -> Result<Option<TokenType>, &'static str> {
+    // `"Bearer"` as servers write it is recognised in place: no buffer to fill and wipe.
+    if let [b'"', written @ .., b'"'] = value
+        && written.eq_ignore_ascii_case(b"bearer")
+    {
+        return Ok(Some(TokenType::Bearer));
+    }
+    Ok(json::string(value)?.map(|text| {
+        if text.eq_ignore_ascii_case("bearer") {
+            TokenType::Bearer
+        } else {
+            TokenType::Other(text)
+        }
+    }))
 }
 
 fn expires_in(value: &[u8]) -> Result<Option<ExpiresIn>, &'static str> {

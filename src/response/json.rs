@@ -2,13 +2,15 @@
 //!
 //! serde_json decodes a string with escapes into a scratch buffer it frees unwiped, and serde
 //! never borrows into `Option<Cow<str>>` (it always copies), so a derived struct would leave
-//! copies of an escaped token or an echoed password behind. Instead serde_json only checks the
-//! body (`IgnoredAny` copies nothing, not even escaped strings), the members are found here,
-//! and each string the crate reads is decoded into one buffer, sized up front and wiped on drop.
-//! Nothing is borrowed: the crate owns every string it reads, and wipes it.
+//! copies of an escaped token or an echoed password behind. Instead one pass (`scan`) checks
+//! the body and finds its members at once, copying nothing, and each string the crate reads is
+//! decoded into one buffer, sized up front and wiped on drop. Nothing is borrowed past the
+//! read: the crate owns every string it keeps, and wipes it.
 
 use serde::de::IgnoredAny;
 use zeroize::Zeroizing;
+
+use super::scan::{self, Member, Shape};
 
 /// Why a body is not the JSON object it should be.
 pub(super) enum Malformed {
@@ -18,45 +20,25 @@ pub(super) enum Malformed {
     Shape(String),
 }
 
-/// One member of an object: its key and its value, both as sent (escapes and all).
-pub(super) struct Member<'a> {
-    pub(super) key: &'a [u8],
-    pub(super) value: &'a [u8],
+/// Hands each member of the JSON object `json` to `member`, in order, duplicates included, as
+/// the one validating pass finds it. When `json` turns out not to be JSON, members may have been
+/// handed over already: the caller drops what it read of them.
+pub(super) fn members<'a>(json: &'a [u8], member: impl FnMut(Member<'a>)) -> Result<(), Malformed> {
+    match scan::scan(json, member) {
+        Some(Shape::Object) => Ok(()),
+        Some(Shape::Other) => Err(Malformed::Shape("the body is not a JSON object".to_owned())),
+        None => Err(Malformed::Syntax(syntax_error(json))),
+    }
 }
 
-/// The members of the JSON object `json`, in order, duplicates included.
-pub(super) fn members(json: &[u8]) -> Result<Vec<Member<'_>>, Malformed> {
-    serde_json::from_slice::<IgnoredAny>(json).map_err(Malformed::Syntax)?;
-    // From here on `json` is known to be valid JSON: the scan below only finds its parts.
-    let unreadable = || Malformed::Shape("the body is not a JSON object".to_owned());
-    let mut at = skip_space(json, 0);
-    if json.get(at) != Some(&b'{') {
-        return Err(unreadable());
-    }
-    at += 1;
-    // Token responses have a handful of members: one allocation, usually.
-    let mut members = Vec::with_capacity(8);
-    loop {
-        at = skip_space(json, at);
-        match json.get(at) {
-            Some(b'}') => return Ok(members),
-            Some(b',') => at += 1,
-            Some(b'"') => {
-                let key_end = string_end(json, at).ok_or_else(unreadable)?;
-                let colon = skip_space(json, key_end);
-                let value_start = skip_space(json, colon + 1);
-                let value_end = value_end(json, value_start).ok_or_else(unreadable)?;
-                let (Some(key), Some(value)) = (
-                    json.get(at + 1..key_end - 1),
-                    json.get(value_start..value_end),
-                ) else {
-                    return Err(unreadable());
-                };
-                members.push(Member { key, value });
-                at = value_end;
-            }
-            _ => return Err(unreadable()),
-        }
+/// serde_json's account of why `json` is not JSON (its kind, line and column), asked only once
+/// the scan has refused the body, so an error says what it always said.
+fn syntax_error(json: &[u8]) -> serde_json::Error {
+    match serde_json::from_slice::<IgnoredAny>(json) {
+        Err(error) => error,
+        // The scan refuses exactly what serde_json refuses (tested against it); were they ever
+        // to differ, the body is still refused.
+        Ok(_) => serde::de::Error::custom("the body is not valid JSON"),
     }
 }
 
@@ -133,83 +115,24 @@ fn hex4(digits: &str) -> Option<u32> {
     }
 }
 
-fn skip_space(json: &[u8], mut at: usize) -> usize {
-    while json
-        .get(at)
-        .is_some_and(|byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
-    {
-        at += 1;
-    }
-    at
-}
-
-/// The offset just past the string starting (with its `"`) at `at`.
-fn string_end(json: &[u8], mut at: usize) -> Option<usize> {
-    at += 1;
-    loop {
-        // A token is most of a body: jump to the next quote or backslash (memchr reads a word
-        // or a vector at a time) instead of stepping byte by byte.
-        at += memchr::memchr2(b'"', b'\\', json.get(at..)?)?;
-        match json.get(at)? {
-            b'"' => return Some(at + 1),
-            _ => at += 2,
-        }
-    }
-}
-
-/// The offset just past the value starting at `at`. Nesting is counted, not recursed into, so
-/// a deep value costs no stack.
-fn value_end(json: &[u8], mut at: usize) -> Option<usize> {
-    match json.get(at)? {
-        b'"' => string_end(json, at),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            loop {
-                match json.get(at)? {
-                    b'"' => {
-                        at = string_end(json, at)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(at + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                at += 1;
-            }
-        }
-        _ => {
-            while json.get(at).is_some_and(|byte| {
-                !matches!(byte, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-            }) {
-                at += 1;
-            }
-            Some(at)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn pairs(json: &str) -> Vec<(String, String)> {
-        let Ok(members) = members(json.as_bytes()) else {
-            panic!("{json} not read");
-        };
-        members
-            .iter()
-            .map(|member| {
-                (
-                    String::from_utf8_lossy(member.key).into_owned(),
-                    String::from_utf8_lossy(member.value).into_owned(),
-                )
-            })
-            .collect()
+        let mut pairs = Vec::new();
+        let read = members(json.as_bytes(), |member| {
+            pairs.push((
+                String::from_utf8_lossy(member.key).into_owned(),
+                String::from_utf8_lossy(member.value).into_owned(),
+            ));
+        });
+        assert!(read.is_ok(), "{json} not read");
+        pairs
+    }
+
+    fn refused(json: &[u8]) -> Option<Malformed> {
+        members(json, |_| {}).err()
     }
 
     #[test]
@@ -224,8 +147,8 @@ mod tests {
             ]
         );
         assert!(pairs("{}").is_empty());
-        assert!(matches!(members(b"[1]"), Err(Malformed::Shape(_))));
-        assert!(matches!(members(b"{\"a\":}"), Err(Malformed::Syntax(_))));
+        assert!(matches!(refused(b"[1]"), Some(Malformed::Shape(_))));
+        assert!(matches!(refused(b"{\"a\":}"), Some(Malformed::Syntax(_))));
     }
 
     #[test]

@@ -395,13 +395,13 @@ impl Session {
             return result;
         }
         let in_flight = self.take_in_flight(id)?;
-        let basic = client_auth::basic_credential(&self.config);
+        let basic = self.config.encoded_client.basic_credential();
         let parsed = response::parse_token_response(
             in_flight.kind,
             response.status(),
             response.headers(),
             response.body().as_ref(),
-            &self.secrets(&in_flight, basic.as_deref().map(String::as_str)),
+            || self.secrets(&in_flight, basic),
         );
         match parsed {
             Ok(issued) => self.accept(in_flight, now, issued),

@@ -201,6 +201,42 @@ fn escaped_tokens_of_a_success_are_wiped() {
     assert_eq!(found, 0);
 }
 
+/// The one pass that checks a body and finds its members keeps nothing of what it passes: not
+/// the escaped keys it decodes to compare (`access\u005f…`), not the containers it counts past
+/// 128 levels, and not the fields it decoded before the body turned out not to be JSON.
+#[test]
+fn the_scan_of_a_body_leaves_no_copy_behind() {
+    const FIELDS: &str = r#""token_type":"Bearer","expires_in":3600,"access_token":"access-Wq7c\u0061nary","refresh_token":"refresh-Wq7canary\/1","\u0061ccess-Wq7canary":"x""#;
+    // Written into one block that is never freed: a temporary freed unwiped before the scan
+    // would leave the canary in memory a block of the scan may reuse.
+    let body = |start: &str, end: &str| -> &'static [u8] {
+        let mut body = String::with_capacity(16 * 1024);
+        body.push_str(start);
+        body.push_str(FIELDS);
+        body.push_str(r#","deep":"#);
+        for _ in 0..300 {
+            body.push_str(r#"[{"x-Wq7canary":"#);
+        }
+        body.push_str(r#""Wq7canary\u0021""#);
+        for _ in 0..300 {
+            body.push_str("}]");
+        }
+        body.push_str(end);
+        body.leak().as_bytes()
+    };
+    let late_refusal = body("{", r#","expires_in":}"#);
+    let valid = body("{", "}");
+    let refused = body(r#"{"error":"invalid_grant","#, "}");
+    let found = blocks_freed_with_canary(|| {
+        for with_tokens in [false, true] {
+            answer_and_drop("password", with_tokens, 200, late_refusal);
+            answer_and_drop("password", with_tokens, 200, valid);
+            answer_and_drop("password", with_tokens, 400, refused);
+        }
+    });
+    assert_eq!(found, 0);
+}
+
 /// The owned copies of `error_description`, `hint` and `message` echoing the password, escaped
 /// three ways, are wiped, and the error keeps none of it.
 #[test]
