@@ -430,6 +430,49 @@ mod tests {
     }
 
     #[test]
+    fn narrowing_finds_exactly_the_grams_that_go_on_with_a_character() {
+        // Secrets over three letters share long prefixes, so the ranges narrowed are wide and
+        // the doubling search runs far; each narrowing is checked against a plain scan.
+        let mut seed: u64 = 7;
+        let mut letter = || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ['a', 'b', 'c'][(seed >> 33) as usize % 3]
+        };
+        let secrets: Vec<String> = (0..40)
+            .map(|length| (0..12 + length % 7).map(|_| letter()).collect())
+            .collect();
+        let grams = Grams::of_secrets(secrets.iter().map(String::as_str));
+        let mut ranges: Vec<([usize; 2], usize)> = ['a', 'b', 'c']
+            .into_iter()
+            .filter_map(|first| Some((grams.first(first)?, 1)))
+            .collect();
+        let mut checked = 0;
+        while let Some(([lo, hi], matched)) = ranges.pop() {
+            for character in ['a', 'b', 'c'] {
+                let going_on: Vec<usize> = (lo..hi)
+                    .filter(|&at| grams.next(&grams.grams[at], matched) == Some(character))
+                    .collect();
+                let expected = going_on
+                    .first()
+                    .zip(going_on.last())
+                    .map(|(&first, &last)| [first, last + 1]);
+                let narrowed = grams.narrow([lo, hi], matched, character);
+                assert_eq!(
+                    narrowed, expected,
+                    "{lo}..{hi} after {matched} bytes, {character}"
+                );
+                checked += 1;
+                if let Some(range) = narrowed {
+                    ranges.push((range, matched + 1));
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
+    }
+
+    #[test]
     fn invalid_utf8_reads_as_a_replacement_character_where_it_stands() {
         let read = with_text(b"abc\xffdef\xfe", str::to_owned);
         assert_eq!(read, "abc\u{FFFD}def\u{FFFD}");
