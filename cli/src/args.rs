@@ -95,7 +95,11 @@ pub enum Command {
         agent: AgentArgs,
         /// Where requests go: an origin the token may be sent to (the token URL's host,
         /// Keliweb's API hosts, or one named with --api-origin).
-        #[arg(long, env = "KELIWEB_API_URL", default_value = "https://apiv2.keliweb.it")]
+        #[arg(
+            long,
+            env = "KELIWEB_API_URL",
+            default_value = "https://apiv2.keliweb.it"
+        )]
         upstream: String,
         /// Another origin the token may be sent to (`https://host[:port]`).
         #[arg(long, value_name = "ORIGIN")]

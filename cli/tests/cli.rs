@@ -1,6 +1,9 @@
 //! The real `keliweb-token` binary against the emulator on loopback: every subcommand, the exit
 //! codes, a corrupt store, `--password-stdin`, twenty concurrent invocations across an expiry,
-//! and no secret in any output.
+//! and no secret in any output. Module `agent`: `serve` and `proxy`.
+
+#[path = "cli/agent/mod.rs"]
+mod agent;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
+use keliweb_oauth::TokenSet;
 use keliweb_oauth::client::{FileLease, FileStore, RequestLimits, Stored, TokenStore};
 use keliweb_oauth::error::{StoreError, TransportError};
 use keliweb_oauth::nonblocking::{AsyncHttpClient, BackgroundTask, ReqwestClient};
-use keliweb_oauth::TokenSet;
 
 use super::clock::now_millis;
 use super::metrics::Metrics;
@@ -82,7 +82,11 @@ impl CountedStore {
         Self { inner, metrics }
     }
 
-    fn count<T>(&self, operation: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    fn count<T>(
+        &self,
+        operation: &'static str,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if result.is_err() {
             self.metrics.store_failure(operation);
         }

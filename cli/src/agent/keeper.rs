@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clock::now_millis;
 use super::Agent;
+use super::clock::now_millis;
 
 /// How long to wait after a failure, or while a refresh ahead is out.
 const RETRY: Duration = Duration::from_millis(250);

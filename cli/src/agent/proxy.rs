@@ -60,7 +60,9 @@ impl Forwarder {
             .build()
             .map(Upstream);
         Self {
-            service: upstream.ok().map(|upstream| AuthLayer::new(client).layer(upstream)),
+            service: upstream
+                .ok()
+                .map(|upstream| AuthLayer::new(client).layer(upstream)),
             ..self
         }
     }
@@ -68,7 +70,11 @@ impl Forwarder {
     /// Forwards `request` and streams the answer back.
     pub async fn forward(&self, request: Request<Incoming>) -> Response<AgentBody> {
         let Some(service) = &self.service else {
-            return json_error(StatusCode::BAD_GATEWAY, "no_http_client", "the HTTP client could not be built");
+            return json_error(
+                StatusCode::BAD_GATEWAY,
+                "no_http_client",
+                "the HTTP client could not be built",
+            );
         };
         if request.headers().contains_key(header::AUTHORIZATION) {
             return json_error(
@@ -81,7 +87,9 @@ impl Forwarder {
         let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
         parts.uri = match format!("{}{path}", self.base).parse() {
             Ok(uri) => uri,
-            Err(_) => return json_error(StatusCode::BAD_REQUEST, "bad_path", "the path is not valid"),
+            Err(_) => {
+                return json_error(StatusCode::BAD_REQUEST, "bad_path", "the path is not valid");
+            }
         };
         drop_hop_by_hop(&mut parts.headers);
         parts.headers.remove(SECRET_HEADER);
@@ -99,8 +107,16 @@ impl Forwarder {
             }
             Err(error) => match error.downcast::<keliweb_oauth::Error>() {
                 // Scrubbed: no secret in the crate's errors.
-                Ok(error) => json_error(StatusCode::SERVICE_UNAVAILABLE, "no_token", &error.to_string()),
-                Err(_) => json_error(StatusCode::BAD_GATEWAY, "upstream_failed", "the API could not be reached"),
+                Ok(error) => json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no_token",
+                    &error.to_string(),
+                ),
+                Err(_) => json_error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_failed",
+                    "the API could not be reached",
+                ),
             },
         }
     }
@@ -152,11 +168,13 @@ impl ProxyBody {
         let chunked = headers.contains_key(header::TRANSFER_ENCODING);
         match (length, chunked) {
             (None, false) => Ok(Self::Whole(Bytes::new())),
-            (Some(length), false) if length <= REPLAYABLE => Limited::new(body, REPLAYABLE as usize)
-                .collect()
-                .await
-                .map(|collected| Self::Whole(collected.to_bytes()))
-                .map_err(|_| "the request body could not be read"),
+            (Some(length), false) if length <= REPLAYABLE => {
+                Limited::new(body, REPLAYABLE as usize)
+                    .collect()
+                    .await
+                    .map(|collected| Self::Whole(collected.to_bytes()))
+                    .map_err(|_| "the request body could not be read")
+            }
             _ => Ok(Self::Streaming(body)),
         }
     }

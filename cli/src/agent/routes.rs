@@ -18,9 +18,17 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type AgentBody = BoxBody<Bytes, BoxError>;
 
 /// Answers `request` from `peer`.
-pub async fn answer(agent: &Agent, peer: Peer, request: hyper::Request<Incoming>) -> Response<AgentBody> {
+pub async fn answer(
+    agent: &Agent,
+    peer: Peer,
+    request: hyper::Request<Incoming>,
+) -> Response<AgentBody> {
     if let Err(refusal) = agent.access.check(peer, request.headers()) {
-        tracing::warn!(?peer, status = refusal.status.as_u16(), "a caller was refused");
+        tracing::warn!(
+            ?peer,
+            status = refusal.status.as_u16(),
+            "a caller was refused"
+        );
         agent.metrics.answered("refused", refusal.status);
         return json_error(refusal.status, "refused", refusal.message);
     }
@@ -79,7 +87,10 @@ async fn token(agent: &Agent, as_json: bool) -> Response<AgentBody> {
     agent.metrics.held_until(usable_until);
     let header = guard.expose_header_value().as_bytes();
     if !as_json {
-        return no_store(Response::new(full(Bytes::copy_from_slice(header))), "text/plain");
+        return no_store(
+            Response::new(full(Bytes::copy_from_slice(header))),
+            "text/plain",
+        );
     }
     let token = header.strip_prefix(b"Bearer ").unwrap_or(header);
     let body = serde_json::json!({
@@ -87,14 +98,23 @@ async fn token(agent: &Agent, as_json: bool) -> Response<AgentBody> {
         "token_type": "Bearer",
         "expires_at": usable_until / 1000,
     });
-    no_store(Response::new(full(body.to_string().into())), "application/json")
+    no_store(
+        Response::new(full(body.to_string().into())),
+        "application/json",
+    )
 }
 
 /// Marks an answer holding a token as one no cache may keep.
 fn no_store(mut response: Response<AgentBody>, content_type: &'static str) -> Response<AgentBody> {
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     response
 }
 
@@ -105,9 +125,10 @@ fn full(bytes: Bytes) -> AgentBody {
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<AgentBody> {
     let mut response = Response::new(full(body.into()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     response
 }
 
@@ -117,5 +138,8 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response<AgentBody> {
 
 /// `{"error": code, "message": message}` with `status`.
 pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<AgentBody> {
-    json(status, serde_json::json!({"error": code, "message": message}))
+    json(
+        status,
+        serde_json::json!({"error": code, "message": message}),
+    )
 }

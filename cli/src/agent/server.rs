@@ -23,7 +23,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serves until a stop signal; removes the socket or secret file on the way out.
 pub async fn serve(agent: Arc<Agent>, bound: Bound) -> Result<(), Failure> {
-    let listening = |error: std::io::Error| Failure::usage(format!("cannot watch signals: {error}"));
+    let listening =
+        |error: std::io::Error| Failure::usage(format!("cannot watch signals: {error}"));
     let mut terminate = signal(SignalKind::terminate()).map_err(listening)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(listening)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(listening)?;
@@ -45,7 +46,10 @@ pub async fn serve(agent: Arc<Agent>, bound: Bound) -> Result<(), Failure> {
     }
     tracing::info!("stopping: finishing requests in flight");
     bound.remove_files();
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still in flight after {DRAIN:?} were cut");
     }
     keeper.abort();
@@ -90,8 +94,8 @@ where
         let agent = agent.clone();
         async move { Ok::<_, Infallible>(routes::answer(&agent, peer, request).await) }
     });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service);
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     let watched = graceful.watch(connection);
     tokio::spawn(async move {
         // A caller that hangs up mid-request is its own business.

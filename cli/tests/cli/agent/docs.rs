@@ -1,0 +1,1 @@
+//! The examples of `docs/agent.md`, run against the emulator.
