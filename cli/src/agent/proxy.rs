@@ -91,13 +91,14 @@ impl Forwarder {
                 return json_error(StatusCode::BAD_REQUEST, "bad_path", "the path is not valid");
             }
         };
-        drop_hop_by_hop(&mut parts.headers);
-        parts.headers.remove(SECRET_HEADER);
-        parts.headers.remove(header::HOST);
+        // Before the hop-by-hop headers go: `Transfer-Encoding` says how the body comes.
         let body = match ProxyBody::read(&parts.headers, body).await {
             Ok(body) => body,
             Err(message) => return json_error(StatusCode::BAD_REQUEST, "bad_body", message),
         };
+        drop_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(SECRET_HEADER);
+        parts.headers.remove(header::HOST);
         let mut service = service.clone();
         match service.call(Request::from_parts(parts, body)).await {
             Ok(response) => {

@@ -186,3 +186,92 @@ pub fn free_port() -> u16 {
         .expect("a port")
         .port()
 }
+
+#[test]
+fn a_socket_directory_others_may_enter_is_refused() {
+    let setup = Setup::new();
+    let directory = tempfile::tempdir().expect("a directory");
+    let open = directory.path().join("open");
+    std::fs::create_dir(&open).expect("created");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let socket = open.join("agent.sock");
+    let refused = setup.run(&["serve", "--socket", socket.to_str().expect("UTF-8")]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("mode 0700"), "{refused:?}");
+    assert!(!socket.exists());
+}
+
+/// A link planted where the secret file goes is replaced, never written through.
+#[test]
+fn the_secret_file_is_created_new() {
+    let setup = Setup::new();
+    let directory = tempfile::tempdir().expect("a directory");
+    let target = directory.path().join("elsewhere");
+    std::fs::write(&target, "kept\n").expect("written");
+    let secret_file = directory.path().join("agent.secret");
+    std::os::unix::fs::symlink(&target, &secret_file).expect("a link");
+    let address = format!("127.0.0.1:{}", free_port());
+    let agent = Agent::start(
+        &setup,
+        &[
+            "serve",
+            "--tcp",
+            &address,
+            "--secret-file",
+            secret_file.to_str().expect("UTF-8"),
+        ],
+        &directory.path().join("unused.sock"),
+        &directory.path().join("agent.log"),
+    );
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(&address).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let metadata = std::fs::symlink_metadata(&secret_file).expect("written");
+    assert!(metadata.file_type().is_file(), "a file, not the link");
+    assert_eq!(mode(&secret_file), 0o600);
+    assert_eq!(std::fs::read_to_string(&target).expect("kept"), "kept\n");
+    assert_eq!(agent.stop(), 0);
+}
+
+/// A browser page can reach a loopback port, but a request with the secret header needs a
+/// CORS preflight, which gets no CORS header (and no token).
+#[test]
+fn a_cors_preflight_gets_no_cors_headers() {
+    let setup = Setup::new();
+    let directory = tempfile::tempdir().expect("a directory");
+    let secret_file = directory.path().join("agent.secret");
+    let address = format!("127.0.0.1:{}", free_port());
+    let agent = Agent::start(
+        &setup,
+        &[
+            "serve",
+            "--tcp",
+            &address,
+            "--secret-file",
+            secret_file.to_str().expect("UTF-8"),
+        ],
+        &directory.path().join("unused.sock"),
+        &directory.path().join("agent.log"),
+    );
+    let mut answer = String::new();
+    for _ in 0..600 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            use std::io::{Read, Write};
+            stream
+                .write_all(b"OPTIONS /token HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: x-keliweb-agent-secret\r\nConnection: close\r\n\r\n")
+                .expect("written");
+            stream.read_to_string(&mut answer).expect("read");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        !answer.to_ascii_lowercase().contains("access-control-"),
+        "{answer}"
+    );
+    assert_eq!(agent.stop(), 0);
+}

@@ -17,7 +17,10 @@ const DOC: &str = include_str!("../../../../docs/agent.md");
 /// The fenced block after `<!-- check: name -->`.
 fn example(name: &str) -> String {
     let marker = format!("<!-- check: {name} -->");
-    let after = DOC.split_once(&marker).expect("the example is in docs/agent.md").1;
+    let after = DOC
+        .split_once(&marker)
+        .expect("the example is in docs/agent.md")
+        .1;
     let fence = after.find("```").expect("a fenced block");
     let body = &after[fence..];
     let start = body.find('\n').expect("a fence line") + 1;
@@ -69,7 +72,11 @@ fn run_php(setup: &Setup, runtime: &Path, script: &str) -> String {
         .arg(&file)
         .output()
         .expect("php runs (install php-cli and php-curl; tests/run.sh does)");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -97,7 +104,10 @@ fn the_serve_examples_work_as_written() {
     let agent = start(&setup, runtime.path(), &example("serve"));
     agent.wait_ready();
 
-    let curl = run(documented(&setup, runtime.path(), "bash"), &example("curl-serve"));
+    let curl = run(
+        documented(&setup, runtime.path(), "bash"),
+        &example("curl-serve"),
+    );
     assert!(curl.starts_with(r#"{"status":"ready"}"#), "{curl}");
     assert!(curl.contains(r#""email":"test@example.com""#), "{curl}");
     let php = run_php(&setup, runtime.path(), &example("php-serve"));
@@ -119,7 +129,11 @@ fn the_proxy_examples_work_as_written() {
     for _ in 0..600 {
         if let Ok(secret) = std::fs::read_to_string(&secret_file)
             && let Ok(mut stream) = std::net::TcpStream::connect(&address)
-            && let Ok(health) = exchange(&mut stream, "/health", &[("X-Keliweb-Agent-Secret", secret.trim())])
+            && let Ok(health) = exchange(
+                &mut stream,
+                "/health",
+                &[("X-Keliweb-Agent-Secret", secret.trim())],
+            )
             && health.status == 200
         {
             ready = true;
@@ -129,7 +143,10 @@ fn the_proxy_examples_work_as_written() {
     }
     assert!(ready, "the proxy never became ready: {}", agent.logs());
 
-    let curl = run(documented(&setup, runtime.path(), "bash"), &on_free_port(example("curl-proxy")));
+    let curl = run(
+        documented(&setup, runtime.path(), "bash"),
+        &on_free_port(example("curl-proxy")),
+    );
     assert!(curl.contains(r#""email":"test@example.com""#), "{curl}");
     let php = run_php(&setup, runtime.path(), &on_free_port(example("php-proxy")));
     assert!(php.contains(r#""email":"test@example.com""#), "{php}");
@@ -143,7 +160,10 @@ fn the_proxy_examples_work_as_written() {
 fn the_readme_demo_runs_both_modes() {
     let setup = Setup::new();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/agent.sh");
-    for (mode, expected) in [("serve", "\"token_type\":\"Bearer\""), ("proxy", "/api/user")] {
+    for (mode, expected) in [
+        ("serve", "\"token_type\":\"Bearer\""),
+        ("proxy", "/api/user"),
+    ] {
         let output = Command::new("bash")
             .arg(script)
             .arg(mode)
@@ -153,8 +173,16 @@ fn the_readme_demo_runs_both_modes() {
             .output()
             .expect("bash runs");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{mode}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        for needle in [expected, r#""email":"test@example.com""#, "stopped on SIGTERM with exit code 0"] {
+        assert!(
+            output.status.success(),
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for needle in [
+            expected,
+            r#""email":"test@example.com""#,
+            "stopped on SIGTERM with exit code 0",
+        ] {
             assert!(stdout.contains(needle), "{mode}: {needle}: {stdout}");
         }
     }

@@ -4,6 +4,7 @@
 mod access;
 mod crash;
 mod docs;
+mod forwarding;
 mod logs;
 mod proxy;
 mod serve;
