@@ -56,3 +56,39 @@ fn an_agent_killed_mid_refresh_is_followed_by_one_that_recovers_with_at_most_one
     assert_ne!(setup.stored(), stored_before, "the recovered set is stored");
     assert_eq!(next.stop(), 0);
 }
+
+/// SIGTERM while the server's answer to a refresh is on its way: the agent waits for it, saves
+/// the new set, and exits 0; the stored refresh token then works, so nothing needs a login.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "real time: the refresh is due in it"
+)]
+fn sigterm_mid_refresh_finishes_the_refresh_and_its_save_then_exits_0() {
+    let setup = short_lived(4);
+    let directory = tempfile::tempdir().expect("a directory");
+    let agent = Agent::serve(&setup, directory.path(), &[]);
+    let before = setup.stored_access_token();
+    setup
+        .emulator
+        .inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(2)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while setup.emulator.counters().refresh_grants == 0 {
+        assert!(Instant::now() < deadline, "no refresh: {}", agent.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(agent.stop(), 0, "a clean exit after the refresh");
+    let after = setup.stored_access_token();
+    assert_ne!(after, before, "the rotated set was saved");
+    let refreshed = setup.run(&["refresh"]);
+    assert_eq!(
+        refreshed.code, 0,
+        "the stored refresh token works: {refreshed:?}"
+    );
+    let counters = setup.emulator.counters();
+    assert_eq!(
+        (counters.password_grants, counters.token_errors),
+        (1, 0),
+        "{counters:?}"
+    );
+}
