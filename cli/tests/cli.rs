@@ -128,6 +128,17 @@ impl Run {
     }
 }
 
+/// Taken by the tests that keep the machine busy for seconds (hundreds of callers in real time
+/// against short-lived tokens), so that they never overlap: each one's margins hold on a loaded
+/// machine, not under another's load on top.
+static BUSY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the other busy tests to finish (a failed one's poisoned lock is as good).
+fn busy() -> std::sync::MutexGuard<'static, ()> {
+    BUSY.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn write_store(path: &Path, content: &str) {
     std::fs::create_dir_all(path.parent().expect("a parent")).expect("the directory");
     std::fs::write(path, content).expect("written");
@@ -424,6 +435,7 @@ fn api_accepts(setup: &Setup, token: &str) -> bool {
 )]
 fn rounds_of_twenty_invocations_on_short_slow_tokens_lose_nothing_and_print_working_tokens() {
     use keliweb_emulator::{Fault, Route};
+    let _busy = busy();
     let config = EmulatorConfig {
         access_lifetime: std::time::Duration::from_secs(4),
         ..EmulatorConfig::default()

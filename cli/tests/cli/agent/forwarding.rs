@@ -18,6 +18,10 @@ type Seen = Arc<Mutex<Vec<(String, usize)>>>;
 fn recorder(seen: Seen) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
     let origin = format!("http://{}", listener.local_addr().expect("an address"));
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a test's upstream server runs on a thread of its own"
+    )]
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };

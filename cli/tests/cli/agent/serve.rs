@@ -76,6 +76,7 @@ fn token_header_health_and_metrics_answer_without_a_refresh_token() {
 fn a_thousand_concurrent_callers_across_three_expiries_make_one_login_and_one_refresh_per_token() {
     const CALLERS: usize = 1000;
     const LIFETIME: u64 = 4;
+    let _busy = crate::busy();
     let setup = short_lived(LIFETIME);
     let directory = tempfile::tempdir().expect("a directory");
     let agent = Agent::serve(&setup, directory.path(), &[]);
