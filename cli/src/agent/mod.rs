@@ -11,6 +11,7 @@ mod listen;
 mod logging;
 mod metrics;
 mod proxy;
+mod refused;
 mod routes;
 mod server;
 

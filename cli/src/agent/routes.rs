@@ -1,6 +1,7 @@
-//! What the agent answers: `/token`, `/header`, `/health`, `/metrics`, and in proxy mode every
-//! other path forwarded. Every refusal and failure is a JSON error; no answer but `/token`'s and
-//! `/header`'s holds a token, and none holds a refresh token.
+//! What the agent answers: `/token`, `/header`, their `/refused` reports, `/health`,
+//! `/metrics`, and in proxy mode every other path forwarded. Every refusal and failure is a
+//! JSON error; no answer but those of `/token`, `/header` and their reports holds a token, and
+//! none holds a refresh token.
 
 use bytes::Bytes;
 use http::{Method, Response, StatusCode, header};
@@ -10,6 +11,7 @@ use hyper::body::Incoming;
 use super::Agent;
 use super::access::Peer;
 use super::clock::now_millis;
+use super::refused::{self, Outcome};
 
 /// The error type of the bodies the agent answers with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,10 +39,19 @@ pub async fn answer(
         "/metrics" => "metrics",
         "/token" if agent.proxy.is_none() => "token",
         "/header" if agent.proxy.is_none() => "header",
+        "/token/refused" if agent.proxy.is_none() => "token_refused",
+        "/header/refused" if agent.proxy.is_none() => "header_refused",
         _ => "other",
     };
+    let reports = matches!(route, "token_refused" | "header_refused");
     let response = match (route, &agent.proxy) {
         ("other", Some(proxy)) => proxy.forward(request).await,
+        _ if reports && request.method() != Method::POST => json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "POST only, with the refused token as the body",
+        ),
+        _ if reports => refused(agent, request.into_body(), route == "token_refused").await,
         (_, _) if !matches!(*request.method(), Method::GET | Method::HEAD) => json_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -102,6 +113,28 @@ async fn token(agent: &Agent, as_json: bool) -> Response<AgentBody> {
         Response::new(full(body.to_string().into())),
         "application/json",
     )
+}
+
+/// A caller's report of a token the API refused, answered as `/token` (JSON) or `/header`.
+async fn refused(agent: &Agent, body: Incoming, as_json: bool) -> Response<AgentBody> {
+    let Some(reported) = refused::read(body).await else {
+        return json_error(StatusCode::BAD_REQUEST, "bad_report", refused::UNREADABLE);
+    };
+    match refused::report(agent, &reported).await {
+        Ok(Outcome::Replaced | Outcome::Stale) => token(agent, as_json).await,
+        Ok(Outcome::RefusedAgain) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "refused_again",
+            "the API refused this token, which replaced a refused one, too: hand its 401 on; \
+             a report after the minimum retry delay gets a new token",
+        ),
+        // The crate's errors are scrubbed: no secret in their text.
+        Err(error) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_token",
+            &error.to_string(),
+        ),
+    }
 }
 
 /// Marks an answer holding a token as one no cache may keep.

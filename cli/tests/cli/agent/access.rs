@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use super::{Agent, Answer, exchange, get};
+use super::{Agent, Answer, exchange, get, post, send};
 use crate::Setup;
 
 /// The `nobody` user: another uid than the tests' (root).
@@ -63,6 +63,8 @@ fn the_socket_is_0600_in_a_0700_directory_and_a_uid_off_the_list_is_refused() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_refused(&answer.expect("the agent answers"), 403);
+    let report = post(&socket, "/token/refused", "some-token").expect("answers");
+    assert_refused(&report, 403);
     assert_eq!(mode(&socket), 0o600);
     assert_eq!(mode(socket.parent().expect("a directory")), 0o700);
     assert_eq!(agent.stop(), 0);
@@ -152,6 +154,9 @@ fn a_tcp_caller_without_the_secret_is_refused() {
         &ask(&[("Authorization", &format!("Bearer {secret}"))]).expect("answers"),
         401,
     );
+    let mut stream = std::net::TcpStream::connect(&address).expect("connects");
+    let report = send(&mut stream, "POST", "/token/refused", &[], "some-token");
+    assert_refused(&report.expect("answers"), 401);
     let served = ask(&[("X-Keliweb-Agent-Secret", secret)]).expect("answers");
     assert_eq!(served.status, 200, "{served:?}");
     assert!(!agent.logs().contains(secret), "the secret is never logged");

@@ -112,8 +112,26 @@ fn the_serve_examples_work_as_written() {
     assert!(curl.contains(r#""email":"test@example.com""#), "{curl}");
     let php = run_php(&setup, runtime.path(), &example("php-serve"));
     assert!(php.contains(r#""email":"test@example.com""#), "{php}");
-    assert_eq!(agent.stop(), 0);
     assert_eq!(setup.emulator.counters().password_grants, 1);
+
+    // The held pair revoked behind the agent's back: the example's first call gets a 401, its
+    // report a new token (the refresh token is dead too: one login), its retry the user.
+    setup.emulator.revoke_all_tokens();
+    let refused = run(
+        documented(&setup, runtime.path(), "bash"),
+        &example("curl-refused"),
+    );
+    assert!(
+        refused.contains(r#""email":"test@example.com""#),
+        "{refused}"
+    );
+    let counters = setup.emulator.counters();
+    assert_eq!(
+        (counters.password_grants, counters.token_errors),
+        (2, 1),
+        "{counters:?}"
+    );
+    assert_eq!(agent.stop(), 0);
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod docs;
 mod forwarding;
 mod logs;
 mod proxy;
+mod refused;
 mod serve;
 
 use std::io::{Read, Write};
@@ -122,17 +123,38 @@ fn get(socket: &Path, path: &str, headers: &[(&str, &str)]) -> std::io::Result<A
     exchange(&mut stream, path, headers)
 }
 
+/// `POST path` with `body` over the Unix socket, one connection per request.
+fn post(socket: &Path, path: &str, body: &str) -> std::io::Result<Answer> {
+    let mut stream = UnixStream::connect(socket)?;
+    send(&mut stream, "POST", path, &[], body)
+}
+
 /// `GET path` on `stream`, with `Connection: close`, read to its end.
 fn exchange<S: Read + Write>(
     stream: &mut S,
     path: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Answer> {
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n");
+    send(stream, "GET", path, headers, "")
+}
+
+/// `method path` with `body` on `stream`, with `Connection: close`, read to its end.
+fn send<S: Read + Write>(
+    stream: &mut S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Answer> {
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes())?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw)?;
