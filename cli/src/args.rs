@@ -11,7 +11,9 @@ Exit codes:
   2  usage: a flag or setting is missing or wrong
   3  login needed: no usable token and no credentials, or the credentials were refused
   4  the server or the network is unavailable: retry later
-  5  the token store is unreadable, corrupt, or not this user's alone";
+  5  the token store is unreadable, corrupt, or not this user's alone
+  6  serve, proxy: cannot listen or keep running (another agent holds the socket, the port or
+     the secret file, or the system refused)";
 
 /// Prints Keliweb access tokens for shell scripts, cron jobs and curl: cached in a file,
 /// refreshed when due, and refreshed once however many invocations ask at the same time.

@@ -155,6 +155,7 @@ fn help_works_and_lists_the_exit_codes_without_showing_the_secret() {
         "Exit codes:",
         "3  login needed",
         "5  the token store",
+        "6  serve, proxy: cannot listen",
     ] {
         assert!(help.stdout.contains(needle), "{needle}: {}", help.stdout);
     }

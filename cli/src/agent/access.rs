@@ -20,8 +20,9 @@ impl Secret {
     /// A new secret from the operating system's random source.
     pub fn generate() -> Result<Self, Failure> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|error| Failure::usage(format!("no random source for the secret: {error}")))?;
+        getrandom::fill(&mut bytes).map_err(|error| {
+            Failure::cannot_serve(format!("no random source for the secret: {error}"))
+        })?;
         let hex = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
         Ok(Self(hex))
     }

@@ -10,10 +10,13 @@ mod keeper;
 mod listen;
 mod logging;
 mod metrics;
+mod own_file;
 mod proxy;
 mod refused;
 mod routes;
+mod secret_file;
 mod server;
+mod unix_socket;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,7 +66,7 @@ pub fn run(cli: &Cli, store: &Path, args: &AgentArgs, mode: Mode) -> Result<(), 
         .thread_name("keliweb-agent")
         .enable_all()
         .build()
-        .map_err(|error| Failure::usage(format!("cannot start the runtime: {error}")))?;
+        .map_err(|error| Failure::cannot_serve(format!("cannot start the runtime: {error}")))?;
     let result = runtime.block_on(async {
         let (agent, bound) = start(cli, store, args, mode)?;
         server::serve(agent, bound).await
@@ -111,7 +114,9 @@ fn start(
         },
     )?;
     let access = match &bound {
-        Bound::Unix { .. } if args.allow_uid.is_empty() => Access::Uids(vec![listen::own_uid()]),
+        Bound::Unix { .. } if args.allow_uid.is_empty() => {
+            Access::Uids(vec![unix_socket::own_uid()])
+        }
         Bound::Unix { .. } => Access::Uids(args.allow_uid.clone()),
         Bound::Tcp { secret, .. } => Access::Secret(secret.clone()),
     };

@@ -24,7 +24,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Serves until a stop signal; removes the socket or secret file on the way out.
 pub async fn serve(agent: Arc<Agent>, bound: Bound) -> Result<(), Failure> {
     let listening =
-        |error: std::io::Error| Failure::usage(format!("cannot watch signals: {error}"));
+        |error: std::io::Error| Failure::cannot_serve(format!("cannot watch signals: {error}"));
     let mut terminate = signal(SignalKind::terminate()).map_err(listening)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(listening)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(listening)?;
@@ -45,7 +45,7 @@ pub async fn serve(agent: Arc<Agent>, bound: Bound) -> Result<(), Failure> {
         }
     }
     tracing::info!("stopping: finishing requests in flight");
-    bound.remove_files();
+    bound.remove_own_file();
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
         .is_err()

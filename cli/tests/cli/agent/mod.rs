@@ -8,6 +8,7 @@ mod forwarding;
 mod logs;
 mod proxy;
 mod refused;
+mod second_agent;
 mod serve;
 
 use std::io::{Read, Write};
@@ -86,6 +87,19 @@ impl Agent {
         self.signal(rustix::process::Signal::TERM);
         let status = self.child.take().expect("running").wait().expect("exits");
         status.code().expect("an exit code")
+    }
+
+    /// The exit code, if the agent exits within `within`; `None` if it is still running.
+    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let child = self.child.as_mut().expect("running");
+        for _ in 0..within.as_millis() / 50 {
+            if let Some(status) = child.try_wait().expect("waits") {
+                self.child = None;
+                return Some(status.code().expect("an exit code"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// SIGKILL, as an OOM killer or a power cut would.
