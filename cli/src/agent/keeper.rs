@@ -22,7 +22,7 @@ pub async fn keep_fresh(agent: Arc<Agent>) {
                     failing = false;
                 }
                 let usable_until = token.usable_until().as_millis();
-                agent.metrics.held_until(usable_until);
+                agent.metrics.handed_out(token.token_id(), usable_until);
                 let now = now_millis();
                 let next = token.refresh_at().as_millis().min(usable_until);
                 if next > now {

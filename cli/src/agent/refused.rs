@@ -60,9 +60,22 @@ pub async fn report(agent: &Agent, reported: &[u8]) -> Result<Outcome, keliweb_o
     }
     let id = current.token_id();
     drop(current);
+    // Before the client hears of it: from then on a caller may send the replacement's token
+    // request, which must not be counted as a refresh ahead of a usable token.
+    let withdrawn_now = agent.metrics.withdraw(id);
     let outcome = match agent.client.report_unauthorized(id) {
-        Unauthorized::RetryWithNewToken => Outcome::Replaced,
-        Unauthorized::Report => Outcome::RefusedAgain,
+        Unauthorized::RetryWithNewToken => {
+            if withdrawn_now {
+                agent.metrics.token_withdrawn();
+            }
+            Outcome::Replaced
+        }
+        Unauthorized::Report => {
+            if withdrawn_now {
+                agent.metrics.keep(id);
+            }
+            Outcome::RefusedAgain
+        }
     };
     tracing::info!(
         ?outcome,

@@ -76,7 +76,11 @@ fn health(agent: &Agent) -> Response<AgentBody> {
     } else {
         json(
             StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"status": "starting", "message": "no usable token held yet"}),
+            serde_json::json!({
+                "status": "not_ready",
+                "message": "no usable token held: none yet, or the held one was reported \
+                            refused and its replacement is not in yet",
+            }),
         )
     }
 }
@@ -95,7 +99,7 @@ async fn token(agent: &Agent, as_json: bool) -> Response<AgentBody> {
         }
     };
     let usable_until = guard.usable_until().as_millis();
-    agent.metrics.held_until(usable_until);
+    agent.metrics.handed_out(guard.token_id(), usable_until);
     let header = guard.expose_header_value().as_bytes();
     if !as_json {
         return no_store(

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use keliweb_emulator::{Fault, Route};
 
-use super::{Agent, access_token, get, post};
+use super::{Agent, access_token, get, metric, post};
 use crate::{Setup, api_accepts};
 
 /// The agent is killed while the server rotates (so the stored pair is dead, with an hour of
@@ -167,5 +167,69 @@ fn a_replacement_refused_at_once_too_is_reported_not_replaced() {
     let json: serde_json::Value = serde_json::from_str(&again.body).expect("a JSON error");
     assert_eq!(json["error"], "refused_again", "{again:?}");
     assert_eq!(setup.emulator.counters().token_requests, requests + 1);
+    // Kept, not withdrawn: the agent still hands it out.
+    let health = get(&agent.socket, "/health", &[]).expect("answers");
+    assert_eq!(health.status, 200, "{health:?}");
+    let metrics = get(&agent.socket, "/metrics", &[]).expect("answers").body;
+    let withdrawn = "keliweb_agent_tokens_withdrawn_total ";
+    assert_eq!(metric(&metrics, withdrawn), 1.0, "{metrics}");
+    assert_eq!(agent.stop(), 0);
+}
+
+/// While a reported token is being replaced (the refresh answered 8 s late), `/health` says
+/// not ready and `token_usable_seconds` is 0: the withdrawn token is handed out no more. The
+/// replacing refresh is counted as a withdrawal, not as a refresh ahead; once it is in, the
+/// agent is ready again with the new token's life.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "real time: the report's refresh is answered late"
+)]
+fn health_and_metrics_show_a_withdrawn_token_replaced_not_refreshed_ahead() {
+    let setup = Setup::new();
+    let directory = tempfile::tempdir().expect("a directory");
+    let agent = Agent::serve(&setup, directory.path(), &[]);
+    let first = access_token(&get(&agent.socket, "/token", &[]).expect("answers")).expect("token");
+    setup
+        .emulator
+        .inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(8)));
+    let socket = agent.socket.clone();
+    let reporter = std::thread::spawn(move || post(&socket, "/token/refused", &first));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while setup.emulator.counters().refresh_grants == 0 {
+        assert!(Instant::now() < deadline, "no refresh: {}", agent.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let health = get(&agent.socket, "/health", &[]).expect("answers");
+    let metrics = get(&agent.socket, "/metrics", &[]).expect("answers").body;
+    assert!(
+        !reporter.is_finished(),
+        "read while the replacement was out"
+    );
+    assert_eq!(health.status, 503, "{health:?}");
+    assert!(
+        health.body.contains(r#""status":"not_ready""#),
+        "{health:?}"
+    );
+    let usable = "keliweb_agent_token_usable_seconds ";
+    assert_eq!(metric(&metrics, usable), 0.0, "{metrics}");
+
+    let replaced = reporter.join().expect("no panic").expect("answers");
+    assert_eq!(replaced.status, 200, "{replaced:?}");
+    let health = get(&agent.socket, "/health", &[]).expect("answers");
+    assert_eq!(health.status, 200, "{health:?}");
+    let metrics = get(&agent.socket, "/metrics", &[]).expect("answers").body;
+    for (line, value) in [
+        ("keliweb_agent_refreshes_ahead_total ", 0.0),
+        ("keliweb_agent_tokens_withdrawn_total ", 1.0),
+        (
+            r#"keliweb_agent_token_requests_total{kind="refresh",outcome="ok"} "#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(metric(&metrics, line), value, "{line}: {metrics}");
+    }
+    assert!(metric(&metrics, usable) > 3000.0, "{metrics}");
     assert_eq!(agent.stop(), 0);
 }
