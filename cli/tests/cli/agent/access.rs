@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use super::{Agent, Answer, exchange, get, post, send};
+use super::{Agent, Answer, exchange, get, send};
 use crate::Setup;
 
 /// The `nobody` user: another uid than the tests' (root).
@@ -17,6 +17,17 @@ fn mode(path: &std::path::Path) -> u32 {
         .mode()
         & 0o777
 }
+
+/// Each route `serve` answers, and one it does not: all behind the same check.
+const EVERY_ROUTE: [(&str, &str); 7] = [
+    ("GET", "/token"),
+    ("GET", "/header"),
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+    ("POST", "/token/refused"),
+    ("POST", "/header/refused"),
+    ("GET", "/nothing"),
+];
 
 fn assert_refused(answer: &Answer, status: u16) {
     assert_eq!(answer.status, status, "{answer:?}");
@@ -63,8 +74,11 @@ fn the_socket_is_0600_in_a_0700_directory_and_a_uid_off_the_list_is_refused() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_refused(&answer.expect("the agent answers"), 403);
-    let report = post(&socket, "/token/refused", "some-token").expect("answers");
-    assert_refused(&report, 403);
+    for (method, path) in EVERY_ROUTE {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connects");
+        let answer = send(&mut stream, method, path, &[], "some-token").expect("answers");
+        assert_refused(&answer, 403);
+    }
     assert_eq!(mode(&socket), 0o600);
     assert_eq!(mode(socket.parent().expect("a directory")), 0o700);
     assert_eq!(agent.stop(), 0);
@@ -154,9 +168,11 @@ fn a_tcp_caller_without_the_secret_is_refused() {
         &ask(&[("Authorization", &format!("Bearer {secret}"))]).expect("answers"),
         401,
     );
-    let mut stream = std::net::TcpStream::connect(&address).expect("connects");
-    let report = send(&mut stream, "POST", "/token/refused", &[], "some-token");
-    assert_refused(&report.expect("answers"), 401);
+    for (method, path) in EVERY_ROUTE {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connects");
+        let answer = send(&mut stream, method, path, &[], "some-token").expect("answers");
+        assert_refused(&answer, 401);
+    }
     let served = ask(&[("X-Keliweb-Agent-Secret", secret)]).expect("answers");
     assert_eq!(served.status, 200, "{served:?}");
     assert!(!agent.logs().contains(secret), "the secret is never logged");

@@ -1,7 +1,8 @@
 //! What the proxy forwards, seen by an upstream of the test's own that records each request:
 //! the token added, the agent's secret and hop-by-hop headers dropped both ways, a large body
 //! streamed whole, a redirect passed back and not followed, a small body sent again after a
-//! `401` with the next token.
+//! `401` with the next token and a chunked one's `401` passed back, and a call in flight
+//! finished after SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -28,11 +29,16 @@ fn recorder(seen: Seen) -> String {
             let mut reader = BufReader::new(stream);
             let (head, length) = read_request(&mut reader);
             let redirect = head.starts_with("get /redirect");
+            if head.starts_with("get /slow") {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
             let mut seen = seen.lock().expect("no panic");
-            let first_retry = head.starts_with("post /retry")
+            // The first request to each /retry… path is refused, as a revoked token would be.
+            let line = head.lines().next().unwrap_or_default();
+            let first_retry = line.starts_with("post /retry")
                 && !seen
                     .iter()
-                    .any(|(earlier, _)| earlier.starts_with("post /retry"));
+                    .any(|(earlier, _)| earlier.lines().next() == Some(line));
             seen.push((head, length));
             drop(seen);
             let answer = if first_retry {
@@ -104,22 +110,7 @@ fn the_proxy_forwards_only_what_belongs_to_the_api() {
     let seen = Seen::default();
     let upstream = recorder(seen.clone());
     let directory = tempfile::tempdir().expect("a directory");
-    let socket = directory.path().join("run").join("proxy.sock");
-    let agent = Agent::start(
-        &setup,
-        &[
-            "proxy",
-            "--upstream",
-            &upstream,
-            "--api-origin",
-            &upstream,
-            "--socket",
-            socket.to_str().expect("UTF-8"),
-        ],
-        &socket,
-        &directory.path().join("proxy.log"),
-    );
-    agent.wait_ready();
+    let (agent, socket) = recorded_proxy(&setup, &upstream, directory.path());
 
     let answer = send(
         &socket,
@@ -172,5 +163,108 @@ fn the_proxy_forwards_only_what_belongs_to_the_api() {
         3,
         "the redirect was not followed"
     );
+
+    // A body with a Content-Length (up to 1 MiB) is kept: after the 401 it goes again, whole,
+    // with the next token.
+    let answer = send(
+        &socket,
+        b"POST /retry-small HTTP/1.1\r\nHost: keliweb\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let tried: Vec<_> = seen.lock().expect("no panic")[3..].to_vec();
+    assert_eq!(tried.len(), 2, "sent twice: {tried:?}");
+    assert!(
+        tried
+            .iter()
+            .all(|(head, length)| head.starts_with("post /retry-small") && *length == 10)
+    );
+    assert_ne!(bearer(&tried[0].0), bearer(&tried[1].0), "the next token");
     assert_eq!(agent.stop(), 0);
+}
+
+/// A chunked body is streamed, not kept: its `401` comes back, and the next call has the next
+/// token. (A proxy of its own: after the retry above, a second refusal at once would be the
+/// client's "refused again", which is not replaced.)
+#[test]
+fn a_chunked_bodys_401_is_passed_back_and_the_next_call_has_the_next_token() {
+    let setup = Setup::new();
+    let seen = Seen::default();
+    let upstream = recorder(seen.clone());
+    let directory = tempfile::tempdir().expect("a directory");
+    let (agent, socket) = recorded_proxy(&setup, &upstream, directory.path());
+    let answer = send(
+        &socket,
+        b"POST /retry-chunked HTTP/1.1\r\nHost: keliweb\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let answer = send(
+        &socket,
+        b"GET /api/after HTTP/1.1\r\nHost: keliweb\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = seen.lock().expect("no panic").clone();
+    assert_eq!(seen.len(), 2, "the chunked call sent once: {seen:?}");
+    assert_ne!(bearer(&seen[0].0), bearer(&seen[1].0), "the next token");
+    assert_eq!(agent.stop(), 0);
+}
+
+/// The `Authorization` line of a recorded head.
+fn bearer(head: &str) -> String {
+    head.lines()
+        .find(|line| line.starts_with("authorization: bearer "))
+        .expect("a token")
+        .to_owned()
+}
+
+/// SIGTERM while a proxied call waits on the API (2 s): the call gets its answer, then the
+/// proxy exits 0.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a test's caller runs on a thread of its own, in real time"
+)]
+fn sigterm_lets_a_call_in_flight_finish() {
+    let setup = Setup::new();
+    let seen = Seen::default();
+    let upstream = recorder(seen.clone());
+    let directory = tempfile::tempdir().expect("a directory");
+    let (agent, socket) = recorded_proxy(&setup, &upstream, directory.path());
+    let caller_socket = socket.clone();
+    let caller = std::thread::spawn(move || {
+        send(
+            &caller_socket,
+            b"GET /slow HTTP/1.1\r\nHost: keliweb\r\nConnection: close\r\n\r\n",
+        )
+    });
+    // Time for the call to reach the API, well within its 2 s there.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!caller.is_finished(), "still waiting on the API");
+    assert_eq!(agent.stop(), 0, "exits once the call is answered");
+    let answer = caller.join().expect("no panic");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A proxy to the recorder at `upstream`, ready; returns it and its socket.
+fn recorded_proxy(
+    setup: &Setup,
+    upstream: &str,
+    directory: &std::path::Path,
+) -> (Agent, std::path::PathBuf) {
+    let socket = directory.join("run").join("proxy.sock");
+    let agent = Agent::start(
+        setup,
+        &[
+            "proxy",
+            "--upstream",
+            upstream,
+            "--api-origin",
+            upstream,
+            "--socket",
+            socket.to_str().expect("UTF-8"),
+        ],
+        &socket,
+        &directory.join("proxy.log"),
+    );
+    agent.wait_ready();
+    (agent, socket)
 }

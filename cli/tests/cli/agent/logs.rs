@@ -90,6 +90,7 @@ fn the_logs_hold_no_secret_through_login_refresh_refusal_sighup_and_shutdown() {
         + &std::fs::read_to_string(directory.path().join("proxy.log")).expect("logs");
 
     for needle in [
+        "the agent is listening",
         "token request sent",
         "RefreshGrant",
         "a caller was refused",
@@ -164,6 +165,10 @@ fn sighup_rereads_the_password_file() {
     agent.wait_ready();
     assert_eq!(setup.emulator.counters().password_grants, 1);
     let logs = agent.logs();
+    assert!(
+        logs.contains("no token"),
+        "the failed login is logged: {logs}"
+    );
     assert!(!logs.contains("not-the-password"), "{logs}");
     assert_eq!(agent.stop(), 0);
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod crash;
+mod credentials;
 mod docs;
 mod forwarding;
 mod logs;
@@ -30,13 +31,18 @@ impl Agent {
     /// `keliweb-token <args>` with the password in its environment, its logs in a file of
     /// `directory`; waits until `/health` says ready when `wait` (the socket is `socket`).
     fn start(setup: &Setup, args: &[&str], socket: &Path, log: &Path) -> Self {
+        let mut command = setup.command(args);
+        command.env(
+            "KELIWEB_PASSWORD",
+            keliweb_emulator::EmulatorConfig::default().password,
+        );
+        Self::spawn(command, socket, log)
+    }
+
+    /// `command` (the binary with its settings), its logs in `log`.
+    fn spawn(mut command: std::process::Command, socket: &Path, log: &Path) -> Self {
         let log_file = std::fs::File::create(log).expect("a log file");
-        let child = setup
-            .command(args)
-            .env(
-                "KELIWEB_PASSWORD",
-                keliweb_emulator::EmulatorConfig::default().password,
-            )
+        let child = command
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()

@@ -50,6 +50,18 @@ fn the_proxy_adds_the_token_and_refuses_the_callers_own() {
 }
 
 #[test]
+fn the_upstream_is_keliwebs_api_by_default_or_keliweb_api_url() {
+    let help = Setup::new().run(&["proxy", "--help"]);
+    assert_eq!(help.code, 0, "{help:?}");
+    for needle in [
+        "[env: KELIWEB_API_URL=]",
+        "[default: https://apiv2.keliweb.it]",
+    ] {
+        assert!(help.stdout.contains(needle), "{needle}: {}", help.stdout);
+    }
+}
+
+#[test]
 fn an_upstream_the_token_may_not_go_to_is_refused_at_start() {
     let setup = Setup::new();
     let refused = setup.run(&["proxy", "--upstream", "https://evil.example"]);

@@ -151,8 +151,13 @@ fn a_report_without_a_token_or_by_get_is_refused() {
 }
 
 /// A replacement reported refused at once too (an API that refuses every token: a disabled
-/// account) is not replaced again: `503 refused_again`, and no second token request.
+/// account) is not replaced again: `503 refused_again`, and no second token request. A report
+/// after the minimum retry delay (1 s) is a first one again.
 #[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "real time: the minimum retry delay passes in it"
+)]
 fn a_replacement_refused_at_once_too_is_reported_not_replaced() {
     let setup = Setup::new();
     let directory = tempfile::tempdir().expect("a directory");
@@ -173,6 +178,12 @@ fn a_replacement_refused_at_once_too_is_reported_not_replaced() {
     let metrics = get(&agent.socket, "/metrics", &[]).expect("answers").body;
     let withdrawn = "keliweb_agent_tokens_withdrawn_total ";
     assert_eq!(metric(&metrics, withdrawn), 1.0, "{metrics}");
+
+    std::thread::sleep(Duration::from_millis(1500));
+    let later = post(&agent.socket, "/token/refused", &second).expect("answers");
+    assert_eq!(later.status, 200, "{later:?}");
+    assert_ne!(access_token(&later), Some(second), "replaced this time");
+    assert_eq!(setup.emulator.counters().token_requests, requests + 2);
     assert_eq!(agent.stop(), 0);
 }
 

@@ -182,6 +182,7 @@ fn a_second_tcp_agent_leaves_the_first_ones_secret_file_alone() {
         &directory.path().join("next.log"),
     );
     assert_ne!(next_secret, "another agent's");
+    assert_ne!(next_secret, secret, "a new secret at each start");
     assert_eq!(next.stop(), 0);
     assert!(!secret_file.exists(), "its own file is removed");
 }

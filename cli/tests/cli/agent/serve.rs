@@ -18,10 +18,14 @@ fn token_header_health_and_metrics_answer_without_a_refresh_token() {
     assert!(token.head.contains("cache-control: no-store"), "{token:?}");
     let json: serde_json::Value = serde_json::from_str(&token.body).expect("JSON");
     assert_eq!(json["token_type"], "Bearer");
-    assert!(
-        json["expires_at"]
-            .as_u64()
-            .is_some_and(|at| at > 1_700_000_000)
+    // The stored expiry (Unix milliseconds) minus the default leeway of 60 s, in seconds.
+    let expiry = setup.stored()["tokens"]["access_token_expires_at"]
+        .as_u64()
+        .expect("an expiry");
+    assert_eq!(
+        json["expires_at"].as_u64(),
+        Some(expiry / 1000 - 60),
+        "{json}"
     );
     let access = access_token(&token).expect("an access token");
     assert_eq!(access, setup.stored_access_token(), "the stored set's");
@@ -31,6 +35,10 @@ fn token_header_health_and_metrics_answer_without_a_refresh_token() {
     );
 
     let header = get(&agent.socket, "/header", &[]).expect("answers");
+    assert!(
+        header.head.contains("cache-control: no-store"),
+        "{header:?}"
+    );
     assert_eq!(
         (header.status, header.body),
         (200, format!("Bearer {access}"))
@@ -149,4 +157,113 @@ fn a_thousand_concurrent_callers_across_three_expiries_make_one_login_and_one_re
         served.len(),
         counters.refresh_grants
     );
+}
+
+/// Two agents on one store, and `print-access-token` runs beside them, across three lifetimes
+/// of 4 s tokens: they share custody through the store, so one login in all, no refresh token
+/// sent twice (the emulator counts a reused one as a token error), and every answer a token.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "real time: the tokens expire in it"
+)]
+fn two_agents_and_the_command_line_on_one_store_never_burn_a_refresh_token() {
+    const LIFETIME: u64 = 4;
+    let _busy = crate::busy();
+    let setup = short_lived(LIFETIME);
+    let first_directory = tempfile::tempdir().expect("a directory");
+    let second_directory = tempfile::tempdir().expect("a directory");
+    let first = Agent::serve(&setup, first_directory.path(), &[]);
+    let second = Agent::serve(&setup, second_directory.path(), &[]);
+    let deadline = Instant::now() + Duration::from_secs(3 * LIFETIME + 1);
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for agent in [&first, &second] {
+            for _ in 0..10 {
+                scope.spawn(|| {
+                    while Instant::now() < deadline {
+                        match get(&agent.socket, "/token", &[]) {
+                            Ok(answer) if answer.status == 200 => {}
+                            other => failures
+                                .lock()
+                                .expect("no panic")
+                                .push(format!("{other:?}")),
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+            }
+        }
+        scope.spawn(|| {
+            while Instant::now() < deadline {
+                let run = setup.run(&["print-access-token"]);
+                if run.code != 0 {
+                    failures.lock().expect("no panic").push(format!("{run:?}"));
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+    });
+    let failures = failures.into_inner().expect("no panic");
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let counters = setup.emulator.counters();
+    assert_eq!(
+        (counters.password_grants, counters.token_errors),
+        (1, 0),
+        "one login, no refresh token sent twice: {counters:?}"
+    );
+    assert!(
+        counters.refresh_grants >= 3,
+        "expiries crossed: {counters:?}"
+    );
+    assert_eq!(first.stop(), 0);
+    assert_eq!(second.stop(), 0);
+}
+
+/// Nobody asks across the refresh point (1.5 s into a 4 s token, leeway 1 s): the agent
+/// refreshes on its own, so the next caller finds the new token waiting.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "real time: the refresh point passes in it"
+)]
+fn the_agent_refreshes_ahead_while_nobody_asks() {
+    let setup = short_lived(4);
+    let directory = tempfile::tempdir().expect("a directory");
+    let agent = Agent::serve(&setup, directory.path(), &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while setup.emulator.counters().refresh_grants == 0 {
+        assert!(Instant::now() < deadline, "no refresh: {}", agent.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(agent.stop(), 0);
+}
+
+/// Without `XDG_RUNTIME_DIR` the socket goes to `keliweb-token-<uid>/agent.sock` in the
+/// temporary directory, a directory of mode 0700.
+#[test]
+fn without_xdg_runtime_dir_the_socket_is_in_the_temporary_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new();
+    let temporary = tempfile::tempdir().expect("a directory");
+    let uid = rustix::process::geteuid().as_raw();
+    let socket = temporary
+        .path()
+        .join(format!("keliweb-token-{uid}"))
+        .join("agent.sock");
+    let mut command = setup.command(&["serve"]);
+    command.env("TMPDIR", temporary.path()).env(
+        "KELIWEB_PASSWORD",
+        keliweb_emulator::EmulatorConfig::default().password,
+    );
+    let agent = Agent::spawn(command, &socket, &temporary.path().join("agent.log"));
+    agent.wait_ready();
+    let directory = std::fs::metadata(socket.parent().expect("a directory")).expect("exists");
+    assert_eq!(directory.permissions().mode() & 0o777, 0o700);
+    assert_eq!(agent.stop(), 0);
 }
