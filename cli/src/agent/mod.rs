@@ -11,6 +11,7 @@ mod listen;
 mod logging;
 mod metrics;
 mod own_file;
+mod password_file;
 mod proxy;
 mod refused;
 mod routes;
@@ -18,12 +19,11 @@ mod secret_file;
 mod server;
 mod unix_socket;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use keliweb_oauth::client::FileStore;
 use keliweb_oauth::nonblocking::{Client, ReqwestClient};
-use keliweb_oauth::{Credentials, secret::Password};
 
 use crate::args::{AgentArgs, Cli};
 use crate::failure::Failure;
@@ -33,6 +33,7 @@ use self::access::Access;
 use self::counted::{CountedHttp, CountedStore};
 use self::listen::Bound;
 use self::metrics::Metrics;
+use self::password_file::PasswordFile;
 
 /// What an agent holds: its client, who may ask, its metrics, and for a proxy where it
 /// forwards to.
@@ -42,7 +43,7 @@ pub struct Agent {
     access: Access,
     proxy: Option<proxy::Forwarder>,
     /// Where SIGHUP re-reads the password from, and for whom.
-    password_file: Option<(PathBuf, String)>,
+    password_file: Option<PasswordFile>,
 }
 
 /// What the agent answers besides `/health` and `/metrics`.
@@ -85,7 +86,7 @@ fn start(
     mode: Mode,
 ) -> Result<(Arc<Agent>, Bound), Failure> {
     let password_file = match (&args.password_file, &cli.username) {
-        (Some(path), Some(username)) => Some((path.clone(), username.clone())),
+        (Some(path), Some(username)) => Some(PasswordFile::new(path.clone(), username.clone())),
         (Some(_), None) => {
             return Err(Failure::usage(
                 "--password-file needs a username: pass --username or set KELIWEB_USERNAME",
@@ -94,7 +95,7 @@ fn start(
         (None, _) => None,
     };
     let credentials = match &password_file {
-        Some((path, username)) => Some(Credentials::new(username.clone(), read_password(path)?)),
+        Some(file) => Some(file.credentials()?),
         None => settings::unattended_credentials(cli)?,
     };
     let api_origins = match &mode {
@@ -137,35 +138,16 @@ fn start(
     Ok((Arc::new(agent), bound))
 }
 
-/// The first line of `path`.
-fn read_password(path: &Path) -> Result<Password, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        Failure::usage(format!(
-            "cannot read the password file {}: {error}",
-            path.display()
-        ))
-    })?;
-    let password = Password::from(text.lines().next().unwrap_or_default());
-    if password.expose_secret().is_empty() {
-        return Err(Failure::usage(format!(
-            "the password file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(password)
-}
-
 impl Agent {
     /// SIGHUP: re-reads the password file, if any, for the next login.
     fn reread(&self) {
-        let Some((path, username)) = &self.password_file else {
+        let Some(file) = &self.password_file else {
             tracing::info!("SIGHUP: nothing to re-read (no --password-file)");
             return;
         };
-        match read_password(path) {
-            Ok(password) => {
-                self.client
-                    .login(Credentials::new(username.clone(), password));
+        match file.credentials() {
+            Ok(credentials) => {
+                self.client.login(credentials);
                 tracing::info!("SIGHUP: the password file was re-read");
             }
             Err(failure) => tracing::warn!(%failure, "SIGHUP: the password file was not re-read"),

@@ -51,7 +51,7 @@ pub async fn answer(
             "method_not_allowed",
             "POST only, with the refused token as the body",
         ),
-        _ if reports => refused(agent, request.into_body(), route == "token_refused").await,
+        _ if reports => answer_report(agent, request.into_body(), route == "token_refused").await,
         (_, _) if !matches!(*request.method(), Method::GET | Method::HEAD) => json_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -120,7 +120,7 @@ async fn token(agent: &Agent, as_json: bool) -> Response<AgentBody> {
 }
 
 /// A caller's report of a token the API refused, answered as `/token` (JSON) or `/header`.
-async fn refused(agent: &Agent, body: Incoming, as_json: bool) -> Response<AgentBody> {
+async fn answer_report(agent: &Agent, body: Incoming, as_json: bool) -> Response<AgentBody> {
     let Some(reported) = refused::read(body).await else {
         return json_error(StatusCode::BAD_REQUEST, "bad_report", refused::UNREADABLE);
     };

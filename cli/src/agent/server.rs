@@ -23,11 +23,11 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serves until a stop signal; removes the socket or secret file on the way out.
 pub async fn serve(agent: Arc<Agent>, bound: Bound) -> Result<(), Failure> {
-    let listening =
+    let no_signals =
         |error: std::io::Error| Failure::cannot_serve(format!("cannot watch signals: {error}"));
-    let mut terminate = signal(SignalKind::terminate()).map_err(listening)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(listening)?;
-    let mut hangup = signal(SignalKind::hangup()).map_err(listening)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(no_signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(no_signals)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(no_signals)?;
     let keeper = tokio::spawn(keeper::keep_fresh(agent.clone()));
     let graceful = GracefulShutdown::new();
     tracing::info!(listen = %bound.describe(), "the agent is listening");
