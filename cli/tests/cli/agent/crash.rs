@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use keliweb_emulator::{Fault, Route};
 
-use super::{Agent, access_token, get, short_lived};
+use super::{Agent, access_token, get, short_lived, wait_for_a_refresh};
 use crate::api_accepts;
 
 #[test]
@@ -22,11 +22,7 @@ fn an_agent_killed_mid_refresh_is_followed_by_one_that_recovers_with_at_most_one
     setup
         .emulator
         .inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(3)));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while setup.emulator.counters().refresh_grants == 0 {
-        assert!(Instant::now() < deadline, "no refresh: {}", agent.logs());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_a_refresh(&setup, &agent);
     agent.kill();
     let stored_before = setup.stored();
 
@@ -72,11 +68,7 @@ fn sigterm_mid_refresh_finishes_the_refresh_and_its_save_then_exits_0() {
     setup
         .emulator
         .inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(2)));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while setup.emulator.counters().refresh_grants == 0 {
-        assert!(Instant::now() < deadline, "no refresh: {}", agent.logs());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_a_refresh(&setup, &agent);
     assert_eq!(agent.stop(), 0, "a clean exit after the refresh");
     let after = setup.stored_access_token();
     assert_ne!(after, before, "the rotated set was saved");

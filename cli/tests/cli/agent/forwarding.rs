@@ -107,10 +107,7 @@ fn send(socket: &std::path::Path, request: &[u8]) -> String {
 #[test]
 fn the_proxy_forwards_only_what_belongs_to_the_api() {
     let setup = Setup::new();
-    let seen = Seen::default();
-    let upstream = recorder(seen.clone());
-    let directory = tempfile::tempdir().expect("a directory");
-    let (agent, socket) = recorded_proxy(&setup, &upstream, directory.path());
+    let (agent, socket, seen, _directory) = recorded_proxy(&setup);
 
     let answer = send(
         &socket,
@@ -188,10 +185,7 @@ fn the_proxy_forwards_only_what_belongs_to_the_api() {
 #[test]
 fn a_chunked_bodys_401_is_passed_back_and_the_next_call_has_the_next_token() {
     let setup = Setup::new();
-    let seen = Seen::default();
-    let upstream = recorder(seen.clone());
-    let directory = tempfile::tempdir().expect("a directory");
-    let (agent, socket) = recorded_proxy(&setup, &upstream, directory.path());
+    let (agent, socket, seen, _directory) = recorded_proxy(&setup);
     let answer = send(
         &socket,
         b"POST /retry-chunked HTTP/1.1\r\nHost: keliweb\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
@@ -225,10 +219,7 @@ fn bearer(head: &str) -> String {
 )]
 fn sigterm_lets_a_call_in_flight_finish() {
     let setup = Setup::new();
-    let seen = Seen::default();
-    let upstream = recorder(seen.clone());
-    let directory = tempfile::tempdir().expect("a directory");
-    let (agent, socket) = recorded_proxy(&setup, &upstream, directory.path());
+    let (agent, socket, _seen, _directory) = recorded_proxy(&setup);
     let caller_socket = socket.clone();
     let caller = std::thread::spawn(move || {
         send(
@@ -244,13 +235,13 @@ fn sigterm_lets_a_call_in_flight_finish() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
-/// A proxy to the recorder at `upstream`, ready; returns it and its socket.
-fn recorded_proxy(
-    setup: &Setup,
-    upstream: &str,
-    directory: &std::path::Path,
-) -> (Agent, std::path::PathBuf) {
-    let socket = directory.join("run").join("proxy.sock");
+/// A proxy to a new recorder, ready: the proxy, its socket, what the recorder sees, and the
+/// directory the socket is in.
+fn recorded_proxy(setup: &Setup) -> (Agent, std::path::PathBuf, Seen, tempfile::TempDir) {
+    let seen = Seen::default();
+    let upstream = &recorder(seen.clone());
+    let directory = tempfile::tempdir().expect("a directory");
+    let socket = directory.path().join("run").join("proxy.sock");
     let agent = Agent::start(
         setup,
         &[
@@ -263,8 +254,8 @@ fn recorded_proxy(
             socket.to_str().expect("UTF-8"),
         ],
         &socket,
-        &directory.join("proxy.log"),
+        &directory.path().join("proxy.log"),
     );
     agent.wait_ready();
-    (agent, socket)
+    (agent, socket, seen, directory)
 }

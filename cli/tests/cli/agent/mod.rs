@@ -207,6 +207,33 @@ fn metric(text: &str, line_start: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Waits (up to 30 s) until the emulator has received a refresh.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "real time: the refresh is due in it"
+)]
+fn wait_for_a_refresh(setup: &Setup, agent: &Agent) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while setup.emulator.counters().refresh_grants == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refresh: {}",
+            agent.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Fails with the first few of `failures`, if any.
+fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+}
+
 /// An emulator of `lifetime`-second tokens, with a 1 s leeway for the agent.
 fn short_lived(lifetime: u64) -> Setup {
     let config = keliweb_emulator::EmulatorConfig {

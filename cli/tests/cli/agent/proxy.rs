@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Agent, get, short_lived};
+use super::{Agent, assert_no_failures, get, short_lived};
 use crate::Setup;
 
 fn proxy(setup: &Setup, directory: &std::path::Path) -> Agent {
@@ -120,12 +120,7 @@ fn two_hundred_concurrent_calls_across_rotations_never_end_in_a_401() {
         0,
         "calls that ended in a 401 ({counters:?})"
     );
-    assert!(
-        failures.is_empty(),
-        "{} failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    assert_no_failures(&failures);
     assert!(
         counters.refresh_grants >= 3,
         "rotations crossed: {counters:?}"

@@ -1,11 +1,11 @@
 //! `POST /token/refused` and `/header/refused`: a caller reports the token the API refused and
 //! gets the next one, once per token however many report it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keliweb_emulator::{Fault, Route};
 
-use super::{Agent, access_token, get, metric, post};
+use super::{Agent, access_token, get, metric, post, wait_for_a_refresh};
 use crate::{Setup, api_accepts};
 
 /// The agent is killed while the server rotates (so the stored pair is dead, with an hour of
@@ -29,11 +29,7 @@ fn after_a_crash_mid_rotation_a_refused_token_reported_is_replaced_with_one_logi
         .inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(3)));
     let socket = agent.socket.clone();
     let reporter = std::thread::spawn(move || post(&socket, "/token/refused", &first));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while setup.emulator.counters().refresh_grants == 0 {
-        assert!(Instant::now() < deadline, "no refresh: {}", agent.logs());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_a_refresh(&setup, &agent);
     agent.kill();
     let _cut_off = reporter.join().expect("no panic");
 
@@ -206,11 +202,7 @@ fn health_and_metrics_show_a_withdrawn_token_replaced_not_refreshed_ahead() {
         .inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(8)));
     let socket = agent.socket.clone();
     let reporter = std::thread::spawn(move || post(&socket, "/token/refused", &first));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while setup.emulator.counters().refresh_grants == 0 {
-        assert!(Instant::now() < deadline, "no refresh: {}", agent.logs());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_a_refresh(&setup, &agent);
 
     let health = get(&agent.socket, "/health", &[]).expect("answers");
     let metrics = get(&agent.socket, "/metrics", &[]).expect("answers").body;

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{Agent, access_token, get, metric, short_lived};
+use super::{
+    Agent, access_token, assert_no_failures, get, metric, short_lived, wait_for_a_refresh,
+};
 use crate::Setup;
 
 #[test]
@@ -115,12 +117,7 @@ fn a_thousand_concurrent_callers_across_three_expiries_make_one_login_and_one_re
     });
     let elapsed = started.elapsed();
     let failures = failures.into_inner().expect("no panic");
-    assert!(
-        failures.is_empty(),
-        "{} failed answers: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    assert_no_failures(&failures);
     let counters = setup.emulator.counters();
     assert_eq!(
         (counters.password_grants, counters.token_errors),
@@ -205,12 +202,7 @@ fn two_agents_and_the_command_line_on_one_store_never_burn_a_refresh_token() {
         });
     });
     let failures = failures.into_inner().expect("no panic");
-    assert!(
-        failures.is_empty(),
-        "{} failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    assert_no_failures(&failures);
     let counters = setup.emulator.counters();
     assert_eq!(
         (counters.password_grants, counters.token_errors),
@@ -228,19 +220,11 @@ fn two_agents_and_the_command_line_on_one_store_never_burn_a_refresh_token() {
 /// Nobody asks across the refresh point (1.5 s into a 4 s token, leeway 1 s): the agent
 /// refreshes on its own, so the next caller finds the new token waiting.
 #[test]
-#[allow(
-    clippy::disallowed_methods,
-    reason = "real time: the refresh point passes in it"
-)]
 fn the_agent_refreshes_ahead_while_nobody_asks() {
     let setup = short_lived(4);
     let directory = tempfile::tempdir().expect("a directory");
     let agent = Agent::serve(&setup, directory.path(), &[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while setup.emulator.counters().refresh_grants == 0 {
-        assert!(Instant::now() < deadline, "no refresh: {}", agent.logs());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_a_refresh(&setup, &agent);
     assert_eq!(agent.stop(), 0);
 }
 
