@@ -18,10 +18,7 @@ use crate::{Setup, api_accepts};
     reason = "real time: the agent is killed while the server's answer is delayed"
 )]
 fn after_a_crash_mid_rotation_a_refused_token_reported_is_replaced_with_one_login() {
-    let setup = Setup::new();
-    let directory = tempfile::tempdir().expect("a directory");
-    let agent = Agent::serve(&setup, directory.path(), &[]);
-    let first = access_token(&get(&agent.socket, "/token", &[]).expect("answers")).expect("token");
+    let (setup, directory, agent, first) = serving_a_token();
     // Any rotation will do; a report is the quickest way to start one with hour-long tokens.
     // The server rotates at once and answers 3 s later: the agent dies before it hears back.
     setup
@@ -155,10 +152,7 @@ fn a_report_without_a_token_or_by_get_is_refused() {
     reason = "real time: the minimum retry delay passes in it"
 )]
 fn a_replacement_refused_at_once_too_is_reported_not_replaced() {
-    let setup = Setup::new();
-    let directory = tempfile::tempdir().expect("a directory");
-    let agent = Agent::serve(&setup, directory.path(), &[]);
-    let first = access_token(&get(&agent.socket, "/token", &[]).expect("answers")).expect("token");
+    let (setup, _directory, agent, first) = serving_a_token();
     let requests = setup.emulator.counters().token_requests;
     let replaced = post(&agent.socket, "/token/refused", &first).expect("answers");
     let second = access_token(&replaced).expect("a token");
@@ -193,10 +187,7 @@ fn a_replacement_refused_at_once_too_is_reported_not_replaced() {
     reason = "real time: the report's refresh is answered late"
 )]
 fn health_and_metrics_show_a_withdrawn_token_replaced_not_refreshed_ahead() {
-    let setup = Setup::new();
-    let directory = tempfile::tempdir().expect("a directory");
-    let agent = Agent::serve(&setup, directory.path(), &[]);
-    let first = access_token(&get(&agent.socket, "/token", &[]).expect("answers")).expect("token");
+    let (setup, _directory, agent, first) = serving_a_token();
     setup
         .emulator
         .inject(Route::Token, Fault::AnswerAfter(Duration::from_secs(8)));
@@ -235,4 +226,13 @@ fn health_and_metrics_show_a_withdrawn_token_replaced_not_refreshed_ahead() {
     }
     assert!(metric(&metrics, usable) > 3000.0, "{metrics}");
     assert_eq!(agent.stop(), 0);
+}
+
+/// An agent on an emulator of hour-long tokens, and the token it serves first.
+fn serving_a_token() -> (Setup, tempfile::TempDir, Agent, String) {
+    let setup = Setup::new();
+    let directory = tempfile::tempdir().expect("a directory");
+    let agent = Agent::serve(&setup, directory.path(), &[]);
+    let first = access_token(&get(&agent.socket, "/token", &[]).expect("answers")).expect("token");
+    (setup, directory, agent, first)
 }
