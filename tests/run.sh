@@ -4,15 +4,23 @@
 # The Redis store's tests start a real `redis-server` of their own on a free loopback port.
 # Where the binary is missing, this installs it with the system package manager when it can
 # (root, or passwordless sudo, on Debian or Ubuntu); where it cannot, the Redis tests fail and
-# say the command that installs it. Arguments, if any, go on to `cargo test`.
+# say the command that installs it. The same goes for the tools the examples of docs/agent.md
+# run (curl, and PHP with its curl extension). Arguments, if any, go on to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 have_redis() {
     command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || [ -x /usr/sbin/redis-server ]
 }
+have_php_curl() {
+    command -v php >/dev/null && php -r 'exit(function_exists("curl_init") ? 0 : 1);'
+}
+missing=()
+have_redis || missing+=(redis-server)
+command -v curl >/dev/null || missing+=(curl)
+have_php_curl || missing+=(php-cli php-curl)
 
-if ! have_redis && command -v apt-get >/dev/null; then
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null; then
     if [ "$(id -u)" = 0 ]; then
         as_root=()
     elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
@@ -21,13 +29,14 @@ if ! have_redis && command -v apt-get >/dev/null; then
         as_root=(none)
     fi
     if [ "${as_root[0]:-}" != none ]; then
-        echo "tests/run.sh: installing redis-server for the Redis store's tests" >&2
+        echo "tests/run.sh: installing ${missing[*]} for the Redis store's tests and the agent's examples" >&2
         "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
         "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+            apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 fi
 have_redis || echo "tests/run.sh: redis-server is missing; the Redis tests will fail (sudo apt-get install -y redis-server)" >&2
+have_php_curl || echo "tests/run.sh: PHP with curl is missing; the agent's PHP examples will fail (sudo apt-get install -y php-cli php-curl)" >&2
 
 # With arguments, it is plain `cargo test` with them.
 if [ $# -gt 0 ]; then

@@ -28,6 +28,20 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             &path,
             revoke_url.as_deref().map(|url| (url, *revoke_style)),
         ),
+        Command::Serve(agent) => crate::agent::run(cli, &path, agent, crate::agent::Mode::Serve),
+        Command::Proxy {
+            agent,
+            upstream,
+            api_origin,
+        } => crate::agent::run(
+            cli,
+            &path,
+            agent,
+            crate::agent::Mode::Proxy {
+                upstream: upstream.clone(),
+                api_origins: api_origin.clone(),
+            },
+        ),
     }
 }
 

@@ -30,6 +30,16 @@ impl Failure {
         }
     }
 
+    /// Exit code 6: an agent (`serve`, `proxy`) cannot listen or keep running: another agent
+    /// holds its socket, port or secret file, or the system refused a socket, a file, a signal
+    /// handler or a thread.
+    pub fn cannot_serve(message: impl Into<String>) -> Self {
+        Self {
+            code: 6,
+            message: message.into(),
+        }
+    }
+
     /// The process's exit code.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code)

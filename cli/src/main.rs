@@ -9,6 +9,7 @@
 //! token is usable, and otherwise refreshes under the file's lock, so twenty cron jobs asking
 //! at once across an expiry make one refresh. Exit codes: see `--help`.
 
+mod agent;
 mod args;
 mod commands;
 mod failure;

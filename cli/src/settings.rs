@@ -90,6 +90,16 @@ pub fn config(
     credentials: Option<Credentials>,
     revocation: Option<(&str, RevokeStyle)>,
 ) -> Result<Config, Failure> {
+    config_with(cli, credentials, revocation, &[])
+}
+
+/// [`config`], with more origins the token may be sent to (the proxy's `--api-origin`).
+pub fn config_with(
+    cli: &Cli,
+    credentials: Option<Credentials>,
+    revocation: Option<(&str, RevokeStyle)>,
+    api_origins: &[String],
+) -> Result<Config, Failure> {
     let client_id = cli
         .client_id
         .as_deref()
@@ -103,6 +113,9 @@ pub fn config(
             credentials.username().to_owned(),
             credentials.password().clone(),
         );
+    }
+    for origin in api_origins {
+        builder = builder.api_origin(origin.clone());
     }
     if let Some(leeway) = cli.leeway {
         builder = builder.leeway(std::time::Duration::from_secs(leeway));
