@@ -1,12 +1,13 @@
 //! What the proxy forwards, seen by an upstream of the test's own that records each request:
 //! the token added, the agent's secret and hop-by-hop headers dropped both ways, a large body
 //! streamed whole, a redirect passed back and not followed, a small body sent again after a
-//! `401` with the next token and a chunked one's `401` passed back, and a call in flight
-//! finished after SIGTERM.
+//! `401` with the next token and a chunked one's `401` passed back, an answer streamed as it
+//! arrives, and a call in flight finished after SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::Agent;
@@ -29,6 +30,10 @@ fn recorder(seen: Seen) -> String {
             let mut reader = BufReader::new(stream);
             let (head, length) = read_request(&mut reader);
             let redirect = head.starts_with("get /redirect");
+            if head.starts_with("get /stream") {
+                stream_in_two_parts(reader.get_mut());
+                continue;
+            }
             if head.starts_with("get /slow") {
                 std::thread::sleep(std::time::Duration::from_secs(2));
             }
@@ -56,6 +61,28 @@ fn recorder(seen: Seen) -> String {
         }
     });
     origin
+}
+
+/// Set by `an_answer_is_streamed_to_the_caller_as_it_arrives` once its caller has the first
+/// part: the upstream sends the rest only then.
+static SECOND_PART_RELEASED: AtomicBool = AtomicBool::new(false);
+
+/// A chunked answer whose second part waits (20 s at most) until the caller got the first.
+fn stream_in_two_parts(stream: &mut std::net::TcpStream) {
+    let first =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nfirst\r\n";
+    if stream
+        .write_all(first)
+        .and_then(|()| stream.flush())
+        .is_err()
+    {
+        return;
+    }
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !SECOND_PART_RELEASED.load(Ordering::SeqCst) && std::time::Instant::now() < give_up {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = stream.write_all(b"4\r\nrest\r\n0\r\n\r\n");
 }
 
 /// The head, and the body's length (`Content-Length` or chunked).
@@ -199,6 +226,39 @@ fn a_chunked_bodys_401_is_passed_back_and_the_next_call_has_the_next_token() {
     let seen = seen.lock().expect("no panic").clone();
     assert_eq!(seen.len(), 2, "the chunked call sent once: {seen:?}");
     assert_ne!(bearer(&seen[0].0), bearer(&seen[1].0), "the next token");
+    assert_eq!(agent.stop(), 0);
+}
+
+/// An answer is not buffered: the caller reads its first part while the upstream still holds
+/// back the rest (which it sends only once the caller has the first).
+#[test]
+fn an_answer_is_streamed_to_the_caller_as_it_arrives() {
+    let setup = Setup::new();
+    let (agent, socket, _seen, _directory) = recorded_proxy(&setup);
+    let mut stream = UnixStream::connect(&socket).expect("connects");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .expect("a timeout");
+    stream
+        .write_all(b"GET /stream HTTP/1.1\r\nHost: keliweb\r\nConnection: close\r\n\r\n")
+        .expect("sent");
+    let mut received = Vec::new();
+    let mut buffer = [0; 4096];
+    while !String::from_utf8_lossy(&received).contains("first") {
+        match stream.read(&mut buffer) {
+            Ok(0) => panic!(
+                "closed before the first part: {:?}",
+                String::from_utf8_lossy(&received)
+            ),
+            Ok(read) => received.extend_from_slice(&buffer[..read]),
+            Err(error) => panic!("no first part while the upstream held the rest: {error}"),
+        }
+    }
+    SECOND_PART_RELEASED.store(true, Ordering::SeqCst);
+    stream.read_to_end(&mut received).expect("the rest");
+    let answer = String::from_utf8_lossy(&received);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("rest"), "{answer}");
     assert_eq!(agent.stop(), 0);
 }
 
