@@ -68,6 +68,10 @@ fn recorder(seen: Seen) -> String {
 static SECOND_PART_RELEASED: AtomicBool = AtomicBool::new(false);
 
 /// A chunked answer whose second part waits (20 s at most) until the caller got the first.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a test's upstream waits in real time"
+)]
 fn stream_in_two_parts(stream: &mut std::net::TcpStream) {
     let first =
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nfirst\r\n";
