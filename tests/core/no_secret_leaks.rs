@@ -284,6 +284,11 @@ fn config_builder_credentials_and_config_redact_secrets() {
     check_debug("Credentials", &Credentials::new(USERNAME, PASSWORD));
     let config = config(|b| b.revoke_rfc7009(REVOKE_URL).leeway(Duration::from_secs(30)));
     check_debug("Config", &config);
+    // The client's encoded form fields show as redacted, not as nothing.
+    assert!(
+        format!("{config:?}").contains("encoded_client: EncodedClient([redacted])"),
+        "{config:?}"
+    );
     // A URL carrying credentials is refused without repeating them.
     let refused = Config::builder(
         format!(
