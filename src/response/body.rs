@@ -89,7 +89,8 @@ impl Body {
             .map(|token| token.as_str())
     }
 
-    /// The buffer of the string field at `index` in [`FIELDS`] (`token_type` has its own type).
+    /// The buffer of the string field at `index` in [`FIELDS`] (`token_type` has its own type,
+    /// and `scope`, which is never a reason to refuse, is read apart in [`Self::take`]).
     fn string_slot(&mut self, index: usize) -> Option<&mut Option<Zeroizing<String>>> {
         match index {
             0 => Some(&mut self.access_token),
@@ -98,7 +99,6 @@ impl Body {
             4 => Some(&mut self.error_description),
             5 => Some(&mut self.message),
             6 => Some(&mut self.hint),
-            7 => Some(&mut self.scope),
             _ => None,
         }
     }

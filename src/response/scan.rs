@@ -556,6 +556,11 @@ mod tests {
             b"{\"a\":[1,{\"b\":\"]\"}]}",
             b"{\"a\":[}",
             b"[{]}",
+            // A container closed by the other kind's bracket, after a value.
+            b"[1}",
+            b"{\"a\":1]",
+            b"[[1],{\"a\":[2}]]",
+            b"{\"a\":{\"b\":1]}",
             b"{\"\xff\":1}",
             b"\xef\xbb\xbf{}",
         ];
