@@ -9,13 +9,14 @@ use base64::Engine;
 use keliweb_oauth::{
     Config, TokenSet,
     config::{ClientAuthentication, ConfigError},
-    sans_io::{Action, RequestKind, Session},
+    sans_io::{Action, OutgoingRequest, RequestKind, Session},
 };
 
 use crate::support::{T0, form, poll, reply, token_body};
 
-#[test]
-fn http_basic_leaves_the_body_without_client_fields_and_form_encodes_the_header() {
+/// A session whose client authenticates with HTTP Basic (an id and a secret that need
+/// form-encoding), and its login request.
+fn basic_login() -> (Session, OutgoingRequest) {
     let config = Config::keliweb("client id+1", "s3cr:t+/é%")
         .credentials("me@example.com", "pw")
         .client_secret_basic()
@@ -25,6 +26,12 @@ fn http_basic_leaves_the_body_without_client_fields_and_form_encodes_the_header(
     let Action::Send(login) = poll(&mut session, T0) else {
         panic!("expected a login")
     };
+    (session, login)
+}
+
+#[test]
+fn http_basic_leaves_the_body_without_client_fields_and_form_encodes_the_header() {
+    let (_session, login) = basic_login();
     let fields = form(&login);
     assert!(!fields.contains_key("client_id") && !fields.contains_key("client_secret"));
     assert_eq!(fields["grant_type"], "password");
@@ -132,15 +139,7 @@ fn a_refresh_asks_for_the_scope_granted_not_a_broader_one() {
 
 #[test]
 fn an_echoed_basic_credential_is_scrubbed_from_the_error() {
-    let config = Config::keliweb("client id+1", "s3cr:t+/é%")
-        .credentials("me@example.com", "pw")
-        .client_secret_basic()
-        .build()
-        .expect("valid");
-    let mut session = Session::new(config);
-    let Action::Send(login) = poll(&mut session, T0) else {
-        panic!("expected a login")
-    };
+    let (mut session, login) = basic_login();
     let header = login.request().headers()["authorization"]
         .to_str()
         .expect("ASCII")

@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Command;
 
 use super::{Agent, Answer, exchange, get, send};
@@ -10,7 +11,7 @@ use crate::Setup;
 /// The `nobody` user: another uid than the tests' (root).
 const NOBODY: u32 = 65534;
 
-fn mode(path: &std::path::Path) -> u32 {
+fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
         .expect("exists")
         .permissions()
@@ -128,33 +129,12 @@ fn a_tcp_caller_without_the_secret_is_refused() {
     let setup = Setup::new();
     let directory = tempfile::tempdir().expect("a directory");
     let secret_file = directory.path().join("agent.secret");
-    let port = free_port();
-    let address = format!("127.0.0.1:{port}");
-    let agent = Agent::start(
-        &setup,
-        &[
-            "serve",
-            "--tcp",
-            &address,
-            "--secret-file",
-            secret_file.to_str().expect("UTF-8"),
-        ],
-        &directory.path().join("unused.sock"),
-        &directory.path().join("agent.log"),
-    );
+    let (agent, address) = tcp_agent(&setup, directory.path(), &secret_file);
     let ask = |headers: &[(&str, &str)]| -> Option<Answer> {
         let mut stream = std::net::TcpStream::connect(&address).ok()?;
         exchange(&mut stream, "/token", headers).ok()
     };
-    let mut unauthenticated = None;
-    for _ in 0..600 {
-        unauthenticated = ask(&[]);
-        if unauthenticated.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert_refused(&unauthenticated.expect("the agent answers"), 401);
+    assert_refused(&ask(&[]).expect("the agent answers"), 401);
     assert_eq!(mode(&secret_file), 0o600);
     let secret = std::fs::read_to_string(&secret_file).expect("written");
     let secret = secret.trim_end();
@@ -200,6 +180,35 @@ fn tcp_is_loopback_only() {
     );
 }
 
+/// An agent serving on loopback TCP (a free port) with its secret in `secret_file`, once its
+/// port accepts (within a minute): the agent and its address.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a test waits in real time for a process to listen"
+)]
+fn tcp_agent(setup: &Setup, directory: &Path, secret_file: &Path) -> (Agent, String) {
+    let address = format!("127.0.0.1:{}", free_port());
+    let agent = Agent::start(
+        setup,
+        &[
+            "serve",
+            "--tcp",
+            &address,
+            "--secret-file",
+            secret_file.to_str().expect("UTF-8"),
+        ],
+        &directory.join("unused.sock"),
+        &directory.join("agent.log"),
+    );
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(&address).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (agent, address)
+}
+
 /// A loopback port nobody listens on (the OS's pick, released at once).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -231,25 +240,7 @@ fn the_secret_file_is_created_new() {
     std::fs::write(&target, "kept\n").expect("written");
     let secret_file = directory.path().join("agent.secret");
     std::os::unix::fs::symlink(&target, &secret_file).expect("a link");
-    let address = format!("127.0.0.1:{}", free_port());
-    let agent = Agent::start(
-        &setup,
-        &[
-            "serve",
-            "--tcp",
-            &address,
-            "--secret-file",
-            secret_file.to_str().expect("UTF-8"),
-        ],
-        &directory.path().join("unused.sock"),
-        &directory.path().join("agent.log"),
-    );
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(&address).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let (agent, _) = tcp_agent(&setup, directory.path(), &secret_file);
     let metadata = std::fs::symlink_metadata(&secret_file).expect("written");
     assert!(metadata.file_type().is_file(), "a file, not the link");
     assert_eq!(mode(&secret_file), 0o600);
@@ -264,30 +255,15 @@ fn a_cors_preflight_gets_no_cors_headers() {
     let setup = Setup::new();
     let directory = tempfile::tempdir().expect("a directory");
     let secret_file = directory.path().join("agent.secret");
-    let address = format!("127.0.0.1:{}", free_port());
-    let agent = Agent::start(
-        &setup,
-        &[
-            "serve",
-            "--tcp",
-            &address,
-            "--secret-file",
-            secret_file.to_str().expect("UTF-8"),
-        ],
-        &directory.path().join("unused.sock"),
-        &directory.path().join("agent.log"),
-    );
+    let (agent, address) = tcp_agent(&setup, directory.path(), &secret_file);
     let mut answer = String::new();
-    for _ in 0..600 {
-        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
-            use std::io::{Read, Write};
-            stream
-                .write_all(b"OPTIONS /token HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: x-keliweb-agent-secret\r\nConnection: close\r\n\r\n")
-                .expect("written");
-            stream.read_to_string(&mut answer).expect("read");
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&address).expect("connects");
+        stream
+            .write_all(b"OPTIONS /token HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: x-keliweb-agent-secret\r\nConnection: close\r\n\r\n")
+            .expect("written");
+        stream.read_to_string(&mut answer).expect("read");
     }
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(
