@@ -24,6 +24,8 @@ impl Session {
             return Ok(());
         }
         let mut secrets = vec![self.config.client_secret.expose_secret()];
+        // With HTTP Basic, a page that dumps the request's headers echoes the credential.
+        secrets.extend(self.config.encoded_client.basic_credential());
         for tokens in self.revocations.revoked() {
             secrets.push(tokens.access_token_str());
             secrets.extend(tokens.refresh_token_str());

@@ -183,3 +183,40 @@ fn the_config_reports_its_defaults_and_what_it_was_built_with() {
     assert_eq!(config.scope(), Some("read write invoices"));
     assert_eq!(config.refresh_ahead(), Duration::from_secs(90));
 }
+
+#[test]
+fn an_echoed_basic_credential_is_scrubbed_from_a_revocation_error() {
+    let config = Config::keliweb("client id+1", "s3cr:t+/é%")
+        .credentials("me@example.com", "pw")
+        .client_secret_basic()
+        .revoke_rfc7009("https://apiv2.keliweb.it/oauth/revoke")
+        .build()
+        .expect("valid");
+    let mut session = Session::new(config);
+    let Action::Send(login) = poll(&mut session, T0) else {
+        panic!("expected a login")
+    };
+    session
+        .handle_response(
+            login.id(),
+            T0,
+            &reply(200, token_body("eyJ.a.b", 3600, Some("def50200aa"))),
+        )
+        .expect("accepted");
+    session.revoke();
+    let Action::Send(revocation) = poll(&mut session, T0) else {
+        panic!("expected a revocation")
+    };
+    assert_eq!(revocation.kind(), RequestKind::Revocation);
+    let header = revocation.request().headers()["authorization"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let credential = header.strip_prefix("Basic ").expect("Basic").to_owned();
+    let echo = format!("<html><body>Whoops. Headers: Authorization: {header}</body></html>");
+    let error = session
+        .handle_response(revocation.id(), T0, &reply(500, echo))
+        .expect_err("refused");
+    let shown = format!("{error} {error:?} {error:#?}");
+    assert!(!shown.contains(&credential), "{shown}");
+}
