@@ -6,7 +6,7 @@ use std::fmt;
 use base64::Engine;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Request, Uri};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::Config;
 use crate::form::{self, Piece};
@@ -125,9 +125,20 @@ fn encoded_credential(id: &str, secret: &str) -> Zeroizing<String> {
     pair.extend_from_slice(&id);
     pair.push(b':');
     pair.extend_from_slice(&secret);
-    let mut encoded = Zeroizing::new(String::with_capacity(pair.len().div_ceil(3) * 4));
-    base64::engine::general_purpose::STANDARD.encode_string(&*pair, &mut encoded);
-    encoded
+    // Straight into a buffer of the exact size: `encode_string` goes through a stack buffer of
+    // its own, which would keep a copy of the credential, unwiped.
+    let mut encoded = Zeroizing::new(vec![0; pair.len().div_ceil(3) * 4]);
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(&*pair, &mut encoded[..])
+        .unwrap_or(0);
+    encoded.truncate(written);
+    // Base64 is ASCII: the same buffer becomes the string, no copy.
+    let text = String::from_utf8(std::mem::take(&mut *encoded)).unwrap_or_else(|refused| {
+        let mut bytes = refused.into_bytes();
+        bytes.zeroize();
+        String::new()
+    });
+    Zeroizing::new(text)
 }
 
 #[cfg(test)]
