@@ -48,16 +48,32 @@ fi
 # stores' leases and expiries, the CLI's processes), so side by side takes about as long as the
 # longest room. Every test is written to pass with every core busy (../shared/under-load.sh).
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cargo test --workspace --all-features --no-run --message-format=json-render-diagnostics >"$work/build.json"
-# One line per test binary: its package's manifest, then the executable. Test binaries are the
-# artifacts built with the test profile.
-sed -n 's/.*"manifest_path":"\([^"]*\)".*"profile":{[^}]*"test":true[^}]*}.*"executable":"\([^"]*\)".*/\1 \2/p' \
-    "$work/build.json" >"$work/binaries"
-
 names=()
 pids=()
-while read -r manifest executable; do
+# On the way out, an interrupt included, the test binaries still running are stopped: the
+# background jobs of a script ignore Ctrl-C, so they would run on without it.
+stop_all() {
+    if [ "${#pids[@]}" -gt 0 ]; then
+        kill "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+cargo test --workspace --all-features --no-run --message-format=json-render-diagnostics >"$work/build.json"
+# One line per test binary: its package's manifest, a tab, then the executable. Test binaries
+# are the artifacts built with the test profile.
+sed -n 's/.*"manifest_path":"\([^"]*\)".*"profile":{[^}]*"test":true[^}]*}.*"executable":"\([^"]*\)".*/\1\t\2/p' \
+    "$work/build.json" >"$work/binaries"
+# None found means this script no longer reads cargo's messages right: that is a failure, not a
+# pass.
+if [ ! -s "$work/binaries" ]; then
+    echo "tests/run.sh: no test binary found in cargo's build messages" >&2
+    exit 1
+fi
+
+while IFS=$'\t' read -r manifest executable; do
     name=$(basename "$executable")
     # A test binary runs in its package's directory, as under `cargo test`.
     (cd "$(dirname "$manifest")" && exec "$executable") >"$work/$name.log" 2>&1 &
@@ -76,8 +92,10 @@ for i in "${!pids[@]}"; do
     cat "$work/${names[$i]}.log"
     [ "$status" = 0 ] || failed+=("${names[$i]}")
 done
+# All reaped: nothing is left for `stop_all` to stop (their ids may belong to others by now).
+pids=()
 if [ "${#failed[@]}" -gt 0 ]; then
-    echo "tests/run.sh: ${#failed[@]} of ${#pids[@]} test runs failed: ${failed[*]}" >&2
+    echo "tests/run.sh: ${#failed[@]} of ${#names[@]} test runs failed: ${failed[*]}" >&2
     exit 1
 fi
-echo "tests/run.sh: all $(( ${#pids[@]} - 1 )) test binaries and the doc tests passed"
+echo "tests/run.sh: all $(( ${#names[@]} - 1 )) test binaries and the doc tests passed"
