@@ -62,8 +62,9 @@ pub(super) enum ExpiresIn {
 }
 
 impl Body {
-    /// Reads `json`. When it is not a token response's object, says why, and still hands back
-    /// the fields read (a token among them must still be scrubbed from what is shown).
+    /// Reads `json`. When it is JSON but not a token response's object, says why, and still
+    /// hands back the fields read (a token among them must still be scrubbed from what is
+    /// shown); when it is not JSON, says so and hands back nothing.
     pub(super) fn read(json: &[u8]) -> (Self, Option<Malformed>) {
         let mut body = Self::default();
         let mut seen = [false; STRINGS + 1];

@@ -5,7 +5,8 @@
 //!
 //! Like `IgnoredAny`, it checks neither UTF-8 nor surrogate pairs in strings: those are checked
 //! when a string the crate keeps is decoded (`json::unescape`), and ignored elsewhere.
-//! Nothing is copied: the scan only moves an offset and keeps one bit per open container.
+//! Nothing is copied: the scan only moves an offset and keeps one bit per open container (a
+//! byte each beyond 128 deep, where only a hostile body goes).
 
 /// A top-level member: its key (between the quotes) and its value, both as sent.
 pub(super) struct Member<'a> {
