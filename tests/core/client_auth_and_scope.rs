@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use keliweb_oauth::{
-    Config, TokenSet,
+    Config, ConfigBuilder, TokenSet,
     config::{ClientAuthentication, ConfigError},
     sans_io::{Action, OutgoingRequest, RequestKind, Session},
 };
@@ -17,16 +17,35 @@ use crate::support::{T0, form, poll, reply, token_body};
 /// A session whose client authenticates with HTTP Basic (an id and a secret that need
 /// form-encoding), and its login request.
 fn basic_login() -> (Session, OutgoingRequest) {
-    let config = Config::keliweb("client id+1", "s3cr:t+/é%")
-        .credentials("me@example.com", "pw")
-        .client_secret_basic()
-        .build()
-        .expect("valid");
+    basic_login_with(|builder| builder)
+}
+
+/// [`basic_login`] with more settings.
+fn basic_login_with(
+    adjust: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> (Session, OutgoingRequest) {
+    let config = adjust(
+        Config::keliweb("client id+1", "s3cr:t+/é%")
+            .credentials("me@example.com", "pw")
+            .client_secret_basic(),
+    )
+    .build()
+    .expect("valid");
     let mut session = Session::new(config);
     let Action::Send(login) = poll(&mut session, T0) else {
         panic!("expected a login")
     };
     (session, login)
+}
+
+/// The `Authorization: Basic` value `request` carries, and its credential.
+fn basic_header(request: &OutgoingRequest) -> (String, String) {
+    let header = request.request().headers()["authorization"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let credential = header.strip_prefix("Basic ").expect("Basic").to_owned();
+    (header, credential)
 }
 
 #[test]
@@ -140,11 +159,7 @@ fn a_refresh_asks_for_the_scope_granted_not_a_broader_one() {
 #[test]
 fn an_echoed_basic_credential_is_scrubbed_from_the_error() {
     let (mut session, login) = basic_login();
-    let header = login.request().headers()["authorization"]
-        .to_str()
-        .expect("ASCII")
-        .to_owned();
-    let credential = header.strip_prefix("Basic ").expect("Basic").to_owned();
+    let (header, credential) = basic_header(&login);
     let echo = format!("<html><body>Bad request. You sent: Authorization: {header}</body></html>");
     let error = session
         .handle_response(login.id(), T0, &reply(400, echo))
@@ -186,16 +201,8 @@ fn the_config_reports_its_defaults_and_what_it_was_built_with() {
 
 #[test]
 fn an_echoed_basic_credential_is_scrubbed_from_a_revocation_error() {
-    let config = Config::keliweb("client id+1", "s3cr:t+/é%")
-        .credentials("me@example.com", "pw")
-        .client_secret_basic()
-        .revoke_rfc7009("https://apiv2.keliweb.it/oauth/revoke")
-        .build()
-        .expect("valid");
-    let mut session = Session::new(config);
-    let Action::Send(login) = poll(&mut session, T0) else {
-        panic!("expected a login")
-    };
+    let (mut session, login) =
+        basic_login_with(|builder| builder.revoke_rfc7009("https://apiv2.keliweb.it/oauth/revoke"));
     session
         .handle_response(
             login.id(),
@@ -208,11 +215,7 @@ fn an_echoed_basic_credential_is_scrubbed_from_a_revocation_error() {
         panic!("expected a revocation")
     };
     assert_eq!(revocation.kind(), RequestKind::Revocation);
-    let header = revocation.request().headers()["authorization"]
-        .to_str()
-        .expect("ASCII")
-        .to_owned();
-    let credential = header.strip_prefix("Basic ").expect("Basic").to_owned();
+    let (header, credential) = basic_header(&revocation);
     let echo = format!("<html><body>Whoops. Headers: Authorization: {header}</body></html>");
     let error = session
         .handle_response(revocation.id(), T0, &reply(500, echo))
