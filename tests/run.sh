@@ -46,7 +46,8 @@ fi
 # Without: build every test binary once, then run the binaries and the doc tests side by side.
 # `cargo test` runs them one after another, and the longest rooms mostly wait on real time (the
 # stores' leases and expiries, the CLI's processes), so side by side takes about as long as the
-# longest room. Every test is written to pass with every core busy (../shared/under-load.sh).
+# longest room. Every test is written to pass with every core busy (docs/testing.md, "The
+# crate's own tests, side by side and under load").
 work=$(mktemp -d)
 names=()
 pids=()
