@@ -43,11 +43,12 @@ if [ $# -gt 0 ]; then
     exec cargo test --workspace --all-features "$@"
 fi
 
-# Without: build every test binary once, then run the binaries and the doc tests side by side.
-# `cargo test` runs them one after another, and the longest rooms mostly wait on real time (the
-# stores' leases and expiries, the CLI's processes), so side by side takes about as long as the
-# longest room. Every test is written to pass with every core busy (docs/testing.md, "The
-# crate's own tests, side by side and under load").
+# Without: build every test binary once, and start each one as soon as cargo has linked it,
+# side by side with the rest of the build and with each other. `cargo test` runs them one after
+# another, and the longest rooms mostly wait on real time (the stores' leases and expiries, the
+# CLI's processes), so they fill the cores the build leaves idle. Every test is written to pass
+# with every core busy (docs/testing.md, "The crate's own tests, side by side and under load").
+# The examples are not built here: `.ci/run` builds and runs each of them.
 work=$(mktemp -d)
 names=()
 pids=()
@@ -62,25 +63,42 @@ stop_all() {
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
-cargo test --workspace --all-features --no-run --message-format=json-render-diagnostics >"$work/build.json"
-# One line per test binary: its package's manifest, a tab, then the executable. Test binaries
-# are the artifacts built with the test profile.
-sed -n 's/.*"manifest_path":"\([^"]*\)".*"profile":{[^}]*"test":true[^}]*}.*"executable":"\([^"]*\)".*/\1\t\2/p' \
-    "$work/build.json" >"$work/binaries"
+
+# Four tests per core at once instead of libtest's one: the real-time tests spend most of their
+# time waiting for tokens to age, and the heaviest of them take turns anyway.
+threads=$(( $(nproc) * 4 ))
+# Starts one test binary in its package's directory, as `cargo test` would.
+start() {
+    local manifest=$1 executable=$2 name
+    name=$(basename "$executable")
+    (cd "$(dirname "$manifest")" && exec "$executable" --test-threads "$threads") >"$work/$name.log" 2>&1 &
+    names+=("$name")
+    pids+=("$!")
+}
+
+# A test binary is an artifact built with the test profile; its message names the package's
+# manifest and the executable.
+test_binary='"manifest_path":"([^"]*)".*"profile":\{[^}]*"test":true[^}]*\}.*"executable":"([^"]*)"'
+while IFS= read -r message; do
+    if [[ $message =~ $test_binary ]]; then
+        start "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    fi
+done < <(
+    cargo test --workspace --all-features --lib --bins --tests --no-run \
+        --message-format=json-render-diagnostics
+    echo "$?" >"$work/build-status"
+)
+if [ "$(cat "$work/build-status")" != 0 ]; then
+    echo "tests/run.sh: the build failed" >&2
+    exit 1
+fi
 # None found means this script no longer reads cargo's messages right: that is a failure, not a
 # pass.
-if [ ! -s "$work/binaries" ]; then
+if [ "${#names[@]}" = 0 ]; then
     echo "tests/run.sh: no test binary found in cargo's build messages" >&2
     exit 1
 fi
-
-while IFS=$'\t' read -r manifest executable; do
-    name=$(basename "$executable")
-    # A test binary runs in its package's directory, as under `cargo test`.
-    (cd "$(dirname "$manifest")" && exec "$executable") >"$work/$name.log" 2>&1 &
-    names+=("$name")
-    pids+=("$!")
-done <"$work/binaries"
+# The doc tests wait for the build: cargo holds the target directory while it builds.
 cargo test --workspace --all-features --doc >"$work/doc-tests.log" 2>&1 &
 names+=("doc-tests")
 pids+=("$!")

@@ -431,7 +431,7 @@ fn api_accepts(setup: &Setup, token: &str) -> bool {
 /// and due for refresh half way, so the window is 1.5 s and the margin 0.75 s.
 const HAND_OUT_MARGIN: std::time::Duration = std::time::Duration::from_millis(750);
 
-/// Rounds of twenty concurrent `print-access-token` across three lifetimes of 4 s tokens, on a
+/// Rounds of twenty concurrent `print-access-token` for two lifetimes of 4 s tokens, on a
 /// server that revokes the old pair when it rotates and answers each token request 1.5 s after
 /// it rotated (PHP behind nginx): no invocation loses the refresh token (exit 3), no refresh
 /// token is sent twice, and every printed token works when its caller uses it within the
@@ -459,7 +459,7 @@ fn rounds_of_twenty_invocations_on_short_slow_tokens_lose_nothing_and_print_work
         let slow = Fault::AnswerAfter(std::time::Duration::from_millis(1500));
         setup.emulator.inject(Route::Token, slow);
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
     let (mut runs, mut refused, mut refused_late, mut rounds) = (Vec::new(), 0, 0, 0);
     while std::time::Instant::now() < deadline {
         rounds += 1;
@@ -516,10 +516,11 @@ fn rounds_of_twenty_invocations_on_short_slow_tokens_lose_nothing_and_print_work
         "one login, and no refresh token sent twice"
     );
     // A 4 s token (1 s leeway) that took 1.5 s to arrive is refreshed 0.75 s after arrival at
-    // the earliest: at most one refresh per 2.25 s, whatever the number of invocations.
+    // the earliest: at most one refresh per 2.25 s, whatever the number of invocations, over
+    // the 8 s of rounds and the last round's own second or two.
     assert!(
-        (2..=6).contains(&counters.refresh_grants),
-        "{rounds} rounds across three lifetimes: one refresh per token ({counters:?})"
+        (2..=5).contains(&counters.refresh_grants),
+        "{rounds} rounds across two lifetimes: one refresh per token ({counters:?})"
     );
     println!(
         "cli rounds: {rounds} rounds, {} invocations, {} refreshes, 0 refused, {refused_late} \

@@ -84,10 +84,11 @@ fn set(access: &str) -> TokenSet {
 #[test]
 fn a_holder_whose_lease_expired_cannot_overwrite_its_successor() {
     let server = RedisServer::start();
-    // A 20 ms timeout: the lease lasts 100 ms + 6 × 20 ms.
-    let store = store(&server.url(), "fenced").timeout(Duration::from_millis(20));
+    // The support's 200 ms timeout: the lease lasts 100 ms + 6 × 200 ms. (A shorter timeout
+    // makes a shorter test, and fails on a busy machine, where Redis takes longer to answer.)
+    let store = store(&server.url(), "fenced");
     let mut late = store.lock(Duration::from_millis(100)).expect("the lease");
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(1600));
     let mut successor = store
         .lock(Duration::from_secs(5))
         .expect("the expired lease is free");

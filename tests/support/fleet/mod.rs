@@ -263,7 +263,12 @@ impl HttpClient for Announcing {
     }
 }
 
-/// The worker: from `FLEET_THREADS` threads (tasks with `FLEET_CLIENT=async`), every 10 ms
+/// A caller's pause between two calls: a fleet of eight processes of four callers still makes
+/// hundreds of calls a second, so calls are in flight at every rotation, and the fleet leaves
+/// the cores to the other tests (at 10 ms, the `stores` room spent 37 s of CPU).
+const PAUSE: Duration = Duration::from_millis(40);
+
+/// The worker: from `FLEET_THREADS` threads (tasks with `FLEET_CLIENT=async`), every [`PAUSE`]
 /// between `FLEET_START` and `FLEET_DEADLINE`, asks for a token, or with `FLEET_API_URL` calls
 /// that API route through `send`; then finishes what the client has under way (`shutdown`) and
 /// prints `TOKENS n` (distinct access tokens seen), `CALLS n` (API calls made),
@@ -321,7 +326,7 @@ pub fn run_worker() {
                             Some(api) => run.tally.called(client.send(get(api))),
                             None => run.tally.got(client.authorization().as_deref()),
                         }
-                        std::thread::sleep(Duration::from_millis(10));
+                        std::thread::sleep(PAUSE);
                     }
                 });
             }
@@ -429,13 +434,12 @@ impl Tally {
 /// The worker on the async client (reqwest, a Tokio runtime): tasks instead of threads.
 #[cfg(feature = "reqwest")]
 mod async_worker {
-    use std::time::Duration;
 
     use keliweb_oauth::Config;
     use keliweb_oauth::client::Limits;
     use keliweb_oauth::nonblocking::{Client, ReqwestClient};
 
-    use super::{Run, get, wall_millis};
+    use super::{PAUSE, Run, get, wall_millis};
 
     pub(super) fn run(config: Config, limits: Limits, store: &str, run: &Run) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -460,7 +464,7 @@ mod async_worker {
                             Some(api) => run.tally.called(client.send(get(api)).await),
                             None => run.tally.got(client.authorization().await.as_deref()),
                         }
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        tokio::time::sleep(PAUSE).await;
                     }
                 }
             });

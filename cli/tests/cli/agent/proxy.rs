@@ -72,12 +72,12 @@ fn an_upstream_the_token_may_not_go_to_is_refused_at_start() {
     );
 }
 
-/// 200 callers, each calling the API again 50 ms after it answered, across three lifetimes of
-/// 6 s tokens (leeway 1 s: a rotation every 2.5 s); at each rotation the emulator revokes the
-/// old pair at once, so calls in flight with it get a `401`, which the proxy retries with the
-/// new token: no call ends in a `401`. (The proxy retries once: a call slower than the time
-/// between two rotations could meet two; 2.5 s is far above a call's time even on a loaded
-/// machine.)
+/// 200 callers, each calling the API again 50 ms after it answered, for two lifetimes of 4 s
+/// tokens (leeway 1 s: a rotation every 1.5 s, at least three in all); at each rotation the
+/// emulator revokes the old pair at once, so calls in flight with it get a `401`, which the
+/// proxy retries with the new token: no call ends in a `401`. (The proxy retries once: a call
+/// slower than the time between two rotations could meet two; 1.5 s is far above a call's time
+/// even on a loaded machine.)
 #[test]
 #[allow(
     clippy::disallowed_methods,
@@ -85,12 +85,12 @@ fn an_upstream_the_token_may_not_go_to_is_refused_at_start() {
 )]
 fn two_hundred_concurrent_calls_across_rotations_never_end_in_a_401() {
     const CALLERS: usize = 200;
-    const LIFETIME: u64 = 6;
+    const LIFETIME: u64 = 4;
     let _busy = crate::busy();
     let setup = short_lived(LIFETIME);
     let directory = tempfile::tempdir().expect("a directory");
     let agent = proxy(&setup, directory.path());
-    let deadline = Instant::now() + Duration::from_secs(3 * LIFETIME + 1);
+    let deadline = Instant::now() + Duration::from_secs(2 * LIFETIME);
     let (calls, unauthorized) = (AtomicU64::new(0), AtomicU64::new(0));
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
