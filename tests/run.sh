@@ -76,12 +76,44 @@ start() {
     pids+=("$!")
 }
 
-# A test binary is an artifact built with the test profile; its message names the package's
-# manifest and the executable.
+# A package's tests may run its binaries (`CARGO_BIN_EXE_<name>`), which cargo may link after
+# them: a package's test binaries wait until all of its binaries are built. `binaries_left`
+# counts them per manifest, from each binary target's source path up to its Cargo.toml.
+declare -A binaries_left=() waiting=()
+manifest_of() {
+    local dir
+    dir=$(dirname "$1")
+    while [ ! -f "$dir/Cargo.toml" ] && [ "$dir" != / ]; do dir=$(dirname "$dir"); done
+    echo "$dir/Cargo.toml"
+}
+while IFS= read -r source; do
+    manifest=$(manifest_of "$source")
+    binaries_left[$manifest]=$(( ${binaries_left[$manifest]:-0} + 1 ))
+done < <(cargo metadata --format-version 1 --no-deps |
+    grep -o '"kind":\["bin"\],"crate_types":\["bin"\],"name":"[^"]*","src_path":"[^"]*"' |
+    sed 's/.*"src_path":"\([^"]*\)"/\1/')
+
+# Each artifact's message names the package's manifest, the profile (`"test":true` for a test
+# binary) and the executable, if any.
 test_binary='"manifest_path":"([^"]*)".*"profile":\{[^}]*"test":true[^}]*\}.*"executable":"([^"]*)"'
+binary='"manifest_path":"([^"]*)","target":\{"kind":\["bin"\].*"profile":\{[^}]*"test":false[^}]*\}.*"executable":"([^"]*)"'
 while IFS= read -r message; do
     if [[ $message =~ $test_binary ]]; then
-        start "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+        manifest=${BASH_REMATCH[1]}
+        if [ "${binaries_left[$manifest]:-0}" -gt 0 ]; then
+            waiting[$manifest]+="${BASH_REMATCH[2]}"$'\n'
+        else
+            start "$manifest" "${BASH_REMATCH[2]}"
+        fi
+    elif [[ $message =~ $binary ]]; then
+        manifest=${BASH_REMATCH[1]}
+        binaries_left[$manifest]=$(( ${binaries_left[$manifest]:-1} - 1 ))
+        if [ "${binaries_left[$manifest]}" -le 0 ] && [ -n "${waiting[$manifest]:-}" ]; then
+            while IFS= read -r executable; do
+                [ -z "$executable" ] || start "$manifest" "$executable"
+            done <<<"${waiting[$manifest]}"
+            unset "waiting[$manifest]"
+        fi
     fi
 done < <(
     cargo test --workspace --all-features --lib --bins --tests --no-run \
@@ -92,6 +124,12 @@ if [ "$(cat "$work/build-status")" != 0 ]; then
     echo "tests/run.sh: the build failed" >&2
     exit 1
 fi
+# Whatever still waits (a binary not built, which cargo would have said) runs now.
+for manifest in "${!waiting[@]}"; do
+    while IFS= read -r executable; do
+        [ -z "$executable" ] || start "$manifest" "$executable"
+    done <<<"${waiting[$manifest]}"
+done
 # None found means this script no longer reads cargo's messages right: that is a failure, not a
 # pass.
 if [ "${#names[@]}" = 0 ]; then
