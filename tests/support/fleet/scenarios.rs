@@ -188,17 +188,17 @@ fn wait_until(within: Duration, done: impl Fn() -> bool) {
 const REFRESH_PERIOD: Duration = USABLE.checked_div(2).expect("a period");
 
 /// `count` processes of `threads` callers each (`client`: `blocking` or `async`), with the
-/// crate's default refresh ahead, call the API in a loop across three lifetimes against a
-/// server that revokes the old access token when it rotates: one login, at most one refresh
-/// per token (each at its refresh-ahead point, never again by a process that adopted it), no
-/// refused refresh, and no call that ends in a `401`.
+/// crate's default refresh ahead, call the API in a loop for two lifetimes (five refresh
+/// periods) against a server that revokes the old access token when it rotates: one login, at
+/// most one refresh per token (each at its refresh-ahead point, never again by a process that
+/// adopted it), no refused refresh, and no call that ends in a `401`.
 pub fn a_fleet_calling_the_api_with_default_settings_refreshes_each_token_once(
     store: &StoreAt,
     client: &str,
     (count, threads): (usize, usize),
 ) {
     let emulator = emulator();
-    let run_for = LIFETIME * 3;
+    let run_for = LIFETIME * 2;
     let fleet = Fleet::start(
         &emulator,
         store,
