@@ -24,6 +24,7 @@ use crate::error::{Error, ErrorKind, RetryAfter};
 use crate::request::RequestKind;
 use crate::time::UnixTime;
 use crate::token_set::check_access_token;
+use crate::wipe;
 use body::{Body, ExpiresIn, TokenType};
 use classify::classify;
 use details::quote;
@@ -41,9 +42,8 @@ pub(crate) struct IssuedTokens {
 
 impl Drop for IssuedTokens {
     fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.access_token.zeroize();
-        self.refresh_token.zeroize();
+        wipe::string(&mut self.access_token);
+        wipe::optional(&mut self.refresh_token);
     }
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::{AccessToken, RefreshToken};
 use crate::time::UnixTime;
+use crate::wipe;
 
 /// Longest access token accepted. Servers refuse header lines far shorter than this (nginx and
 /// Apache stop at 8 KiB), so a longer one could never be used; Passport's JWTs are about 1 KiB
@@ -153,9 +154,7 @@ impl TokenSet {
     }
 
     pub(crate) fn forget_refresh_token(&mut self) {
-        if let Some(token) = self.refresh_token.take() {
-            drop(zeroize::Zeroizing::new(token));
-        }
+        wipe::optional(&mut self.refresh_token);
         self.refresh_token_expires_at = None;
     }
 
@@ -189,9 +188,8 @@ impl TokenSet {
 
 impl Drop for TokenSet {
     fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.access_token.zeroize();
-        self.refresh_token.zeroize();
+        wipe::string(&mut self.access_token);
+        wipe::optional(&mut self.refresh_token);
     }
 }
 
@@ -276,8 +274,8 @@ impl TryFrom<StoredTokenSet> for TokenSet {
         // Taken, not copied: `stored` wipes whatever is left in it when dropped.
         let refresh = match (stored.refresh_token.take(), stored.refresh_token_expires_at) {
             (Some(token), Some(expires_at)) if !token.is_empty() => Some((token, expires_at)),
-            (unused, _) => {
-                drop(unused.map(zeroize::Zeroizing::new));
+            (mut unused, _) => {
+                wipe::optional(&mut unused);
                 None
             }
         };
@@ -306,9 +304,8 @@ impl From<TokenSet> for StoredTokenSet {
 
 impl Drop for StoredTokenSet {
     fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.access_token.zeroize();
-        self.refresh_token.zeroize();
+        wipe::string(&mut self.access_token);
+        wipe::optional(&mut self.refresh_token);
     }
 }
 
