@@ -32,10 +32,14 @@ for grant in "${grants[@]}"; do
             case_name=oauth2-$grant
             function=oauth2_rounds
         fi
-        EXCHANGE_PROFILE=$case_name valgrind --tool=callgrind \
-            --callgrind-out-file="$out/$case_name.out" "$bench" --bench >"$out/$case_name.log" 2>&1
+        if ! EXCHANGE_PROFILE=$case_name valgrind --tool=callgrind \
+            --callgrind-out-file="$out/$case_name.out" "$bench" --bench >"$out/$case_name.log" 2>&1; then
+            echo "benches/profile.sh: $case_name failed:" >&2
+            cat "$out/$case_name.log" >&2
+            exit 1
+        fi
         instructions=$(callgrind_annotate --inclusive=yes "$out/$case_name.out" |
-            awk -v name="exchange::$function" '$0 ~ name" " { gsub(",", "", $1); print $1; exit }')
+            awk -v name="exchange::$function" '$0 ~ name" " && !found { gsub(",", "", $1); found = $1 } END { print found }')
         counts[$side]=$instructions
         allocations=$(awk -F'\t' '$1 == "ALLOCS" { printf "%.2f (%.0f B)", $3, $4 }' "$out/$case_name.log")
         ratio=$(python3 -c "print(f'{${counts[$side]} / ${counts[oauth2]}:.2f}×')")
