@@ -1,6 +1,7 @@
 //! The token set: what a program stores so it can restart without logging in again.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,8 @@ pub struct TokenSet {
     access_token_expires_at: UnixTime,
     refresh_token: Option<String>,
     refresh_token_expires_at: Option<UnixTime>,
-    username: Option<String>,
+    /// Shared with the credentials that logged in, and with the sets refreshed from this one.
+    username: Option<Arc<str>>,
     scope: Option<String>,
     obtained_at: Option<UnixTime>,
 }
@@ -84,7 +86,7 @@ impl TokenSet {
     /// The same set, recorded as belonging to `username` (the account that logged in).
     #[must_use]
     pub fn with_username(self, username: impl Into<String>) -> Self {
-        self.with_owner(Some(username.into()))
+        self.with_owner(Some(Arc::from(username.into())))
     }
 
     /// The account these tokens were issued to, when known: sets from a password grant know
@@ -175,7 +177,12 @@ impl TokenSet {
         }
     }
 
-    pub(crate) fn with_owner(mut self, username: Option<String>) -> Self {
+    /// The account name, shared rather than copied.
+    pub(crate) fn shared_username(&self) -> Option<&Arc<str>> {
+        self.username.as_ref()
+    }
+
+    pub(crate) fn with_owner(mut self, username: Option<Arc<str>>) -> Self {
         self.username = username;
         self
     }
@@ -281,7 +288,7 @@ impl TryFrom<StoredTokenSet> for TokenSet {
         };
         let access_token = std::mem::take(&mut stored.access_token);
         let mut set = Self::from_parts(access_token, stored.access_token_expires_at, refresh)
-            .with_owner(stored.username.take())
+            .with_owner(stored.username.take().map(Arc::from))
             .with_scope(stored.scope.take());
         set.obtained_at = stored.obtained_at;
         Ok(set)
@@ -295,7 +302,7 @@ impl From<TokenSet> for StoredTokenSet {
             access_token_expires_at: set.access_token_expires_at,
             refresh_token: set.refresh_token.clone(),
             refresh_token_expires_at: set.refresh_token_expires_at,
-            username: set.username.clone(),
+            username: set.username.as_deref().map(str::to_owned),
             scope: set.scope.clone(),
             obtained_at: set.obtained_at,
         }

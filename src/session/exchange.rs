@@ -1,5 +1,7 @@
 //! What an answer to a token or revocation request does to the session.
 
+use std::sync::Arc;
+
 use http::Response;
 
 use super::Session;
@@ -58,8 +60,8 @@ impl Session {
                 .superseded
                 .as_ref()
                 .or(self.login.credentials())
-                .map(|credentials| credentials.username().to_owned()),
-            _ => previous.and_then(|tokens| tokens.username().map(str::to_owned)),
+                .map(|credentials| Arc::clone(credentials.shared_username())),
+            _ => previous.and_then(|tokens| tokens.shared_username().cloned()),
         };
         // Moved, not copied: every copy of a token is one more to wipe.
         let refresh = match issued.refresh_token.take() {
