@@ -3,8 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
+use crate::headers;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::time::UnixTime;
 use crate::wipe;
@@ -23,7 +25,7 @@ pub(crate) const MAX_ACCESS_TOKEN_LEN: usize = 16 * 1024;
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "StoredTokenSet", into = "StoredTokenSet")]
 pub struct TokenSet {
-    access_token: String,
+    access_token: Bearer,
     access_token_expires_at: UnixTime,
     refresh_token: Option<String>,
     refresh_token_expires_at: Option<UnixTime>,
@@ -47,7 +49,7 @@ impl TokenSet {
         access_token_expires_at: UnixTime,
         refresh_token: Option<(RefreshToken, UnixTime)>,
     ) -> Result<Self, InvalidToken> {
-        check_access_token(access_token.expose_secret())?;
+        let access_token = Bearer::new(access_token.expose_secret())?;
         let (refresh_token, refresh_token_expires_at) = match refresh_token {
             Some((token, expires_at)) if !token.expose_secret().is_empty() => {
                 (Some(token.expose_secret().to_owned()), Some(expires_at))
@@ -55,7 +57,7 @@ impl TokenSet {
             _ => (None, None),
         };
         Ok(Self {
-            access_token: access_token.expose_secret().to_owned(),
+            access_token,
             access_token_expires_at,
             refresh_token,
             refresh_token_expires_at,
@@ -108,7 +110,7 @@ impl TokenSet {
     /// The access token.
     #[must_use]
     pub fn access_token(&self) -> AccessToken {
-        AccessToken::new(self.access_token.as_str())
+        AccessToken::new(self.access_token.token())
     }
 
     /// When the access token expires: the server's `expires_in` (capped by
@@ -133,7 +135,12 @@ impl TokenSet {
     }
 
     pub(crate) fn access_token_str(&self) -> &str {
-        &self.access_token
+        self.access_token.token()
+    }
+
+    /// `Authorization: Bearer <access token>`, in the buffer the set keeps the token in.
+    pub(crate) fn bearer_header(&self) -> &HeaderValue {
+        self.access_token.header()
     }
 
     pub(crate) fn refresh_token_str(&self) -> Option<&str> {
@@ -161,7 +168,7 @@ impl TokenSet {
     }
 
     pub(crate) fn from_parts(
-        access_token: String,
+        access_token: Bearer,
         access_token_expires_at: UnixTime,
         refresh_token: Option<(String, UnixTime)>,
     ) -> Self {
@@ -195,7 +202,7 @@ impl TokenSet {
 
 impl Drop for TokenSet {
     fn drop(&mut self) {
-        wipe::string(&mut self.access_token);
+        // The access token is wiped with its buffer, when the last header made from it drops.
         wipe::optional(&mut self.refresh_token);
     }
 }
@@ -230,6 +237,47 @@ pub enum InvalidToken {
     /// character or non-ASCII), so it cannot go into a header safely.
     #[error("the access token has a byte that cannot go into an HTTP header (at offset {0})")]
     BadByte(usize),
+}
+
+/// What comes before the access token in the `Authorization` header.
+pub(crate) const BEARER_SCHEME: &str = "Bearer ";
+
+/// An access token, kept as the `Authorization: Bearer <token>` header that sends it: one
+/// buffer, shared by the token set and every header handed out for it, and wiped when the last
+/// of them drops (`headers::sensitive_wiped`).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Bearer(HeaderValue);
+
+impl Bearer {
+    /// The header of `token`, checked first.
+    fn new(token: &str) -> Result<Self, InvalidToken> {
+        check_access_token(token)?;
+        let mut header = Vec::with_capacity(BEARER_SCHEME.len() + token.len());
+        header.extend_from_slice(BEARER_SCHEME.as_bytes());
+        header.extend_from_slice(token.as_bytes());
+        Self::checked(header)
+    }
+
+    /// The header in `header`: [`BEARER_SCHEME`], then a token `check_access_token` passed.
+    pub(crate) fn checked(header: Vec<u8>) -> Result<Self, InvalidToken> {
+        // A checked token is printable ASCII, which a header value always takes.
+        headers::sensitive_wiped(header)
+            .map(Self)
+            .ok_or(InvalidToken::BadByte(0))
+    }
+
+    /// The access token itself.
+    pub(crate) fn token(&self) -> &str {
+        self.0
+            .as_bytes()
+            .get(BEARER_SCHEME.len()..)
+            .and_then(|token| std::str::from_utf8(token).ok())
+            .unwrap_or_default()
+    }
+
+    fn header(&self) -> &HeaderValue {
+        &self.0
+    }
 }
 
 /// Checks an access token can be sent as `Authorization: Bearer <token>`.
@@ -277,7 +325,8 @@ impl TryFrom<StoredTokenSet> for TokenSet {
     type Error = InvalidToken;
 
     fn try_from(mut stored: StoredTokenSet) -> Result<Self, InvalidToken> {
-        check_access_token(&stored.access_token)?;
+        // Copied into the header's buffer; `stored` wipes its own when dropped.
+        let access_token = Bearer::new(&stored.access_token)?;
         // Taken, not copied: `stored` wipes whatever is left in it when dropped.
         let refresh = match (stored.refresh_token.take(), stored.refresh_token_expires_at) {
             (Some(token), Some(expires_at)) if !token.is_empty() => Some((token, expires_at)),
@@ -286,7 +335,6 @@ impl TryFrom<StoredTokenSet> for TokenSet {
                 None
             }
         };
-        let access_token = std::mem::take(&mut stored.access_token);
         let mut set = Self::from_parts(access_token, stored.access_token_expires_at, refresh)
             .with_owner(stored.username.take().map(Arc::from))
             .with_scope(stored.scope.take());
@@ -298,7 +346,7 @@ impl TryFrom<StoredTokenSet> for TokenSet {
 impl From<TokenSet> for StoredTokenSet {
     fn from(set: TokenSet) -> Self {
         Self {
-            access_token: set.access_token.clone(),
+            access_token: set.access_token.token().to_owned(),
             access_token_expires_at: set.access_token_expires_at,
             refresh_token: set.refresh_token.clone(),
             refresh_token_expires_at: set.refresh_token_expires_at,

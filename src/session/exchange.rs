@@ -84,8 +84,9 @@ impl Session {
             RequestKind::PasswordGrant => None,
             _ => previous.and_then(|tokens| tokens.scope().map(str::to_owned)),
         });
+        // The header's buffer is shared, not copied.
         let tokens = TokenSet::from_parts(
-            std::mem::take(&mut issued.access_token),
+            issued.access_token.clone(),
             in_flight.sent_at.saturating_add(lifetime),
             refresh,
         )
