@@ -662,8 +662,8 @@ impl Session {
     /// A grant's form POST to the token URL, with the client's credentials and `scope`.
     fn client_post(
         &self,
-        head: &[(&str, &str)],
-        tail: &[(&str, &str)],
+        head: &[(&'static str, &str)],
+        tail: &[(&'static str, &str)],
         scope: Option<&str>,
     ) -> http::Request<Vec<u8>> {
         client_auth::client_post(&self.config, &self.config.token_url, head, tail, scope)
