@@ -123,7 +123,8 @@ fn oauth2_rounds(exchange: &dyn Fn() -> bool) {
 /// exchanges are in one function (`keliweb_rounds`, `oauth2_rounds`), so its inclusive count
 /// divided by 20,000 is the instructions per exchange, set-up left out alike on both sides:
 /// `bash benches/profile.sh` prints them for the six cases. Prints the allocations per
-/// exchange too (`ALLOCS` lines).
+/// exchange too (`ALLOCS` lines), and those of the transport's owned copy of the response
+/// alone (`exchange-profile/response`: the same on both sides), so that they can be told apart.
 fn profile(case: &str) {
     let (side, grant) = match case.strip_prefix("oauth2-") {
         Some(grant) => ("oauth2", grant),
@@ -133,6 +134,9 @@ fn profile(case: &str) {
         "error" => common::canned_response(400, common::INVALID_GRANT_BODY.into()),
         _ => common::canned_response(200, common::success_body(2)),
     };
+    common::report_allocations("exchange-profile/response", EXCHANGES as u64, || {
+        drop(black_box(canned.clone()));
+    });
     if side == "oauth2" {
         let oauth2 = oauth2_client();
         let username = ResourceOwnerUsername::new(USERNAME.to_owned());
