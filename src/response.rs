@@ -24,27 +24,20 @@ use crate::error::{Error, ErrorKind, RetryAfter};
 use crate::request::RequestKind;
 use crate::time::UnixTime;
 use crate::token_set::{Bearer, check_access_token};
-use crate::wipe;
 use body::{Body, ExpiresIn, TokenType};
 use classify::classify;
 use details::quote;
 use json::Malformed;
 use scrub::Scrubber;
 
-/// What a successful token response carries.
+/// What a successful token response carries. Each token wipes itself: the access token with
+/// the header it is kept in, the refresh token (moved out when the set is made) as `Zeroizing`.
 pub(crate) struct IssuedTokens {
-    /// The access token, in the header that will send it (wiped with it).
     pub(crate) access_token: Bearer,
     pub(crate) expires_in: Option<Duration>,
-    pub(crate) refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<Zeroizing<String>>,
     /// The scope granted, when the server said.
     pub(crate) scope: Option<String>,
-}
-
-impl Drop for IssuedTokens {
-    fn drop(&mut self) {
-        wipe::optional(&mut self.refresh_token);
-    }
 }
 
 /// Parses a token response (password or refresh grant). `secrets` lists what to scrub from an
@@ -73,7 +66,10 @@ pub(crate) fn parse_token_response<'s>(
     Ok(IssuedTokens {
         access_token,
         expires_in,
-        refresh_token: moved(&mut fields.refresh_token).filter(|token| !token.is_empty()),
+        refresh_token: fields
+            .refresh_token
+            .take()
+            .filter(|token| !token.is_empty()),
         scope: moved(&mut fields.scope).filter(|scope| !scope.trim().is_empty()),
     })
 }

@@ -45,7 +45,7 @@ impl Session {
         &mut self,
         in_flight: InFlight,
         now: UnixTime,
-        mut issued: IssuedTokens,
+        issued: IssuedTokens,
     ) -> Result<(), Error> {
         let lifetime = issued
             .expires_in
@@ -64,9 +64,9 @@ impl Session {
             _ => previous.and_then(|tokens| tokens.shared_username().cloned()),
         };
         // Moved, not copied: every copy of a token is one more to wipe.
-        let refresh = match issued.refresh_token.take() {
-            Some(token) => Some((
-                token,
+        let refresh = match issued.refresh_token {
+            Some(mut token) => Some((
+                std::mem::take(&mut *token),
                 in_flight
                     .sent_at
                     .saturating_add(self.config.refresh_token_lifetime),
@@ -80,13 +80,12 @@ impl Session {
             }),
         };
         // A refresh that does not say which scope it granted keeps the previous one.
-        let scope = issued.scope.take().or_else(|| match in_flight.kind {
+        let scope = issued.scope.or_else(|| match in_flight.kind {
             RequestKind::PasswordGrant => None,
             _ => previous.and_then(|tokens| tokens.scope().map(str::to_owned)),
         });
-        // The header's buffer is shared, not copied.
         let tokens = TokenSet::from_parts(
-            issued.access_token.clone(),
+            issued.access_token,
             in_flight.sent_at.saturating_add(lifetime),
             refresh,
         )
