@@ -385,6 +385,15 @@ mod tests {
     }
 
     #[test]
+    fn a_text_is_plain_when_no_byte_in_it_starts_an_escape() {
+        assert!(plain(b"The user credentials were incorrect. <\xc3\xa4> #;"));
+        assert!(plain(b""));
+        for text in [&b"a\\/"[..], b"100%", b"&amp;", b"a+b"] {
+            assert!(!plain(text), "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
     fn a_numeric_reference_has_one_to_ten_digits_and_ends_at_them_or_a_semicolon() {
         // No digits: not a reference, so not a NUL.
         assert!(!reads_whole("&#", "\0"));
