@@ -183,11 +183,11 @@ impl<'s> Grams<'s> {
 }
 
 /// Where a gram may start in a plain text: the first two bytes of every gram, hashed into a
-/// bit set, and the byte of every gram one byte long (a one-character secret). Wiped: which
-/// pairs of bytes a secret holds says something of it.
+/// bit set, and the first byte of the one-character secrets, if any (their grams may be one
+/// byte long). Wiped: which bytes a secret holds says something of it.
 struct Starts {
     pairs: Zeroizing<[u64; PAIR_WORDS]>,
-    singles: Zeroizing<[u64; 4]>,
+    singles: Option<Zeroizing<[u64; 4]>>,
     /// The run length of each secret, in characters, in the scrubber's order.
     runs: Vec<usize>,
 }
@@ -200,7 +200,7 @@ impl Starts {
     fn of_secrets(secrets: &[&str]) -> Self {
         let mut starts = Self {
             pairs: Zeroizing::new([0; PAIR_WORDS]),
-            singles: Zeroizing::new([0; 4]),
+            singles: None,
             runs: Vec::with_capacity(secrets.len()),
         };
         for secret in secrets {
@@ -210,9 +210,10 @@ impl Starts {
             // A gram starts at each of the first `characters - run + 1` characters.
             for (at, _) in secret.char_indices().take(characters + 1 - run) {
                 match secret.as_bytes().get(at..) {
-                    // A gram of one one-byte character.
-                    Some([first, ..]) if run == 1 && secret.is_char_boundary(at + 1) => {
-                        set(&mut starts.singles[..], usize::from(*first));
+                    // A one-character secret, whole.
+                    Some([first, ..]) if run == 1 => {
+                        let singles = starts.singles.get_or_insert_with(|| Zeroizing::new([0; 4]));
+                        set(&mut singles[..], usize::from(*first));
                     }
                     Some([first, second, ..]) => {
                         set(&mut starts.pairs[..], pair(*first, *second));
@@ -226,20 +227,18 @@ impl Starts {
 
     /// The offsets of `text` where a gram may start, in order.
     fn candidates<'t>(&'t self, text: &'t [u8]) -> impl Iterator<Item = usize> + 't {
-        let singles = self.singles.iter().any(|&word| word != 0);
+        let singles = self.singles.as_deref();
+        let single = move |byte: u8| singles.is_some_and(|singles| has(singles, usize::from(byte)));
         let pairs = text.windows(2).enumerate().filter_map(move |(at, two)| {
             let (&first, &second) = (two.first()?, two.get(1)?);
-            let hit = has(&self.pairs[..], pair(first, second))
-                || singles && has(&self.singles[..], usize::from(first));
+            let hit = has(&self.pairs[..], pair(first, second)) || single(first);
             hit.then_some(at)
         });
         // The last byte starts no pair.
-        let last = text.len().checked_sub(1).filter(|&at| {
-            singles
-                && text
-                    .get(at)
-                    .is_some_and(|&byte| has(&self.singles[..], usize::from(byte)))
-        });
+        let last = text
+            .len()
+            .checked_sub(1)
+            .filter(|&at| text.get(at).is_some_and(|&byte| single(byte)));
         pairs.chain(last)
     }
 }
@@ -691,10 +690,14 @@ mod tests {
         assert_eq!(starts.runs, [3, 1]);
         // Only the first four characters of "abcdef" start a gram: "ef" does not.
         assert_eq!(starts.candidates(b"ef").count(), 0);
-        // Without one-byte grams, a last byte is never a candidate.
+        // Without one-character secrets, a last byte is never a candidate.
         let starts = Starts::of_secrets(&["abcdef"]);
         assert_eq!(starts.candidates(b"zza").count(), 0);
         assert_eq!(starts.candidates(b"").count(), 0);
+        // A one-character secret of several bytes is looked for from its first byte.
+        let starts = Starts::of_secrets(&["\u{e4}"]);
+        let at: Vec<usize> = starts.candidates("a\u{e4}b\u{e4}".as_bytes()).collect();
+        assert_eq!(at, [1, 4]);
     }
 
     #[test]
