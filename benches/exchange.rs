@@ -4,6 +4,12 @@
 //!
 //! Both sides get the canned response the same way a real transport hands it over: as an owned
 //! clone (oauth2's closure must return one; keliweb's drivers own the response they feed in).
+//!
+//! The same work on both sides: oauth2's client is built once, and so is keliweb's config (each
+//! session gets a clone, built before anything is counted). oauth2's count includes dropping
+//! the token response it returns; keliweb's success cases start from a held set the answer
+//! replaces, so each exchange drops (and wipes) one set too, the password grant's as the
+//! refresh's.
 
 mod common;
 
@@ -14,7 +20,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::Response;
 use keliweb_oauth::{
-    TokenSet, UnixTime,
+    Config, TokenSet, UnixTime,
     sans_io::{Action, Session},
     secret::{AccessToken, RefreshToken},
 };
@@ -31,8 +37,9 @@ static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
 
 const CALLS: usize = 10_000;
 
-/// A case: its name, how to set up a session for it, and the canned answer.
-type Case<'a> = (&'static str, fn() -> Session, &'a Response<Vec<u8>>);
+/// A case: its name, how to set up a session for it from the shared config, and the canned
+/// answer.
+type Case<'a> = (&'static str, fn(&Config) -> Session, &'a Response<Vec<u8>>);
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 type OAuth2Client =
@@ -46,24 +53,39 @@ fn oauth2_client() -> OAuth2Client {
         .set_token_uri(TokenUrl::new(TOKEN_URL.to_owned()).expect("a valid URL"))
 }
 
-/// A session that will ask for a password grant.
-fn fresh_session() -> Session {
-    Session::new(common::keliweb_config())
+/// A session with no tokens: its next poll is a password grant (the error case: a refused
+/// login leaves no set to drop).
+fn fresh_session(config: &Config) -> Session {
+    Session::new(config.clone())
+}
+
+/// A session whose access token is past its leeway and has no refresh token: its next poll is
+/// a password grant, and the set it brings replaces (and wipes) the held one, as a refresh does.
+fn relogin_session(config: &Config) -> Session {
+    holding_expired_token(config, false)
 }
 
 /// A session whose access token is past its leeway and whose refresh token is live: its next
 /// poll is a refresh grant.
-fn expiring_session() -> Session {
+fn expiring_session(config: &Config) -> Session {
+    holding_expired_token(config, true)
+}
+
+/// A session holding an access token past its leeway, with a live refresh token or none.
+fn holding_expired_token(config: &Config, refresh_token: bool) -> Session {
+    let refresh = refresh_token.then(|| {
+        (
+            RefreshToken::new(common::refresh_token(1)),
+            NOW.saturating_add(Duration::from_secs(86_400)),
+        )
+    });
     let tokens = TokenSet::new(
         AccessToken::new(common::access_token(1)),
         NOW.saturating_add(Duration::from_secs(30)),
-        Some((
-            RefreshToken::new(common::refresh_token(1)),
-            NOW.saturating_add(Duration::from_secs(86_400)),
-        )),
+        refresh,
     )
     .expect("a valid token set");
-    Session::new(common::keliweb_config()).with_tokens(tokens)
+    Session::new(config.clone()).with_tokens(tokens)
 }
 
 /// One keliweb exchange: poll for the request, "send" it, hand the owned response back.
@@ -77,12 +99,33 @@ fn keliweb_exchange(session: &mut Session, canned: &Response<Vec<u8>>) -> bool {
     session.handle_response(id, NOW, &response).is_ok()
 }
 
+/// How many exchanges a profile run makes.
+const EXCHANGES: usize = 20_000;
+
+/// Every keliweb exchange of a profile run: what is counted (`keliweb_rounds` inclusive).
+#[inline(never)]
+fn keliweb_rounds(sessions: &mut [Session], canned: &Response<Vec<u8>>) {
+    for session in sessions {
+        black_box(keliweb_exchange(session, canned));
+    }
+}
+
+/// Every oauth2 exchange of a profile run: what is counted (`oauth2_rounds` inclusive).
+#[inline(never)]
+fn oauth2_rounds(exchange: &dyn Fn() -> bool) {
+    for _ in 0..EXCHANGES {
+        black_box(exchange());
+    }
+}
+
 /// `EXCHANGE_PROFILE=password|refresh|error` runs only that keliweb exchange, 20,000 times,
-/// for a profiler: `EXCHANGE_PROFILE=error valgrind --tool=callgrind target/release/deps/exchange-*`.
-/// `oauth2-password|oauth2-refresh|oauth2-error` runs oauth2's, so instruction counts compare
-/// the two sides where timings are too noisy to.
+/// for a profiler; `oauth2-password|oauth2-refresh|oauth2-error` runs oauth2's. Each side's
+/// exchanges are in one function (`keliweb_rounds`, `oauth2_rounds`), so its inclusive count
+/// divided by 20,000 is the instructions per exchange, set-up left out alike on both sides:
+/// `bash benches/profile.sh` prints them for the six cases. Prints the allocations per
+/// exchange too (`ALLOCS` lines), and those of the transport's owned copy of the response
+/// alone (`exchange-profile/response`: the same on both sides), so that they can be told apart.
 fn profile(case: &str) {
-    const EXCHANGES: usize = 20_000;
     let (side, grant) = match case.strip_prefix("oauth2-") {
         Some(grant) => ("oauth2", grant),
         None => ("keliweb", case),
@@ -91,6 +134,9 @@ fn profile(case: &str) {
         "error" => common::canned_response(400, common::INVALID_GRANT_BODY.into()),
         _ => common::canned_response(200, common::success_body(2)),
     };
+    common::report_allocations("exchange-profile/response", EXCHANGES as u64, || {
+        drop(black_box(canned.clone()));
+    });
     if side == "oauth2" {
         let oauth2 = oauth2_client();
         let username = ResourceOwnerUsername::new(USERNAME.to_owned());
@@ -100,31 +146,47 @@ fn profile(case: &str) {
             drop(black_box(request));
             Ok(canned.clone())
         };
-        for _ in 0..EXCHANGES {
-            let ok = if grant == "refresh" {
-                oauth2
-                    .exchange_refresh_token(&refresh)
-                    .request(&transport)
-                    .is_ok()
-            } else {
-                oauth2
-                    .exchange_password(&username, &password)
-                    .request(&transport)
-                    .is_ok()
-            };
-            black_box(ok);
-        }
+        let password_grant = || {
+            oauth2
+                .exchange_password(&username, &password)
+                .request(&transport)
+                .is_ok()
+        };
+        let refresh_grant = || {
+            oauth2
+                .exchange_refresh_token(&refresh)
+                .request(&transport)
+                .is_ok()
+        };
+        let exchange: &dyn Fn() -> bool = if grant == "refresh" {
+            &refresh_grant
+        } else {
+            &password_grant
+        };
+        let before = common::allocations();
+        oauth2_rounds(exchange);
+        print_profile_allocations(case, before);
         return;
     }
-    let setup = if grant == "refresh" {
-        expiring_session
-    } else {
-        fresh_session
+    let setup = match grant {
+        "refresh" => expiring_session,
+        "error" => fresh_session,
+        _ => relogin_session,
     };
-    let mut sessions: Vec<Session> = (0..EXCHANGES).map(|_| setup()).collect();
-    for session in &mut sessions {
-        black_box(keliweb_exchange(session, &canned));
-    }
+    let config = common::keliweb_config();
+    let mut sessions: Vec<Session> = (0..EXCHANGES).map(|_| setup(&config)).collect();
+    let before = common::allocations();
+    keliweb_rounds(&mut sessions, &canned);
+    print_profile_allocations(case, before);
+}
+
+fn print_profile_allocations(case: &str, before: (u64, u64)) {
+    let after = common::allocations();
+    common::print_allocations(
+        &format!("exchange-profile/{case}"),
+        (after.0 - before.0) as f64 / EXCHANGES as f64,
+        (after.1 - before.1) as f64 / EXCHANGES as f64,
+    );
 }
 
 fn exchange(c: &mut Criterion) {
@@ -132,6 +194,7 @@ fn exchange(c: &mut Criterion) {
         profile(&case);
         return;
     }
+    let config = common::keliweb_config();
     let success = common::canned_response(200, common::success_body(2));
     let invalid_grant = common::canned_response(400, common::INVALID_GRANT_BODY.into());
     let oauth2 = oauth2_client();
@@ -149,9 +212,12 @@ fn exchange(c: &mut Criterion) {
     let answer_error = transport(&invalid_grant);
 
     // Sanity: each side reads each answer as intended.
-    assert!(keliweb_exchange(&mut fresh_session(), &success));
-    assert!(keliweb_exchange(&mut expiring_session(), &success));
-    assert!(!keliweb_exchange(&mut fresh_session(), &invalid_grant));
+    assert!(keliweb_exchange(&mut relogin_session(&config), &success));
+    assert!(keliweb_exchange(&mut expiring_session(&config), &success));
+    assert!(!keliweb_exchange(
+        &mut fresh_session(&config),
+        &invalid_grant
+    ));
     let oauth2_password = || {
         oauth2
             .exchange_password(&username, &password)
@@ -173,14 +239,14 @@ fn exchange(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("exchange");
     let cases: [Case<'_>; 3] = [
-        ("password", fresh_session, &success),
+        ("password", relogin_session, &success),
         ("refresh", expiring_session, &success),
         ("error", fresh_session, &invalid_grant),
     ];
     for (name, setup, canned) in cases {
         group.bench_function(format!("{name}/keliweb"), |b| {
             b.iter_batched_ref(
-                setup,
+                || setup(&config),
                 |session| keliweb_exchange(session, canned),
                 BatchSize::SmallInput,
             );
@@ -193,7 +259,7 @@ fn exchange(c: &mut Criterion) {
         group.bench_function(format!("{name}/oauth2"), |b| b.iter(oauth2_call));
 
         // Allocations per exchange (sessions are built before counting starts).
-        let mut sessions: Vec<Session> = (0..CALLS).map(|_| setup()).collect();
+        let mut sessions: Vec<Session> = (0..CALLS).map(|_| setup(&config)).collect();
         let before = common::allocations();
         for session in &mut sessions {
             black_box(keliweb_exchange(session, canned));

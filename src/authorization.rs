@@ -12,7 +12,6 @@ use http::{HeaderValue, Request};
 use crate::headers;
 use crate::origin::OriginPolicy;
 use crate::time::UnixTime;
-use crate::token_set::InvalidToken;
 
 /// Identifies one access token the session held, so an API `401` can say which token it refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,26 +49,23 @@ pub enum NotAuthorized {
 }
 
 impl Authorization {
+    /// `header`: the token set's `Bearer` header (its buffer is shared, not copied).
     pub(crate) fn new(
-        access_token: &str,
+        header: &HeaderValue,
         user_agent: &HeaderValue,
         usable_until: UnixTime,
         refresh_at: UnixTime,
         token_id: TokenId,
         origins: Arc<OriginPolicy>,
-    ) -> Result<Self, InvalidToken> {
-        let mut value = Vec::with_capacity("Bearer ".len() + access_token.len());
-        value.extend_from_slice(b"Bearer ");
-        value.extend_from_slice(access_token.as_bytes());
-        let header = headers::sensitive_wiped(value).ok_or(InvalidToken::BadByte(0))?;
-        Ok(Self {
-            header,
+    ) -> Self {
+        Self {
+            header: header.clone(),
             user_agent: user_agent.clone(),
             usable_until,
             refresh_at,
             token_id,
             origins,
-        })
+        }
     }
 
     /// A placeholder that is never usable, for drivers that publish "no token" lock-free.
@@ -181,15 +177,20 @@ mod tests {
                 .into_iter()
                 .collect(),
         );
+        let tokens = crate::TokenSet::new(
+            crate::AccessToken::new("tok"),
+            UnixTime::from_secs(200),
+            None,
+        )
+        .unwrap();
         let auth = Authorization::new(
-            "tok",
+            tokens.bearer_header(),
             &agent,
             UnixTime::from_secs(100),
             UnixTime::from_secs(90),
             TokenId(1),
             Arc::new(origins),
-        )
-        .unwrap();
+        );
         let mut request = Request::get("https://api.example/x").body(()).unwrap();
         request
             .headers_mut()

@@ -90,8 +90,8 @@ impl fmt::Debug for EncodedClient {
 pub(crate) fn client_post(
     config: &Config,
     url: &Uri,
-    head: &[(&str, &str)],
-    tail: &[(&str, &str)],
+    head: &[(&'static str, &str)],
+    tail: &[(&'static str, &str)],
     scope: Option<&str>,
 ) -> Request<Vec<u8>> {
     let client = &config.encoded_client;

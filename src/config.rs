@@ -23,7 +23,8 @@ use crate::secret::{ClientSecret, Password};
 /// The account the password grant logs in with.
 #[derive(Clone)]
 pub struct Credentials {
-    username: String,
+    /// Shared with every token set a login with these credentials brings, which records it.
+    username: Arc<str>,
     password: Password,
 }
 
@@ -31,7 +32,7 @@ impl Credentials {
     /// The account e-mail and its password.
     pub fn new(username: impl Into<String>, password: impl Into<Password>) -> Self {
         Self {
-            username: username.into(),
+            username: Arc::from(username.into()),
             password: password.into(),
         }
     }
@@ -39,6 +40,11 @@ impl Credentials {
     /// The account name (an e-mail address for Keliweb).
     #[must_use]
     pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The account name, shared rather than copied.
+    pub(crate) fn shared_username(&self) -> &Arc<str> {
         &self.username
     }
 

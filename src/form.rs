@@ -5,8 +5,8 @@
 /// A piece of a form body.
 #[derive(Clone, Copy)]
 pub(crate) enum Piece<'a> {
-    /// A field, encoded as it is written.
-    Field(&'a str, &'a str),
+    /// A field: its name (the crate's own, written as it is), then its value, encoded.
+    Field(&'static str, &'a str),
     /// Fields encoded beforehand (the client's own, encoded once per config); empty for none.
     Encoded(&'a [u8]),
 }
@@ -14,7 +14,10 @@ pub(crate) enum Piece<'a> {
 impl Piece<'_> {
     fn len(self) -> usize {
         match self {
-            Self::Field(name, value) => encoded_len(name) + 1 + encoded_len(value),
+            Self::Field(name, value) => {
+                debug_assert!(all_unchanged(name.as_bytes()), "{name} needs encoding");
+                name.len() + 1 + encoded_len(value)
+            }
             Self::Encoded(fields) => fields.len(),
         }
     }
@@ -35,7 +38,7 @@ pub(crate) fn body<'a>(pieces: impl Iterator<Item = Piece<'a>> + Clone) -> Vec<u
         }
         match piece {
             Piece::Field(name, value) => {
-                encode_into(&mut body, name);
+                body.extend_from_slice(name.as_bytes());
                 body.push(b'=');
                 encode_into(&mut body, value);
             }
@@ -51,12 +54,22 @@ fn unchanged(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'*' | b'-' | b'.' | b'_')
 }
 
-/// Each check below is one pass with no early exit, which the compiler vectorizes: tokens and
-/// secrets are mostly bytes written as they are.
+/// Whether every byte of `bytes` is written as it is: one pass with no early exit, which the
+/// compiler vectorizes. Tokens and secrets usually are.
+fn all_unchanged(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .fold(true, |plain, &byte| plain & unchanged(byte))
+}
+
+/// How many bytes of `text` are written `%XX`.
 fn escaped(text: &str) -> usize {
+    if all_unchanged(text.as_bytes()) {
+        return 0;
+    }
     text.bytes()
-        .map(|byte| usize::from(!unchanged(byte) && byte != b' '))
-        .sum()
+        .filter(|&byte| !unchanged(byte) && byte != b' ')
+        .count()
 }
 
 /// The length of `text` form-encoded.
@@ -64,24 +77,27 @@ pub(crate) fn encoded_len(text: &str) -> usize {
     text.len() + 2 * escaped(text)
 }
 
-/// Appends `text` form-encoded; `out` is sized for it beforehand.
+/// Appends `text` form-encoded; `out` is sized for it beforehand. A text made only of bytes
+/// written as they are (a token) is copied at once, and so is each run of them in another.
 pub(crate) fn encode_into(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    if text
-        .bytes()
-        .fold(true, |plain, byte| plain & unchanged(byte))
-    {
+    if all_unchanged(text.as_bytes()) {
         out.extend_from_slice(text.as_bytes());
         return;
     }
-    for byte in text.bytes() {
-        if unchanged(byte) {
-            out.push(byte);
-        } else if byte == b' ' {
-            out.push(b'+');
-        } else {
-            let hex = |nibble: u8| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
-            out.extend_from_slice(&[b'%', hex(byte >> 4), hex(byte & 0xF)]);
+    // Each piece is a run written as it is, then (but for the last) the byte that ends it.
+    for piece in text.as_bytes().split_inclusive(|&byte| !unchanged(byte)) {
+        match piece.split_last() {
+            Some((&b' ', run)) => {
+                out.extend_from_slice(run);
+                out.push(b'+');
+            }
+            Some((&byte, run)) if !unchanged(byte) => {
+                out.extend_from_slice(run);
+                let hex = |nibble: u8| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+                out.extend_from_slice(&[b'%', hex(byte >> 4), hex(byte & 0xF)]);
+            }
+            _ => out.extend_from_slice(piece),
         }
     }
 }

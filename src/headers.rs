@@ -7,7 +7,8 @@
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use zeroize::Zeroize;
+
+use crate::wipe;
 
 /// `keliweb-oauth/<version>`.
 pub(crate) const DEFAULT_USER_AGENT: &str = concat!("keliweb-oauth/", env!("CARGO_PKG_VERSION"));
@@ -84,6 +85,6 @@ impl AsRef<[u8]> for WipedOnDrop {
 
 impl Drop for WipedOnDrop {
     fn drop(&mut self) {
-        self.0.zeroize();
+        wipe::bytes(&mut self.0);
     }
 }

@@ -99,6 +99,7 @@ mod session;
 mod store_error;
 mod time;
 mod token_set;
+mod wipe;
 
 #[doc(inline)]
 pub use config::{Config, ConfigBuilder, Credentials};

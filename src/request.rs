@@ -112,7 +112,11 @@ mod tests {
     use super::*;
     use crate::form::{self, Piece};
 
-    fn form_post_of(uri: &Uri, agent: &HeaderValue, fields: &[(&str, &str)]) -> Request<Vec<u8>> {
+    fn form_post_of(
+        uri: &Uri,
+        agent: &HeaderValue,
+        fields: &[(&'static str, &str)],
+    ) -> Request<Vec<u8>> {
         let pieces = fields
             .iter()
             .map(|&(name, value)| Piece::Field(name, value));

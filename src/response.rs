@@ -23,28 +23,21 @@ use zeroize::Zeroizing;
 use crate::error::{Error, ErrorKind, RetryAfter};
 use crate::request::RequestKind;
 use crate::time::UnixTime;
-use crate::token_set::check_access_token;
+use crate::token_set::{Bearer, check_access_token};
 use body::{Body, ExpiresIn, TokenType};
 use classify::classify;
 use details::quote;
 use json::Malformed;
 use scrub::Scrubber;
 
-/// What a successful token response carries.
+/// What a successful token response carries. Each token wipes itself: the access token with
+/// the header it is kept in, the refresh token (moved out when the set is made) as `Zeroizing`.
 pub(crate) struct IssuedTokens {
-    pub(crate) access_token: String,
+    pub(crate) access_token: Bearer,
     pub(crate) expires_in: Option<Duration>,
-    pub(crate) refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<Zeroizing<String>>,
     /// The scope granted, when the server said.
     pub(crate) scope: Option<String>,
-}
-
-impl Drop for IssuedTokens {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.access_token.zeroize();
-        self.refresh_token.zeroize();
-    }
 }
 
 /// Parses a token response (password or refresh grant). `secrets` lists what to scrub from an
@@ -65,10 +58,18 @@ pub(crate) fn parse_token_response<'s>(
         Some(ExpiresIn::Seconds(seconds)) => Some(Duration::from_secs(seconds)),
         _ => None,
     };
+    // Checked by `refusal`: the header takes it.
+    let bearer = moved(&mut fields.bearer).unwrap_or_default();
+    let access_token = Bearer::checked(bearer.into_bytes()).map_err(|invalid| {
+        Error::new(ErrorKind::UnexpectedResponse).with_detail(invalid.to_string())
+    })?;
     Ok(IssuedTokens {
-        access_token: moved(&mut fields.access_token).unwrap_or_default(),
+        access_token,
         expires_in,
-        refresh_token: moved(&mut fields.refresh_token).filter(|token| !token.is_empty()),
+        refresh_token: fields
+            .refresh_token
+            .take()
+            .filter(|token| !token.is_empty()),
         scope: moved(&mut fields.scope).filter(|scope| !scope.trim().is_empty()),
     })
 }
@@ -138,7 +139,7 @@ impl<'a> Answer<'a> {
                 quote(token_type, scrubber())
             )));
         }
-        let Some(access_token) = &fields.access_token else {
+        let Some(access_token) = fields.access_token() else {
             return Some(unexpected("the body has no access_token".to_owned()));
         };
         if let Err(invalid) = check_access_token(access_token) {
@@ -259,7 +260,7 @@ mod tests {
             r#"{"token_type":"bearer","expires_in":"3600","access_token":"a.b.c","x":[1]}"#,
         )
         .unwrap();
-        assert_eq!(issued.access_token, "a.b.c");
+        assert_eq!(issued.access_token.token(), "a.b.c");
         assert_eq!(issued.expires_in, Some(Duration::from_secs(3600)));
         assert_eq!(issued.refresh_token, None);
         let no_type = token(201, "\u{feff}{\"access_token\":\"t\",\"expires_in\":59.9}").unwrap();

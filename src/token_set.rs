@@ -1,11 +1,15 @@
 //! The token set: what a program stores so it can restart without logging in again.
 
 use std::fmt;
+use std::sync::Arc;
 
+use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
+use crate::headers;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::time::UnixTime;
+use crate::wipe;
 
 /// Longest access token accepted. Servers refuse header lines far shorter than this (nginx and
 /// Apache stop at 8 KiB), so a longer one could never be used; Passport's JWTs are about 1 KiB
@@ -21,11 +25,12 @@ pub(crate) const MAX_ACCESS_TOKEN_LEN: usize = 16 * 1024;
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "StoredTokenSet", into = "StoredTokenSet")]
 pub struct TokenSet {
-    access_token: String,
+    access_token: Bearer,
     access_token_expires_at: UnixTime,
     refresh_token: Option<String>,
     refresh_token_expires_at: Option<UnixTime>,
-    username: Option<String>,
+    /// Shared with the credentials that logged in, and with the sets refreshed from this one.
+    username: Option<Arc<str>>,
     scope: Option<String>,
     obtained_at: Option<UnixTime>,
 }
@@ -44,7 +49,7 @@ impl TokenSet {
         access_token_expires_at: UnixTime,
         refresh_token: Option<(RefreshToken, UnixTime)>,
     ) -> Result<Self, InvalidToken> {
-        check_access_token(access_token.expose_secret())?;
+        let access_token = Bearer::new(access_token.expose_secret())?;
         let (refresh_token, refresh_token_expires_at) = match refresh_token {
             Some((token, expires_at)) if !token.expose_secret().is_empty() => {
                 (Some(token.expose_secret().to_owned()), Some(expires_at))
@@ -52,7 +57,7 @@ impl TokenSet {
             _ => (None, None),
         };
         Ok(Self {
-            access_token: access_token.expose_secret().to_owned(),
+            access_token,
             access_token_expires_at,
             refresh_token,
             refresh_token_expires_at,
@@ -83,7 +88,7 @@ impl TokenSet {
     /// The same set, recorded as belonging to `username` (the account that logged in).
     #[must_use]
     pub fn with_username(self, username: impl Into<String>) -> Self {
-        self.with_owner(Some(username.into()))
+        self.with_owner(Some(Arc::from(username.into())))
     }
 
     /// The account these tokens were issued to, when known: sets from a password grant know
@@ -105,7 +110,7 @@ impl TokenSet {
     /// The access token.
     #[must_use]
     pub fn access_token(&self) -> AccessToken {
-        AccessToken::new(self.access_token.as_str())
+        AccessToken::new(self.access_token.token())
     }
 
     /// When the access token expires: the server's `expires_in` (capped by
@@ -130,7 +135,12 @@ impl TokenSet {
     }
 
     pub(crate) fn access_token_str(&self) -> &str {
-        &self.access_token
+        self.access_token.token()
+    }
+
+    /// `Authorization: Bearer <access token>`, in the buffer the set keeps the token in.
+    pub(crate) fn bearer_header(&self) -> &HeaderValue {
+        self.access_token.header()
     }
 
     pub(crate) fn refresh_token_str(&self) -> Option<&str> {
@@ -153,14 +163,12 @@ impl TokenSet {
     }
 
     pub(crate) fn forget_refresh_token(&mut self) {
-        if let Some(token) = self.refresh_token.take() {
-            drop(zeroize::Zeroizing::new(token));
-        }
+        wipe::optional(&mut self.refresh_token);
         self.refresh_token_expires_at = None;
     }
 
     pub(crate) fn from_parts(
-        access_token: String,
+        access_token: Bearer,
         access_token_expires_at: UnixTime,
         refresh_token: Option<(String, UnixTime)>,
     ) -> Self {
@@ -176,7 +184,12 @@ impl TokenSet {
         }
     }
 
-    pub(crate) fn with_owner(mut self, username: Option<String>) -> Self {
+    /// The account name, shared rather than copied.
+    pub(crate) fn shared_username(&self) -> Option<&Arc<str>> {
+        self.username.as_ref()
+    }
+
+    pub(crate) fn with_owner(mut self, username: Option<Arc<str>>) -> Self {
         self.username = username;
         self
     }
@@ -189,9 +202,8 @@ impl TokenSet {
 
 impl Drop for TokenSet {
     fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.access_token.zeroize();
-        self.refresh_token.zeroize();
+        // The access token is wiped with its buffer, when the last header made from it drops.
+        wipe::optional(&mut self.refresh_token);
     }
 }
 
@@ -225,6 +237,47 @@ pub enum InvalidToken {
     /// character or non-ASCII), so it cannot go into a header safely.
     #[error("the access token has a byte that cannot go into an HTTP header (at offset {0})")]
     BadByte(usize),
+}
+
+/// What comes before the access token in the `Authorization` header.
+pub(crate) const BEARER_SCHEME: &str = "Bearer ";
+
+/// An access token, kept as the `Authorization: Bearer <token>` header that sends it: one
+/// buffer, shared by the token set and every header handed out for it, and wiped when the last
+/// of them drops (`headers::sensitive_wiped`).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Bearer(HeaderValue);
+
+impl Bearer {
+    /// The header of `token`, checked first.
+    fn new(token: &str) -> Result<Self, InvalidToken> {
+        check_access_token(token)?;
+        let mut header = Vec::with_capacity(BEARER_SCHEME.len() + token.len());
+        header.extend_from_slice(BEARER_SCHEME.as_bytes());
+        header.extend_from_slice(token.as_bytes());
+        Self::checked(header)
+    }
+
+    /// The header in `header`: [`BEARER_SCHEME`], then a token `check_access_token` passed.
+    pub(crate) fn checked(header: Vec<u8>) -> Result<Self, InvalidToken> {
+        // A checked token is printable ASCII, which a header value always takes.
+        headers::sensitive_wiped(header)
+            .map(Self)
+            .ok_or(InvalidToken::BadByte(0))
+    }
+
+    /// The access token itself.
+    pub(crate) fn token(&self) -> &str {
+        self.0
+            .as_bytes()
+            .get(BEARER_SCHEME.len()..)
+            .and_then(|token| std::str::from_utf8(token).ok())
+            .unwrap_or_default()
+    }
+
+    fn header(&self) -> &HeaderValue {
+        &self.0
+    }
 }
 
 /// Checks an access token can be sent as `Authorization: Bearer <token>`.
@@ -272,18 +325,18 @@ impl TryFrom<StoredTokenSet> for TokenSet {
     type Error = InvalidToken;
 
     fn try_from(mut stored: StoredTokenSet) -> Result<Self, InvalidToken> {
-        check_access_token(&stored.access_token)?;
+        // Copied into the header's buffer; `stored` wipes its own when dropped.
+        let access_token = Bearer::new(&stored.access_token)?;
         // Taken, not copied: `stored` wipes whatever is left in it when dropped.
         let refresh = match (stored.refresh_token.take(), stored.refresh_token_expires_at) {
             (Some(token), Some(expires_at)) if !token.is_empty() => Some((token, expires_at)),
-            (unused, _) => {
-                drop(unused.map(zeroize::Zeroizing::new));
+            (mut unused, _) => {
+                wipe::optional(&mut unused);
                 None
             }
         };
-        let access_token = std::mem::take(&mut stored.access_token);
         let mut set = Self::from_parts(access_token, stored.access_token_expires_at, refresh)
-            .with_owner(stored.username.take())
+            .with_owner(stored.username.take().map(Arc::from))
             .with_scope(stored.scope.take());
         set.obtained_at = stored.obtained_at;
         Ok(set)
@@ -293,11 +346,11 @@ impl TryFrom<StoredTokenSet> for TokenSet {
 impl From<TokenSet> for StoredTokenSet {
     fn from(set: TokenSet) -> Self {
         Self {
-            access_token: set.access_token.clone(),
+            access_token: set.access_token.token().to_owned(),
             access_token_expires_at: set.access_token_expires_at,
             refresh_token: set.refresh_token.clone(),
             refresh_token_expires_at: set.refresh_token_expires_at,
-            username: set.username.clone(),
+            username: set.username.as_deref().map(str::to_owned),
             scope: set.scope.clone(),
             obtained_at: set.obtained_at,
         }
@@ -306,9 +359,8 @@ impl From<TokenSet> for StoredTokenSet {
 
 impl Drop for StoredTokenSet {
     fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.access_token.zeroize();
-        self.refresh_token.zeroize();
+        wipe::string(&mut self.access_token);
+        wipe::optional(&mut self.refresh_token);
     }
 }
 

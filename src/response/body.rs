@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 
 use super::json::{self, Malformed};
 use super::scan::Member;
+use crate::token_set::BEARER_SCHEME;
 
 /// How many of [`FIELDS`] are strings (all but `expires_in`).
 const STRINGS: usize = 8;
@@ -35,7 +36,9 @@ fn field(key: &[u8]) -> Option<usize> {
 /// The fields of either a success or an error body.
 #[derive(Default)]
 pub(super) struct Body {
-    pub(super) access_token: Option<Zeroizing<String>>,
+    /// [`BEARER_SCHEME`], then the access token: decoded straight into the buffer of the header
+    /// that will send it. [`Self::access_token`] is the token.
+    pub(super) bearer: Option<Zeroizing<String>>,
     pub(super) token_type: Option<TokenType>,
     pub(super) expires_in: Option<ExpiresIn>,
     pub(super) refresh_token: Option<Zeroizing<String>>,
@@ -82,24 +85,33 @@ impl Body {
         }
     }
 
-    /// The tokens this body carries, to scrub from what is shown of it.
-    pub(super) fn tokens(&self) -> impl Iterator<Item = &str> {
-        [&self.access_token, &self.refresh_token]
-            .into_iter()
-            .flatten()
-            .map(|token| token.as_str())
+    /// The access token, if the body has one.
+    pub(super) fn access_token(&self) -> Option<&str> {
+        self.bearer
+            .as_ref()
+            .map(|bearer| bearer.get(BEARER_SCHEME.len()..).unwrap_or_default())
     }
 
-    /// The buffer of the string field at `index` in [`FIELDS`] (`token_type` has its own type,
-    /// and `scope`, which is never a reason to refuse, is read apart in [`Self::take`]).
-    fn string_slot(&mut self, index: usize) -> Option<&mut Option<Zeroizing<String>>> {
+    /// The tokens this body carries, to scrub from what is shown of it.
+    pub(super) fn tokens(&self) -> impl Iterator<Item = &str> {
+        let refresh = self.refresh_token.as_ref().map(|token| token.as_str());
+        self.access_token().into_iter().chain(refresh)
+    }
+
+    /// The buffer of the string field at `index` in [`FIELDS`], and what its value comes after
+    /// in it (`token_type` has its own type, and `scope`, which is never a reason to refuse, is
+    /// read apart in [`Self::take`]).
+    fn string_slot(
+        &mut self,
+        index: usize,
+    ) -> Option<(&mut Option<Zeroizing<String>>, &'static str)> {
         match index {
-            0 => Some(&mut self.access_token),
-            2 => Some(&mut self.refresh_token),
-            3 => Some(&mut self.error),
-            4 => Some(&mut self.error_description),
-            5 => Some(&mut self.message),
-            6 => Some(&mut self.hint),
+            0 => Some((&mut self.bearer, BEARER_SCHEME)),
+            2 => Some((&mut self.refresh_token, "")),
+            3 => Some((&mut self.error, "")),
+            4 => Some((&mut self.error_description, "")),
+            5 => Some((&mut self.message, "")),
+            6 => Some((&mut self.hint, "")),
             _ => None,
         }
     }
@@ -132,8 +144,8 @@ impl Body {
             self.expires_in = expires_in(member.value).map_err(problem)?;
         } else if name == "token_type" {
             self.token_type = token_type(member.value).map_err(problem)?;
-        } else if let Some(slot) = self.string_slot(index) {
-            *slot = json::string(member.value).map_err(problem)?;
+        } else if let Some((slot, prefix)) = self.string_slot(index) {
+            *slot = json::string_after(prefix, member.value).map_err(problem)?;
         }
         Ok(())
     }

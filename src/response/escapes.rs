@@ -52,9 +52,7 @@ impl<'t> Readings<'t> {
             escapes: Zeroizing::new(Vec::new()),
             budget: Cell::new(fits.then_some(0)),
         };
-        // Every escape, however nested, starts with one of these written out.
-        let introduced = |byte: &u8| matches!(byte, b'\\' | b'%' | b'&' | b'+');
-        if !text.as_bytes().iter().any(introduced) {
+        if plain(text.as_bytes()) {
             return readings;
         }
         for _ in 0..ROUNDS {
@@ -331,6 +329,13 @@ impl<'t> Readings<'t> {
     }
 }
 
+/// Whether nothing in `text` can be read as an escape: every escape, however nested, starts
+/// with a `\`, `%`, `&` or `+` written out, and `text` has none. Such a text has one reading,
+/// the characters written.
+pub(super) fn plain(text: &[u8]) -> bool {
+    memchr::memchr3(b'\\', b'%', b'&', text).is_none() && memchr::memchr(b'+', text).is_none()
+}
+
 fn emit_code(code: u32, end: usize, emit: &mut dyn FnMut(char, usize)) {
     if let Some(character) = char::from_u32(code) {
         emit(character, end);
@@ -377,6 +382,15 @@ mod tests {
             });
         }
         reach[text.len()].contains(&wanted.len())
+    }
+
+    #[test]
+    fn a_text_is_plain_when_no_byte_in_it_starts_an_escape() {
+        assert!(plain(b"The user credentials were incorrect. <\xc3\xa4> #;"));
+        assert!(plain(b""));
+        for text in [&b"a\\/"[..], b"100%", b"&amp;", b"a+b"] {
+            assert!(!plain(text), "{}", String::from_utf8_lossy(text));
+        }
     }
 
     #[test]

@@ -53,19 +53,34 @@ pub(super) fn key_is(key: &[u8], name: &str) -> bool {
 
 /// A string value decoded into a wiped buffer; `None` for `null`.
 pub(super) fn string(value: &[u8]) -> Result<Option<Zeroizing<String>>, &'static str> {
+    string_after("", value)
+}
+
+/// [`string`], decoded into a buffer that starts with `prefix` (the access token goes straight
+/// into the header that will send it).
+pub(super) fn string_after(
+    prefix: &str,
+    value: &[u8],
+) -> Result<Option<Zeroizing<String>>, &'static str> {
     match value {
         b"null" => Ok(None),
-        [b'"', content @ .., b'"'] => unescape(content).map(Some),
+        [b'"', content @ .., b'"'] => unescape_after(prefix, content).map(Some),
         _ => Err("is not a string"),
     }
 }
 
-/// The content of a JSON string (between its quotes) with its escapes decoded. Every escape is
-/// at least as long as what it decodes to, so the buffer never grows (which would leave a copy
-/// in the block it outgrew).
+/// The content of a JSON string (between its quotes) with its escapes decoded.
 pub(super) fn unescape(content: &[u8]) -> Result<Zeroizing<String>, &'static str> {
+    unescape_after("", content)
+}
+
+/// [`unescape`] into a buffer that starts with `prefix`. Every escape is at least as long as
+/// what it decodes to, so the buffer never grows (which would leave a copy in the block it
+/// outgrew).
+fn unescape_after(prefix: &str, content: &[u8]) -> Result<Zeroizing<String>, &'static str> {
     let text = std::str::from_utf8(content).map_err(|_| "is not UTF-8")?;
-    let mut out = Zeroizing::new(String::with_capacity(text.len()));
+    let mut out = Zeroizing::new(String::with_capacity(prefix.len() + text.len()));
+    out.push_str(prefix);
     let mut rest = text;
     while let Some(backslash) = rest.find('\\') {
         out.push_str(rest.get(..backslash).unwrap_or_default());

@@ -19,12 +19,21 @@
 //! so the grams that begin with what a reading has spelled so far are one range of them, which
 //! each character read narrows by a binary search. A match costs the same however many secrets
 //! share its characters, or however many times they repeat in one.
+//!
+//! # Plain texts
+//!
+//! Most texts an error shows (Passport's messages, a JSON body) have nothing that reads as an
+//! escape ([`escapes::plain`]): their one reading is the characters written, so a gram is found
+//! exactly where its bytes are. Such a text, unless cut short, is not read through [`Readings`]:
+//! each offset whose two bytes begin some gram ([`Starts`], a bit set made once per scrubber)
+//! is checked against each secret's run there, and the spans are the same as the readings
+//! would give (a differential test runs both on arbitrary texts).
 
 use std::cell::OnceCell;
 
 use zeroize::Zeroizing;
 
-use super::escapes::Readings;
+use super::escapes::{self, Readings};
 
 /// What replaces a secret.
 const REDACTED: &str = "[redacted]";
@@ -173,12 +182,92 @@ impl<'s> Grams<'s> {
     }
 }
 
+/// Where a gram may start in a plain text: the first two bytes of every gram, hashed into a
+/// bit set, and the first byte of the one-character secrets, if any (their grams may be one
+/// byte long). Wiped: which bytes a secret holds says something of it.
+struct Starts {
+    pairs: Zeroizing<[u64; PAIR_WORDS]>,
+    singles: Option<Zeroizing<[u64; 4]>>,
+    /// The run length of each secret, in characters, in the scrubber's order.
+    runs: Vec<usize>,
+}
+
+/// The words of [`Starts::pairs`]: 4096 bits, so that the few hundred pairs of a token set
+/// leave most of them clear.
+const PAIR_WORDS: usize = 64;
+
+impl Starts {
+    fn of_secrets(secrets: &[&str]) -> Self {
+        let mut starts = Self {
+            pairs: Zeroizing::new([0; PAIR_WORDS]),
+            singles: None,
+            runs: Vec::with_capacity(secrets.len()),
+        };
+        for secret in secrets {
+            let characters = secret.chars().count();
+            let run = run_length(characters);
+            starts.runs.push(run);
+            // A gram starts at each of the first `characters - run + 1` characters.
+            for (at, _) in secret.char_indices().take(characters + 1 - run) {
+                match secret.as_bytes().get(at..) {
+                    // A one-character secret, whole.
+                    Some([first, ..]) if run == 1 => {
+                        let singles = starts.singles.get_or_insert_with(|| Zeroizing::new([0; 4]));
+                        set(&mut singles[..], usize::from(*first));
+                    }
+                    Some([first, second, ..]) => {
+                        set(&mut starts.pairs[..], pair(*first, *second));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        starts
+    }
+
+    /// The offsets of `text` where a gram may start, in order.
+    fn candidates<'t>(&'t self, text: &'t [u8]) -> impl Iterator<Item = usize> + 't {
+        let singles = self.singles.as_deref();
+        let single = move |byte: u8| singles.is_some_and(|singles| has(singles, usize::from(byte)));
+        let pairs = text.windows(2).enumerate().filter_map(move |(at, two)| {
+            let (&first, &second) = (two.first()?, two.get(1)?);
+            let hit = has(&self.pairs[..], pair(first, second)) || single(first);
+            hit.then_some(at)
+        });
+        // The last byte starts no pair.
+        let last = text
+            .len()
+            .checked_sub(1)
+            .filter(|&at| text.get(at).is_some_and(|&byte| single(byte)));
+        pairs.chain(last)
+    }
+}
+
+/// The bit of [`Starts::pairs`] for two bytes.
+fn pair(first: u8, second: u8) -> usize {
+    (usize::from(first) * 31 + usize::from(second)) % (PAIR_WORDS * 64)
+}
+
+fn set(bits: &mut [u64], bit: usize) {
+    if let Some(word) = bits.get_mut(bit / 64) {
+        *word |= 1 << (bit % 64);
+    }
+}
+
+fn has(bits: &[u64], bit: usize) -> bool {
+    bits.get(bit / 64)
+        .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+}
+
 /// The secrets to redact, each looked for in every reading of a text.
 pub(super) struct Scrubber<'s> {
     secrets: Vec<&'s str>,
-    /// Their grams, worked out when a first text is scrubbed: every token response makes a
-    /// scrubber, and one that is accepted scrubs nothing.
+    /// Their grams, worked out when a first text with escapes is scrubbed: every token
+    /// response makes a scrubber, one that is accepted scrubs nothing, and plain texts need
+    /// only the [`Starts`].
     grams: OnceCell<Grams<'s>>,
+    /// Where their grams start, worked out when a first plain text is scrubbed.
+    starts: OnceCell<Starts>,
 }
 
 impl<'s> Scrubber<'s> {
@@ -189,6 +278,7 @@ impl<'s> Scrubber<'s> {
                 .filter(|secret| !secret.is_empty())
                 .collect(),
             grams: OnceCell::new(),
+            starts: OnceCell::new(),
         }
     }
 
@@ -196,6 +286,11 @@ impl<'s> Scrubber<'s> {
     /// long enough, replaced by `[redacted]`. `cut` says that `text` is only the start of what
     /// the server sent.
     pub(super) fn scrub(&self, text: &str, shown: usize, cut: bool) -> String {
+        self.scrub_with(text, shown, cut, true)
+    }
+
+    /// [`Self::scrub`], a plain text not cut short taken the plain way when `plain_way`.
+    fn scrub_with(&self, text: &str, shown: usize, cut: bool, plain_way: bool) -> String {
         let end = floor_boundary(text, shown.saturating_add(LOOKAHEAD));
         let window = text.get(..end).unwrap_or_default();
         if self.secrets.is_empty() {
@@ -204,16 +299,58 @@ impl<'s> Scrubber<'s> {
                 .unwrap_or_default()
                 .to_owned();
         }
+        let cut = cut || end < text.len();
+        // A text cut short is read through, for the matches still open at its end.
+        if plain_way
+            && !cut
+            && escapes::plain(window.as_bytes())
+            && u32::try_from(window.len()).is_ok()
+        {
+            return redact(window, self.plain_matches(window), shown);
+        }
+        self.read_through(window, shown, cut)
+    }
+
+    /// [`Self::scrub`] of `window`, read through every escape.
+    fn read_through(&self, window: &str, shown: usize, cut: bool) -> String {
         let readings = Readings::new(window);
         if !readings.complete() {
             return UNCHECKED.to_owned();
         }
-        let cut = cut || end < text.len();
         let grams = self
             .grams
             .get_or_init(|| Grams::of_secrets(self.secrets.iter().copied()));
         let spans = matches(&readings, window.len(), grams, cut);
         redact(window, spans, shown)
+    }
+
+    /// The spans of a plain `text` that spell a gram: from each offset where one starts, the
+    /// longest that does (the shorter ones there are inside it).
+    fn plain_matches(&self, text: &str) -> Vec<(usize, usize)> {
+        let starts = self
+            .starts
+            .get_or_init(|| Starts::of_secrets(&self.secrets));
+        let mut spans = Vec::new();
+        for at in starts.candidates(text.as_bytes()) {
+            // Not a character's start (a hashed pair may be a false hit): no gram there.
+            let Some(rest) = text.get(at..) else {
+                continue;
+            };
+            let longest = self
+                .secrets
+                .iter()
+                .zip(&starts.runs)
+                .filter_map(|(secret, &run)| {
+                    let length = prefix_len(rest, run)?;
+                    let run = rest.get(..length)?;
+                    secret.contains(run).then_some(length)
+                })
+                .max();
+            if let Some(length) = longest {
+                spans.push((at, at + length));
+            }
+        }
+        spans
     }
 
     /// [`Self::scrub`] for a body, which may not be UTF-8.
@@ -223,6 +360,14 @@ impl<'s> Scrubber<'s> {
             self.scrub(text, shown, start.len() < bytes.len())
         })
     }
+}
+
+/// The length in bytes of the first `characters` characters of `text`, if it has that many.
+fn prefix_len(text: &str, characters: usize) -> Option<usize> {
+    text.char_indices()
+        .map(|(at, _)| at)
+        .chain([text.len()])
+        .nth(characters)
 }
 
 /// The start of `bytes` that is read to show `shown` bytes of it.
@@ -403,10 +548,168 @@ pub(super) fn floor_boundary(text: &str, at: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn scrub(text: &str, secrets: &[&str]) -> String {
         Scrubber::new(secrets.iter().copied()).scrub(text, 4096, false)
+    }
+
+    /// The scrubber as it was before plain texts had a way of their own: every text read
+    /// through every escape. The reference the plain way is held to.
+    fn read_through(scrubber: &Scrubber<'_>, text: &str, shown: usize, cut: bool) -> String {
+        scrubber.scrub_with(text, shown, cut, false)
+    }
+
+    /// [`Scrubber::scrub_bytes`], every text read through.
+    fn read_bytes_through(scrubber: &Scrubber<'_>, bytes: &[u8], shown: usize) -> String {
+        let start = window(bytes, shown);
+        with_text(start, |text| {
+            read_through(scrubber, text, shown, start.len() < bytes.len())
+        })
+    }
+
+    /// Few characters, so that texts share runs with secrets; two of them are several bytes
+    /// long.
+    const LETTERS: &str = "[abcxyz\u{e4}\u{20ac} _.-]";
+
+    fn secrets() -> impl Strategy<Value = Vec<String>> {
+        let secret = prop_oneof![
+            4 => proptest::string::string_regex(&format!("{LETTERS}{{1,20}}")).unwrap(),
+            1 => "[abc%&+\\\\]{1,12}",
+        ];
+        prop::collection::vec(secret, 1..4)
+    }
+
+    /// Pieces of a text: runs of the secrets, from anywhere in them, other letters, and (when
+    /// `escapes`) what reads as an escape.
+    fn text(secrets: Vec<String>, escapes: bool) -> impl Strategy<Value = String> {
+        let run = (
+            prop::sample::select(secrets),
+            any::<prop::sample::Index>(),
+            1..9usize,
+        )
+            .prop_map(|(secret, start, length)| {
+                let characters: Vec<char> = secret.chars().collect();
+                let start = start.index(characters.len());
+                characters
+                    .iter()
+                    .skip(start)
+                    .take(length)
+                    .collect::<String>()
+            });
+        let letters = proptest::string::string_regex(&format!("{LETTERS}{{1,6}}")).unwrap();
+        let escape = prop::sample::select(
+            &[
+                "%61", "%C3%A4", "&amp;", "&#97;", "\\u0061", "+", "%", "&", "\\",
+            ][..],
+        )
+        .prop_map(String::from);
+        let piece = prop_oneof![
+            4 => run,
+            4 => letters,
+            if escapes { 1 } else { 0 } => escape,
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    fn secrets_and_text() -> impl Strategy<Value = (Vec<String>, String)> {
+        (secrets(), any::<bool>()).prop_flat_map(|(secrets, escapes)| {
+            let text = text(secrets.clone(), escapes);
+            (Just(secrets), text)
+        })
+    }
+
+    fn shown() -> impl Strategy<Value = usize> {
+        prop::sample::select(&[0, 1, 7, 32, 512, 4096][..])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn the_plain_way_redacts_what_reading_through_does(
+            (secrets, text) in secrets_and_text(),
+            shown in shown(),
+            cut in any::<bool>(),
+        ) {
+            let scrubber = Scrubber::new(secrets.iter().map(String::as_str));
+            prop_assert_eq!(
+                scrubber.scrub(&text, shown, cut),
+                read_through(&scrubber, &text, shown, cut)
+            );
+        }
+
+        #[test]
+        fn the_plain_way_redacts_what_reading_through_does_in_bytes(
+            (secrets, text) in secrets_and_text(),
+            shown in shown(),
+            bad in prop::collection::vec((any::<prop::sample::Index>(), 0x80..=0xffu8), 0..3),
+            repeat in 1..4usize,
+        ) {
+            // Bytes that are not UTF-8 here and there, and a body long enough to be cut short.
+            let mut bytes = text.repeat(repeat).into_bytes();
+            for (at, byte) in bad {
+                let at = at.index(bytes.len() + 1);
+                bytes.insert(at, byte);
+            }
+            let scrubber = Scrubber::new(secrets.iter().map(String::as_str));
+            prop_assert_eq!(
+                scrubber.scrub_bytes(&bytes, shown),
+                read_bytes_through(&scrubber, &bytes, shown)
+            );
+        }
+    }
+
+    #[test]
+    fn plain_texts_take_the_plain_way_with_the_same_result() {
+        // The examples of the tests below, plain: each side gives what the readings give.
+        let secrets = ["Hunter2XYZabcdefghi", "äöüßéèà", "ab", "x"];
+        let scrubber = Scrubber::new(secrets);
+        for text in [
+            "starts with Hunter2XYZ",
+            "has unter2 in it, and ab, abc, x, xy",
+            "xüßéèy and üßé",
+            "<Hunter2XYZabcdefghiHunter>",
+            "",
+        ] {
+            let plain = scrubber.scrub(text, 4096, false);
+            assert_eq!(plain, read_through(&scrubber, text, 4096, false), "{text}");
+        }
+        assert_eq!(scrubber.scrub("<ab>x<unter2>", 8, false), "<[redact");
+    }
+
+    #[test]
+    fn a_plain_text_is_checked_only_where_a_gram_may_start() {
+        let secrets = ["abcdef", "x"];
+        let starts = Starts::of_secrets(&secrets);
+        // Grams of "abcdef" (runs of 3) start with ab, bc, cd, de; "x" is one byte long.
+        let at: Vec<usize> = starts.candidates(b"zzabyydezz-x").collect();
+        assert_eq!(at, [2, 6, 11]);
+        assert_eq!(starts.runs, [3, 1]);
+        // Only the first four characters of "abcdef" start a gram: "ef" does not.
+        assert_eq!(starts.candidates(b"ef").count(), 0);
+        // Without one-character secrets, a last byte is never a candidate.
+        let starts = Starts::of_secrets(&["abcdef"]);
+        assert_eq!(starts.candidates(b"zza").count(), 0);
+        assert_eq!(starts.candidates(b"").count(), 0);
+        // A one-character secret of several bytes is looked for from its first byte.
+        let starts = Starts::of_secrets(&["\u{e4}"]);
+        let at: Vec<usize> = starts.candidates("a\u{e4}b\u{e4}".as_bytes()).collect();
+        assert_eq!(at, [1, 4]);
+    }
+
+    #[test]
+    fn a_candidate_inside_a_character_is_passed_over() {
+        // The bytes of "ä" (C3 A4) then "a" hash as " ]" does, which starts a gram of the
+        // secret: the offset inside the character is a candidate, and no gram starts there.
+        assert_eq!(pair(0xA4, b'a'), pair(b' ', b']'));
+        let scrubber = Scrubber::new([" ]xyz"]);
+        assert_eq!(
+            scrubber.scrub("äa and  ]xy", 4096, false),
+            "äa and [redacted]"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! What an answer to a token or revocation request does to the session.
 
+use std::sync::Arc;
+
 use http::Response;
 
 use super::Session;
@@ -43,7 +45,7 @@ impl Session {
         &mut self,
         in_flight: InFlight,
         now: UnixTime,
-        mut issued: IssuedTokens,
+        issued: IssuedTokens,
     ) -> Result<(), Error> {
         let lifetime = issued
             .expires_in
@@ -58,13 +60,13 @@ impl Session {
                 .superseded
                 .as_ref()
                 .or(self.login.credentials())
-                .map(|credentials| credentials.username().to_owned()),
-            _ => previous.and_then(|tokens| tokens.username().map(str::to_owned)),
+                .map(|credentials| Arc::clone(credentials.shared_username())),
+            _ => previous.and_then(|tokens| tokens.shared_username().cloned()),
         };
         // Moved, not copied: every copy of a token is one more to wipe.
-        let refresh = match issued.refresh_token.take() {
-            Some(token) => Some((
-                token,
+        let refresh = match issued.refresh_token {
+            Some(mut token) => Some((
+                std::mem::take(&mut *token),
                 in_flight
                     .sent_at
                     .saturating_add(self.config.refresh_token_lifetime),
@@ -78,12 +80,12 @@ impl Session {
             }),
         };
         // A refresh that does not say which scope it granted keeps the previous one.
-        let scope = issued.scope.take().or_else(|| match in_flight.kind {
+        let scope = issued.scope.or_else(|| match in_flight.kind {
             RequestKind::PasswordGrant => None,
             _ => previous.and_then(|tokens| tokens.scope().map(str::to_owned)),
         });
         let tokens = TokenSet::from_parts(
-            std::mem::take(&mut issued.access_token),
+            issued.access_token,
             in_flight.sent_at.saturating_add(lifetime),
             refresh,
         )

@@ -569,13 +569,8 @@ impl Session {
         };
         self.changed();
         let next_request = &mut self.next_request;
-        self.revocations.queue(
-            &self.config,
-            held.tokens,
-            held.authorization,
-            self.newest_token,
-            || take_id(next_request),
-        );
+        self.revocations
+            .queue(&self.config, held.tokens, || take_id(next_request));
     }
 
     /// The token set's change is taken care of (by generation, by a driver that saves each
@@ -667,8 +662,8 @@ impl Session {
     /// A grant's form POST to the token URL, with the client's credentials and `scope`.
     fn client_post(
         &self,
-        head: &[(&str, &str)],
-        tail: &[(&str, &str)],
+        head: &[(&'static str, &str)],
+        tail: &[(&'static str, &str)],
         scope: Option<&str>,
     ) -> http::Request<Vec<u8>> {
         client_auth::client_post(&self.config, &self.config.token_url, head, tail, scope)
@@ -731,20 +726,17 @@ impl Session {
         let refresh_at = obtained_at.map_or(usable_until, |issued| {
             usable_until.saturating_sub(self.refresh_window(usable_until, issued))
         });
-        // Every TokenSet was checked on the way in, so this only fails on a bug; then the
-        // token is simply never handed out.
         let authorization = Authorization::new(
-            tokens.access_token_str(),
+            tokens.bearer_header(),
             &self.config.user_agent,
             usable_until,
             refresh_at,
             self.newest_token,
             Arc::clone(&self.config.origins),
-        )
-        .ok();
+        );
         self.held = Some(Held {
             tokens,
-            authorization,
+            authorization: Some(authorization),
             refused_by_api: false,
             replaces_refused_token,
             refresh_point_pending: obtained_at.is_none(),

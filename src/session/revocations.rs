@@ -1,13 +1,10 @@
 //! Logging out: the revocation requests to hand out, the ones out, and the tokens they carry.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
-use crate::authorization::{Authorization, TokenId};
 use crate::client_auth;
 use crate::config::{Config, Revocation};
 use crate::request::{self, OutgoingRequest, RequestId, RequestKind};
-use crate::time::UnixTime;
 use crate::token_set::TokenSet;
 
 #[derive(Debug, Default)]
@@ -22,15 +19,13 @@ pub(super) struct Revocations {
 }
 
 impl Revocations {
-    /// Queues the requests that revoke `tokens` as `config` says (none for `LocalOnly`).
-    /// `authorization` is the token's header if it is still held; it is rebuilt otherwise
-    /// (a withdrawn token may still work on the server).
+    /// Queues the requests that revoke `tokens` as `config` says (none for `LocalOnly`). A
+    /// logout sends the set's own header, even for a token withdrawn (it may still work on the
+    /// server).
     pub(super) fn queue(
         &mut self,
         config: &Config,
         tokens: TokenSet,
-        authorization: Option<Authorization>,
-        token_id: TokenId,
         mut next_id: impl FnMut() -> RequestId,
     ) {
         let requests: Vec<http::Request<Vec<u8>>> = match &config.revocation {
@@ -49,24 +44,15 @@ impl Revocations {
                     })
                     .collect()
             }
-            Revocation::BearerLogout { url, method } => authorization
-                .or_else(|| {
-                    Authorization::new(
-                        tokens.access_token_str(),
-                        &config.user_agent,
-                        UnixTime::EPOCH,
-                        UnixTime::EPOCH,
-                        token_id,
-                        Arc::clone(&config.origins),
-                    )
-                    .ok()
-                })
-                .map(|auth| {
-                    let header = auth.expose_header_value().clone();
-                    request::bearer_call(method, url, &config.user_agent, header)
-                })
-                .into_iter()
-                .collect(),
+            Revocation::BearerLogout { url, method } => {
+                let header = tokens.bearer_header().clone();
+                vec![request::bearer_call(
+                    method,
+                    url,
+                    &config.user_agent,
+                    header,
+                )]
+            }
         };
         if requests.is_empty() {
             return;

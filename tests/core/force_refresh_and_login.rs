@@ -184,6 +184,15 @@ fn a_password_grant_replaces_the_whole_set() {
 }
 
 #[test]
+fn a_refresh_keeps_the_username_the_login_recorded() {
+    let mut scenario = Scenario::new().logged_in();
+    scenario.session.force_refresh();
+    let refresh_request = scenario.expect_send(RequestKind::RefreshGrant);
+    scenario.answer_tokens(&refresh_request);
+    assert_eq!(scenario.tokens().username(), Some(USERNAME));
+}
+
+#[test]
 fn login_as_another_account_stops_handing_out_the_old_token_at_once() {
     let mut scenario = Scenario::new().logged_in();
     assert_eq!(scenario.tokens().username(), Some(USERNAME));
