@@ -97,8 +97,16 @@ while IFS= read -r source; do
     manifest=$(manifest_of "$source")
     binaries_left[$manifest]=$(( ${binaries_left[$manifest]:-0} + 1 ))
 done < <(cargo metadata --format-version 1 --no-deps |
-    grep -o '"kind":\["bin"\],"crate_types":\["bin"\],"name":"[^"]*","src_path":"[^"]*"' |
-    sed 's/.*"src_path":"\([^"]*\)"/\1/')
+    grep -o '{[^{}]*"kind":\["bin"\][^{}]*}' |
+    sed 's/.*"src_path":"\([^"]*\)".*/\1/')
+# Starts the test binaries of the package at `$1` that wait for its binaries.
+start_waiting() {
+    local manifest=$1 executable
+    while IFS= read -r executable; do
+        [ -z "$executable" ] || start "$manifest" "$executable"
+    done <<<"${waiting[$manifest]:-}"
+    unset "waiting[$manifest]"
+}
 
 # Each artifact's message names the package's manifest, the profile (`"test":true` for a test
 # binary) and the executable, if any.
@@ -115,11 +123,8 @@ while IFS= read -r message; do
     elif [[ $message =~ $binary ]]; then
         manifest=${BASH_REMATCH[1]}
         binaries_left[$manifest]=$(( ${binaries_left[$manifest]:-1} - 1 ))
-        if [ "${binaries_left[$manifest]}" -le 0 ] && [ -n "${waiting[$manifest]:-}" ]; then
-            while IFS= read -r executable; do
-                [ -z "$executable" ] || start "$manifest" "$executable"
-            done <<<"${waiting[$manifest]}"
-            unset "waiting[$manifest]"
+        if [ "${binaries_left[$manifest]}" -le 0 ]; then
+            start_waiting "$manifest"
         fi
     fi
 done < <(
@@ -133,9 +138,7 @@ if [ "$(cat "$work/build-status")" != 0 ]; then
 fi
 # Whatever still waits (a binary not built, which cargo would have said) runs now.
 for manifest in "${!waiting[@]}"; do
-    while IFS= read -r executable; do
-        [ -z "$executable" ] || start "$manifest" "$executable"
-    done <<<"${waiting[$manifest]}"
+    start_waiting "$manifest"
 done
 # None found means this script no longer reads cargo's messages right: that is a failure, not a
 # pass.
