@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::wipe;
+use crate::shared_secret;
 
 /// `keliweb-oauth/<version>`.
 pub(crate) const DEFAULT_USER_AGENT: &str = concat!("keliweb-oauth/", env!("CARGO_PKG_VERSION"));
@@ -66,25 +66,16 @@ pub(crate) fn add_api_defaults(headers: &mut HeaderMap, user_agent: &HeaderValue
     }
 }
 
-/// A header value holding a secret (`Bearer …`, `Basic …`): marked sensitive, its bytes shared
-/// by every clone and wiped when the last one drops. `None` if they are no header value.
-pub(crate) fn sensitive_wiped(value: Vec<u8>) -> Option<HeaderValue> {
-    let mut header = HeaderValue::from_maybe_shared(Bytes::from_owner(WipedOnDrop(value))).ok()?;
+/// A header value holding a secret (`Bearer …`, `Basic …`) in a shared buffer
+/// ([`shared_secret`]): marked sensitive, its bytes shared by every clone and wiped when the last
+/// slice of the buffer drops. `None` if they are no header value.
+pub(crate) fn sensitive(value: Bytes) -> Option<HeaderValue> {
+    let mut header = HeaderValue::from_maybe_shared(value).ok()?;
     header.set_sensitive(true);
     Some(header)
 }
 
-/// Owns a header's bytes and zeroes them when the last `HeaderValue` clone is dropped.
-struct WipedOnDrop(Vec<u8>);
-
-impl AsRef<[u8]> for WipedOnDrop {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Drop for WipedOnDrop {
-    fn drop(&mut self) {
-        wipe::bytes(&mut self.0);
-    }
+/// [`sensitive`], in a buffer of its own.
+pub(crate) fn sensitive_wiped(value: Vec<u8>) -> Option<HeaderValue> {
+    sensitive(shared_secret::wiped_when_dropped(value))
 }

@@ -96,6 +96,7 @@ mod origin;
 mod request;
 mod response;
 mod session;
+mod shared_secret;
 mod store_error;
 mod time;
 mod token_set;

@@ -13,6 +13,7 @@ mod escapes;
 mod json;
 mod scan;
 mod scrub;
+mod token_text;
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, RetryAfter};
 use crate::request::RequestKind;
+use crate::shared_secret::SharedText;
 use crate::time::UnixTime;
 use crate::token_set::{Bearer, check_access_token};
 use body::{Body, ExpiresIn, TokenType};
@@ -30,12 +32,12 @@ use details::quote;
 use json::Malformed;
 use scrub::Scrubber;
 
-/// What a successful token response carries. Each token wipes itself: the access token with
-/// the header it is kept in, the refresh token (moved out when the set is made) as `Zeroizing`.
+/// What a successful token response carries. Both tokens are slices of one buffer, wiped when
+/// the last of them (and of the headers cloned from the access token's) drops.
 pub(crate) struct IssuedTokens {
     pub(crate) access_token: Bearer,
     pub(crate) expires_in: Option<Duration>,
-    pub(crate) refresh_token: Option<Zeroizing<String>>,
+    pub(crate) refresh_token: Option<SharedText>,
     /// The scope granted, when the server said.
     pub(crate) scope: Option<String>,
 }
@@ -59,17 +61,14 @@ pub(crate) fn parse_token_response<'s>(
         _ => None,
     };
     // Checked by `refusal`: the header takes it.
-    let bearer = moved(&mut fields.bearer).unwrap_or_default();
-    let access_token = Bearer::checked(bearer.into_bytes()).map_err(|invalid| {
+    let (header, refresh_token) = fields.tokens.share();
+    let access_token = Bearer::checked(header.unwrap_or_default()).map_err(|invalid| {
         Error::new(ErrorKind::UnexpectedResponse).with_detail(invalid.to_string())
     })?;
     Ok(IssuedTokens {
         access_token,
         expires_in,
-        refresh_token: fields
-            .refresh_token
-            .take()
-            .filter(|token| !token.is_empty()),
+        refresh_token: refresh_token.filter(|token| !token.is_empty()),
         scope: moved(&mut fields.scope).filter(|scope| !scope.trim().is_empty()),
     })
 }

@@ -3,11 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
 use crate::headers;
 use crate::secret::{AccessToken, RefreshToken};
+use crate::shared_secret::{self, SharedText};
 use crate::time::UnixTime;
 use crate::wipe;
 
@@ -27,7 +29,9 @@ pub(crate) const MAX_ACCESS_TOKEN_LEN: usize = 16 * 1024;
 pub struct TokenSet {
     access_token: Bearer,
     access_token_expires_at: UnixTime,
-    refresh_token: Option<String>,
+    /// In the access token's buffer when they came together: one buffer for both, wiped when
+    /// the last of the set's clones and of the headers made from it drops.
+    refresh_token: Option<SharedText>,
     refresh_token_expires_at: Option<UnixTime>,
     /// Shared with the credentials that logged in, and with the sets refreshed from this one.
     username: Option<Arc<str>>,
@@ -49,22 +53,19 @@ impl TokenSet {
         access_token_expires_at: UnixTime,
         refresh_token: Option<(RefreshToken, UnixTime)>,
     ) -> Result<Self, InvalidToken> {
-        let access_token = Bearer::new(access_token.expose_secret())?;
-        let (refresh_token, refresh_token_expires_at) = match refresh_token {
-            Some((token, expires_at)) if !token.expose_secret().is_empty() => {
-                (Some(token.expose_secret().to_owned()), Some(expires_at))
-            }
-            _ => (None, None),
-        };
-        Ok(Self {
+        let refresh_token = refresh_token.filter(|(token, _)| !token.expose_secret().is_empty());
+        let (access_token, refresh) = Bearer::with_refresh_token(
+            access_token.expose_secret(),
+            refresh_token
+                .as_ref()
+                .map(|(token, _)| token.expose_secret()),
+        )?;
+        let refresh = refresh.zip(refresh_token.map(|(_, expires_at)| expires_at));
+        Ok(Self::from_parts(
             access_token,
             access_token_expires_at,
-            refresh_token,
-            refresh_token_expires_at,
-            username: None,
-            scope: None,
-            obtained_at: None,
-        })
+            refresh,
+        ))
     }
 
     /// The same set, recorded as obtained at `at`: when the answer that brought it arrived.
@@ -125,7 +126,7 @@ impl TokenSet {
     /// The refresh token, if the server sent one.
     #[must_use]
     pub fn refresh_token(&self) -> Option<RefreshToken> {
-        self.refresh_token.as_deref().map(RefreshToken::new)
+        self.refresh_token_str().map(RefreshToken::new)
     }
 
     /// When the refresh token expires, by the configured refresh-token lifetime.
@@ -144,33 +145,35 @@ impl TokenSet {
     }
 
     pub(crate) fn refresh_token_str(&self) -> Option<&str> {
-        self.refresh_token.as_deref()
+        self.refresh_token.as_ref().map(SharedText::as_str)
     }
 
     /// The refresh token if it has not expired at `now`.
     pub(crate) fn live_refresh_token(&self, now: UnixTime) -> Option<&str> {
-        match (self.refresh_token.as_deref(), self.refresh_token_expires_at) {
+        match (self.refresh_token_str(), self.refresh_token_expires_at) {
             (Some(token), Some(expires_at)) if now < expires_at => Some(token),
             _ => None,
         }
     }
 
-    /// Replaces the refresh token (the old one is wiped).
-    pub(crate) fn replace_refresh_token(&mut self, token: String, expires_at: UnixTime) {
-        self.forget_refresh_token();
+    /// Replaces the refresh token, which only ever happens to a dead one (the server refused
+    /// it, or rotated it and sent its successor). Alone in its buffer, it is wiped at once;
+    /// sharing the access token's, it is wiped with that buffer, when the access token goes.
+    pub(crate) fn replace_refresh_token(&mut self, token: SharedText, expires_at: UnixTime) {
         self.refresh_token = Some(token);
         self.refresh_token_expires_at = Some(expires_at);
     }
 
+    /// Forgets a refresh token the server refused; wiped as [`Self::replace_refresh_token`] says.
     pub(crate) fn forget_refresh_token(&mut self) {
-        wipe::optional(&mut self.refresh_token);
+        self.refresh_token = None;
         self.refresh_token_expires_at = None;
     }
 
     pub(crate) fn from_parts(
         access_token: Bearer,
         access_token_expires_at: UnixTime,
-        refresh_token: Option<(String, UnixTime)>,
+        refresh_token: Option<(SharedText, UnixTime)>,
     ) -> Self {
         let (refresh_token, refresh_token_expires_at) = refresh_token.unzip();
         Self {
@@ -197,13 +200,6 @@ impl TokenSet {
     pub(crate) fn with_scope(mut self, scope: Option<String>) -> Self {
         self.scope = scope;
         self
-    }
-}
-
-impl Drop for TokenSet {
-    fn drop(&mut self) {
-        // The access token is wiped with its buffer, when the last header made from it drops.
-        wipe::optional(&mut self.refresh_token);
     }
 }
 
@@ -243,25 +239,36 @@ pub enum InvalidToken {
 pub(crate) const BEARER_SCHEME: &str = "Bearer ";
 
 /// An access token, kept as the `Authorization: Bearer <token>` header that sends it: one
-/// buffer, shared by the token set and every header handed out for it, and wiped when the last
-/// of them drops (`headers::sensitive_wiped`).
+/// buffer (`shared_secret`), shared by the token set and every header handed out for it, and
+/// wiped when the last of them drops.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Bearer(HeaderValue);
 
 impl Bearer {
-    /// The header of `token`, checked first.
-    fn new(token: &str) -> Result<Self, InvalidToken> {
-        check_access_token(token)?;
-        let mut header = Vec::with_capacity(BEARER_SCHEME.len() + token.len());
-        header.extend_from_slice(BEARER_SCHEME.as_bytes());
-        header.extend_from_slice(token.as_bytes());
-        Self::checked(header)
+    /// The header of `access_token`, checked first, and `refresh_token` after it in the same
+    /// buffer (sized once, so it never grows and leaves a copy behind).
+    fn with_refresh_token(
+        access_token: &str,
+        refresh_token: Option<&str>,
+    ) -> Result<(Self, Option<SharedText>), InvalidToken> {
+        check_access_token(access_token)?;
+        let refresh_token = refresh_token.unwrap_or_default();
+        let header_len = BEARER_SCHEME.len() + access_token.len();
+        let mut buffer = Vec::with_capacity(header_len + refresh_token.len());
+        buffer.extend_from_slice(BEARER_SCHEME.as_bytes());
+        buffer.extend_from_slice(access_token.as_bytes());
+        buffer.extend_from_slice(refresh_token.as_bytes());
+        let buffer = shared_secret::wiped_when_dropped(buffer);
+        let refresh = (!refresh_token.is_empty())
+            .then(|| SharedText::new(buffer.slice(header_len..)))
+            .flatten();
+        Ok((Self::checked(buffer.slice(..header_len))?, refresh))
     }
 
     /// The header in `header`: [`BEARER_SCHEME`], then a token `check_access_token` passed.
-    pub(crate) fn checked(header: Vec<u8>) -> Result<Self, InvalidToken> {
+    pub(crate) fn checked(header: Bytes) -> Result<Self, InvalidToken> {
         // A checked token is printable ASCII, which a header value always takes.
-        headers::sensitive_wiped(header)
+        headers::sensitive(header)
             .map(Self)
             .ok_or(InvalidToken::BadByte(0))
     }
@@ -325,16 +332,15 @@ impl TryFrom<StoredTokenSet> for TokenSet {
     type Error = InvalidToken;
 
     fn try_from(mut stored: StoredTokenSet) -> Result<Self, InvalidToken> {
-        // Copied into the header's buffer; `stored` wipes its own when dropped.
-        let access_token = Bearer::new(&stored.access_token)?;
-        // Taken, not copied: `stored` wipes whatever is left in it when dropped.
-        let refresh = match (stored.refresh_token.take(), stored.refresh_token_expires_at) {
-            (Some(token), Some(expires_at)) if !token.is_empty() => Some((token, expires_at)),
-            (mut unused, _) => {
-                wipe::optional(&mut unused);
-                None
-            }
-        };
+        // Both copied into one buffer; `stored` wipes its own when dropped.
+        let expires_at = stored.refresh_token_expires_at;
+        let refresh_token = stored
+            .refresh_token
+            .as_deref()
+            .filter(|_| expires_at.is_some());
+        let (access_token, refresh) =
+            Bearer::with_refresh_token(&stored.access_token, refresh_token)?;
+        let refresh = refresh.zip(expires_at);
         let mut set = Self::from_parts(access_token, stored.access_token_expires_at, refresh)
             .with_owner(stored.username.take().map(Arc::from))
             .with_scope(stored.scope.take());
@@ -348,7 +354,7 @@ impl From<TokenSet> for StoredTokenSet {
         Self {
             access_token: set.access_token.token().to_owned(),
             access_token_expires_at: set.access_token_expires_at,
-            refresh_token: set.refresh_token.clone(),
+            refresh_token: set.refresh_token_str().map(str::to_owned),
             refresh_token_expires_at: set.refresh_token_expires_at,
             username: set.username.as_deref().map(str::to_owned),
             scope: set.scope.clone(),

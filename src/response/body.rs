@@ -1,12 +1,13 @@
 //! The fields of a token endpoint's answer, success or error: each read into a buffer of its
 //! own, owned and wiped on drop (see `json` for why nothing is borrowed), as the one pass over
-//! the body finds them.
+//! the body finds them; the two tokens are checked as it passes them and decoded together
+//! into one buffer after it (`token_text`).
 
 use zeroize::Zeroizing;
 
 use super::json::{self, Malformed};
 use super::scan::Member;
-use crate::token_set::BEARER_SCHEME;
+use super::token_text::{RawTokens, TokenText};
 
 /// How many of [`FIELDS`] are strings (all but `expires_in`).
 const STRINGS: usize = 8;
@@ -36,12 +37,11 @@ fn field(key: &[u8]) -> Option<usize> {
 /// The fields of either a success or an error body.
 #[derive(Default)]
 pub(super) struct Body {
-    /// [`BEARER_SCHEME`], then the access token: decoded straight into the buffer of the header
-    /// that will send it. [`Self::access_token`] is the token.
-    pub(super) bearer: Option<Zeroizing<String>>,
+    /// The access and refresh tokens, in the buffer the header that sends the access token
+    /// will be made of.
+    pub(super) tokens: TokenText,
     pub(super) token_type: Option<TokenType>,
     pub(super) expires_in: Option<ExpiresIn>,
-    pub(super) refresh_token: Option<Zeroizing<String>>,
     pub(super) error: Option<Zeroizing<String>>,
     pub(super) error_description: Option<Zeroizing<String>>,
     pub(super) message: Option<Zeroizing<String>>,
@@ -72,14 +72,18 @@ impl Body {
         let mut body = Self::default();
         let mut seen = [false; STRINGS + 1];
         let mut malformed = None;
+        let mut tokens = RawTokens::default();
         // Each member is taken as the scan passes it: one pass over the body.
         let read = json::members(json, |member| {
-            if let Err(problem) = body.take(&member, &mut seen) {
+            if let Err(problem) = body.take(&member, &mut seen, &mut tokens) {
                 malformed.get_or_insert(Malformed::Shape(problem));
             }
         });
         match read {
-            Ok(()) => (body, malformed),
+            Ok(()) => {
+                body.tokens = tokens.decode();
+                (body, malformed)
+            }
             // Not JSON after all: what was read of it is dropped (and wiped), as if never read.
             Err(refused) => (Self::default(), Some(refused)),
         }
@@ -87,36 +91,35 @@ impl Body {
 
     /// The access token, if the body has one.
     pub(super) fn access_token(&self) -> Option<&str> {
-        self.bearer
-            .as_ref()
-            .map(|bearer| bearer.get(BEARER_SCHEME.len()..).unwrap_or_default())
+        self.tokens.access_token()
     }
 
     /// The tokens this body carries, to scrub from what is shown of it.
     pub(super) fn tokens(&self) -> impl Iterator<Item = &str> {
-        let refresh = self.refresh_token.as_ref().map(|token| token.as_str());
-        self.access_token().into_iter().chain(refresh)
+        self.access_token()
+            .into_iter()
+            .chain(self.tokens.refresh_token())
     }
 
-    /// The buffer of the string field at `index` in [`FIELDS`], and what its value comes after
-    /// in it (`token_type` has its own type, and `scope`, which is never a reason to refuse, is
-    /// read apart in [`Self::take`]).
-    fn string_slot(
-        &mut self,
-        index: usize,
-    ) -> Option<(&mut Option<Zeroizing<String>>, &'static str)> {
+    /// The buffer of the string field at `index` in [`FIELDS`] (the tokens are decoded apart,
+    /// `token_type` has its own type, and `scope`, which is never a reason to refuse, is read
+    /// apart in [`Self::take`]).
+    fn string_slot(&mut self, index: usize) -> Option<&mut Option<Zeroizing<String>>> {
         match index {
-            0 => Some((&mut self.bearer, BEARER_SCHEME)),
-            2 => Some((&mut self.refresh_token, "")),
-            3 => Some((&mut self.error, "")),
-            4 => Some((&mut self.error_description, "")),
-            5 => Some((&mut self.message, "")),
-            6 => Some((&mut self.hint, "")),
+            3 => Some(&mut self.error),
+            4 => Some(&mut self.error_description),
+            5 => Some(&mut self.message),
+            6 => Some(&mut self.hint),
             _ => None,
         }
     }
 
-    fn take(&mut self, member: &Member<'_>, seen: &mut [bool]) -> Result<(), String> {
+    fn take<'a>(
+        &mut self,
+        member: &Member<'a>,
+        seen: &mut [bool],
+        tokens: &mut RawTokens<'a>,
+    ) -> Result<(), String> {
         let (index, name) = match field(member.key) {
             Some(index) => (index, FIELDS.get(index).copied().unwrap_or_default()),
             None => return Ok(()), // a field the crate does not read
@@ -144,8 +147,12 @@ impl Body {
             self.expires_in = expires_in(member.value).map_err(problem)?;
         } else if name == "token_type" {
             self.token_type = token_type(member.value).map_err(problem)?;
-        } else if let Some((slot, prefix)) = self.string_slot(index) {
-            *slot = json::string_after(prefix, member.value).map_err(problem)?;
+        } else if name == "access_token" {
+            tokens.access = json::raw_string(member.value).map_err(problem)?;
+        } else if name == "refresh_token" {
+            tokens.refresh = json::raw_string(member.value).map_err(problem)?;
+        } else if let Some(slot) = self.string_slot(index) {
+            *slot = json::string(member.value).map_err(problem)?;
         }
         Ok(())
     }

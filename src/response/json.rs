@@ -4,8 +4,9 @@
 //! never borrows into `Option<Cow<str>>` (it always copies), so a derived struct would leave
 //! copies of an escaped token or an echoed password behind. Instead one pass (`scan`) checks
 //! the body and finds its members at once, copying nothing, and each string the crate reads is
-//! decoded into one buffer, sized up front and wiped on drop. Nothing is borrowed past the
-//! read: the crate owns every string it keeps, and wipes it.
+//! decoded into one buffer, sized up front and wiped on drop (the two tokens, checked as the scan
+//! passes them, into one buffer together: `token_text`). Nothing is borrowed past the read: the
+//! crate owns every string it keeps, and wipes it.
 
 use serde::de::IgnoredAny;
 use zeroize::Zeroizing;
@@ -53,44 +54,85 @@ pub(super) fn key_is(key: &[u8], name: &str) -> bool {
 
 /// A string value decoded into a wiped buffer; `None` for `null`.
 pub(super) fn string(value: &[u8]) -> Result<Option<Zeroizing<String>>, &'static str> {
-    string_after("", value)
-}
-
-/// [`string`], decoded into a buffer that starts with `prefix` (the access token goes straight
-/// into the header that will send it).
-pub(super) fn string_after(
-    prefix: &str,
-    value: &[u8],
-) -> Result<Option<Zeroizing<String>>, &'static str> {
     match value {
         b"null" => Ok(None),
-        [b'"', content @ .., b'"'] => unescape_after(prefix, content).map(Some),
+        [b'"', content @ .., b'"'] => unescape(content).map(Some),
         _ => Err("is not a string"),
     }
 }
 
-/// The content of a JSON string (between its quotes) with its escapes decoded.
-pub(super) fn unescape(content: &[u8]) -> Result<Zeroizing<String>, &'static str> {
-    unescape_after("", content)
+/// A string value, checked as [`string`] checks it but not decoded yet, so that the tokens of a
+/// body can be decoded into one buffer once the scan knows them all; `None` for `null`.
+pub(super) fn raw_string(value: &[u8]) -> Result<Option<RawString<'_>>, &'static str> {
+    match value {
+        b"null" => Ok(None),
+        [b'"', content @ .., b'"'] => {
+            let content = std::str::from_utf8(content).map_err(|_| "is not UTF-8")?;
+            let escaped = memchr::memchr(b'\\', content.as_bytes()).is_some();
+            if escaped {
+                unescape_each(content, |_, _| {})?;
+            }
+            Ok(Some(RawString { content, escaped }))
+        }
+        _ => Err("is not a string"),
+    }
 }
 
-/// [`unescape`] into a buffer that starts with `prefix`. Every escape is at least as long as
-/// what it decodes to, so the buffer never grows (which would leave a copy in the block it
-/// outgrew).
-fn unescape_after(prefix: &str, content: &[u8]) -> Result<Zeroizing<String>, &'static str> {
+/// A JSON string's content (between its quotes), checked: UTF-8, every escape valid.
+#[derive(Clone, Copy)]
+pub(super) struct RawString<'a> {
+    content: &'a str,
+    escaped: bool,
+}
+
+impl RawString<'_> {
+    /// The most bytes it decodes to: an escape is never shorter than what it stands for.
+    pub(super) fn max_len(&self) -> usize {
+        self.content.len()
+    }
+
+    /// Appends the decoded string to `out`, which needs no more room than [`Self::max_len`].
+    pub(super) fn decode_into(&self, out: &mut String) {
+        if !self.escaped {
+            out.push_str(self.content);
+            return;
+        }
+        // Checked when made: cannot fail.
+        let _ = unescape_each(self.content, |plain, escaped| {
+            out.push_str(plain);
+            out.extend(escaped);
+        });
+    }
+}
+
+/// The content of a JSON string (between its quotes) with its escapes decoded, into a buffer
+/// sized up front: every escape is at least as long as what it decodes to, so the buffer never
+/// grows (which would leave a copy in the block it outgrew).
+pub(super) fn unescape(content: &[u8]) -> Result<Zeroizing<String>, &'static str> {
     let text = std::str::from_utf8(content).map_err(|_| "is not UTF-8")?;
-    let mut out = Zeroizing::new(String::with_capacity(prefix.len() + text.len()));
-    out.push_str(prefix);
+    let mut out = Zeroizing::new(String::with_capacity(text.len()));
+    unescape_each(text, |plain, escaped| {
+        out.push_str(plain);
+        out.extend(escaped);
+    })?;
+    Ok(out)
+}
+
+/// Walks `text` (a JSON string's content), handing `piece` each stretch without escapes and
+/// the character of the escape that ends it (`None` after the last stretch).
+fn unescape_each(
+    text: &str,
+    mut piece: impl FnMut(&str, Option<char>),
+) -> Result<(), &'static str> {
     let mut rest = text;
-    while let Some(backslash) = rest.find('\\') {
-        out.push_str(rest.get(..backslash).unwrap_or_default());
+    while let Some(backslash) = memchr::memchr(b'\\', rest.as_bytes()) {
         let escape = rest.get(backslash + 1..).unwrap_or_default();
         let (character, length) = decode_escape(escape).ok_or("has a broken escape")?;
-        out.push(character);
+        piece(rest.get(..backslash).unwrap_or_default(), Some(character));
         rest = escape.get(length..).unwrap_or_default();
     }
-    out.push_str(rest);
-    Ok(out)
+    piece(rest, None);
+    Ok(())
 }
 
 /// The character an escape (after its `\`) stands for, and how many bytes it takes.

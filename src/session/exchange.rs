@@ -10,6 +10,7 @@ use crate::config::{PasswordRetention, Revocation};
 use crate::error::{Error, ErrorKind};
 use crate::request::RequestKind;
 use crate::response::{self, IssuedTokens};
+use crate::shared_secret::SharedText;
 use crate::time::UnixTime;
 use crate::token_set::TokenSet;
 
@@ -63,18 +64,20 @@ impl Session {
                 .map(|credentials| Arc::clone(credentials.shared_username())),
             _ => previous.and_then(|tokens| tokens.shared_username().cloned()),
         };
-        // Moved, not copied: every copy of a token is one more to wipe.
+        // Kept in the buffer it was decoded into, with the access token: no copy.
         let refresh = match issued.refresh_token {
-            Some(mut token) => Some((
-                std::mem::take(&mut *token),
+            Some(token) => Some((
+                token,
                 in_flight
                     .sent_at
                     .saturating_add(self.config.refresh_token_lifetime),
             )),
             None if in_flight.kind == RequestKind::PasswordGrant => None,
+            // Copied into a buffer of its own, so that it does not keep the previous access
+            // token's buffer (its old neighbour) alive.
             None => previous.and_then(|tokens| {
                 Some((
-                    tokens.refresh_token_str()?.to_owned(),
+                    SharedText::from_string(tokens.refresh_token_str()?.to_owned()),
                     tokens.refresh_token_expires_at()?,
                 ))
             }),
@@ -148,7 +151,8 @@ impl Session {
             let expires_at = in_flight
                 .sent_at
                 .saturating_add(self.config.refresh_token_lifetime);
-            held.tokens.replace_refresh_token(token, expires_at);
+            held.tokens
+                .replace_refresh_token(SharedText::from_string(token), expires_at);
             self.changed();
         }
     }

@@ -146,11 +146,71 @@ fn a_whole_session_lifecycle_leaves_no_secret_behind() {
     assert_eq!(found, 0);
 }
 
+/// A refresh token shares the buffer of the access token it came with, and a header handed out
+/// keeps that buffer: whether the session keeps a refresh token a refresh answer did not
+/// replace (a copy), replaces it (a refused answer that still rotated it) or forgets it (refused
+/// by the server), every buffer is wiped when its last header and set drop.
+#[test]
+fn refresh_tokens_kept_replaced_or_forgotten_are_wiped_with_their_buffers() {
+    let found = blocks_freed_with_canary(|| {
+        let config = Config::keliweb("client-id", "client-secret")
+            .credentials("user@example.com", "password")
+            .build()
+            .expect("valid config");
+        let mut session = Session::new(config).with_tokens(support::expired_at_t0(
+            "access-Wq7canary-0",
+            "refresh-Wq7canary-0",
+        ));
+        let answers: [(u64, &str, u16, &[u8]); 3] = [
+            // No refresh token: the one held is kept.
+            (0, "refresh-Wq7canary-0", 200, br#"{"access_token":"access-Wq7canary-1","expires_in":300}"#),
+            // Refused for its token type, but the old refresh token is retired: this one is kept.
+            (
+                400,
+                "refresh-Wq7canary-0",
+                200,
+                br#"{"token_type":"MAC","access_token":"access-Wq7canary-2","refresh_token":"refresh-Wq7canary-2"}"#,
+            ),
+            // The refresh token is refused: forgotten.
+            (900, "refresh-Wq7canary-2", 400, br#"{"error":"invalid_grant"}"#),
+        ];
+        let mut headers = Vec::new();
+        for (after, refresh_token, status, body) in answers {
+            let now = NOW.saturating_add(Duration::from_secs(after));
+            let (id, mut request) = send(&mut session, now);
+            let refresh_sent = String::from_utf8_lossy(request.body()).contains(refresh_token);
+            request.body_mut().zeroize();
+            assert!(refresh_sent, "{refresh_token} was sent after {after} s");
+            let response = Response::builder()
+                .status(status)
+                .body(body)
+                .expect("valid response");
+            let result = session.handle_response(id, now, &response);
+            assert_eq!(result.is_ok(), status == 200 && after == 0, "{result:?}");
+            let mut call = http::Request::get("https://apiv2.keliweb.it/api/user")
+                .body(())
+                .expect("request");
+            if session.authorize(now, &mut call).is_ok() {
+                headers.push(call);
+            }
+        }
+        assert!(!headers.is_empty(), "a header was handed out");
+        assert!(
+            session
+                .tokens()
+                .is_some_and(|tokens| tokens.refresh_token().is_none())
+        );
+        drop(session);
+        drop(headers);
+    });
+    assert_eq!(found, 0);
+}
+
 fn send(
     session: &mut Session,
     now: UnixTime,
 ) -> (keliweb_oauth::sans_io::RequestId, http::Request<Vec<u8>>) {
-    match session.poll(now) {
+    match support::poll(session, now) {
         Action::Send(outgoing) => outgoing.into_parts(),
         other => panic!("expected a request, got {other:?}"),
     }
