@@ -162,7 +162,7 @@ fn moved(slot: &mut Option<Zeroizing<String>>) -> Option<String> {
 /// The refresh token of a 2xx body that was refused for another reason (a wrong token type, a
 /// bad `expires_in`): Passport has already retired the old one, so this one must be kept
 /// (`docs/passport.md#rotation`).
-pub(crate) fn salvage_refresh_token(status: StatusCode, body: &[u8]) -> Option<String> {
+pub(crate) fn salvage_refresh_token(status: StatusCode, body: &[u8]) -> Option<SharedText> {
     if !status.is_success() {
         return None;
     }
@@ -178,7 +178,9 @@ pub(crate) fn salvage_refresh_token(status: StatusCode, body: &[u8]) -> Option<S
     })
     .ok()?;
     let value = found.filter(|_| named == 1)?;
-    moved(&mut json::string(value).ok()?).filter(|token| !token.is_empty())
+    moved(&mut json::string(value).ok()?)
+        .filter(|token| !token.is_empty())
+        .map(SharedText::from_string)
 }
 
 /// Parses a revocation response: any 2xx is success, whatever its body.
@@ -250,6 +252,20 @@ mod tests {
             body.as_bytes(),
             Vec::new,
         )
+    }
+
+    /// A token written `null` is a token not sent: no refresh token, or no access token (not a
+    /// token of the wrong type).
+    #[test]
+    fn a_null_token_is_no_token() {
+        let issued = token(200, r#"{"access_token":"a.b.c","refresh_token":null}"#);
+        assert!(issued.is_ok_and(|issued| issued.refresh_token.is_none()));
+        let error = token(200, r#"{"access_token":null,"refresh_token":"r"}"#).err();
+        let detail = error.as_ref().and_then(Error::detail);
+        assert_eq!(detail, Some("the body has no access_token"));
+        let wrong = token(200, r#"{"access_token":"a.b.c","refresh_token":1}"#).err();
+        let detail = wrong.as_ref().and_then(Error::detail).unwrap_or_default();
+        assert!(detail.contains("refresh_token is not a string"), "{detail}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Secrets kept in a buffer that several values share as slices (`bytes::Bytes`): the
-//! `Authorization` header of an access token and every clone of it, and a token set's refresh
-//! token, which lives in the same buffer as the access token it came with. The buffer is wiped
-//! when the last slice of it drops, and cloning a slice copies nothing.
+//! `Authorization` header of an access token and every clone of it, and the refresh token that
+//! came in the same answer, decoded right after the access token into the same buffer. The
+//! buffer is wiped when the last slice of it drops, and cloning a slice copies nothing.
 
 use std::fmt;
 
@@ -30,8 +30,20 @@ impl Drop for WipedOnDrop {
 }
 
 /// A secret text in a shared buffer that is wiped when its last slice drops.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct SharedText(Bytes);
+#[derive(Clone)]
+pub(crate) struct SharedText {
+    bytes: Bytes,
+    /// Whether the buffer holds this text alone (no access token beside it).
+    alone: bool,
+}
+
+impl PartialEq for SharedText {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for SharedText {}
 
 impl fmt::Debug for SharedText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -40,24 +52,42 @@ impl fmt::Debug for SharedText {
 }
 
 impl SharedText {
-    /// The text in `bytes`; `None` if they are not UTF-8.
+    /// The text in `bytes`, a slice of a buffer that may hold other secrets; `None` if they
+    /// are not UTF-8.
     pub(crate) fn new(bytes: Bytes) -> Option<Self> {
         std::str::from_utf8(&bytes).ok()?;
-        Some(Self(bytes))
+        Some(Self {
+            bytes,
+            alone: false,
+        })
     }
 
     /// `text` in a buffer of its own: its bytes are moved there, not copied.
     pub(crate) fn from_string(text: String) -> Self {
-        Self(wiped_when_dropped(text.into_bytes()))
+        Self {
+            bytes: wiped_when_dropped(text.into_bytes()),
+            alone: true,
+        }
+    }
+
+    /// The same text, in a buffer that holds nothing else: this one shared when it is already
+    /// alone in its buffer, a copy otherwise, so that keeping the text does not keep its
+    /// neighbours alive.
+    pub(crate) fn detached(&self) -> Self {
+        if self.alone {
+            self.clone()
+        } else {
+            Self::from_string(self.as_str().to_owned())
+        }
     }
 
     pub(crate) fn as_str(&self) -> &str {
         // Checked by `new`; `from_string` takes a `String`.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(&self.bytes).unwrap_or_default()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.bytes.is_empty()
     }
 }
 
@@ -78,6 +108,13 @@ mod tests {
         assert_eq!(own.as_str(), "def502");
         assert!(!own.is_empty());
         assert!(SharedText::from_string(String::new()).is_empty());
+        // Detached: a slice is copied out of its buffer, a text alone in its buffer shared.
+        let sliced = SharedText::new(shared.slice(19..));
+        let detached = sliced.as_ref().map(SharedText::detached);
+        let detached_at = detached.as_ref().map(|text| text.bytes.as_ptr() as usize);
+        assert!(detached_at.is_some_and(|at| at != start + 19));
+        assert!(detached.as_ref() == sliced.as_ref());
+        assert_eq!(own.detached().bytes.as_ptr(), own.bytes.as_ptr());
         assert_eq!(format!("{own:?}"), "SharedText([redacted])");
     }
 }

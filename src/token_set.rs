@@ -148,6 +148,10 @@ impl TokenSet {
         self.refresh_token.as_ref().map(SharedText::as_str)
     }
 
+    pub(crate) fn shared_refresh_token(&self) -> Option<&SharedText> {
+        self.refresh_token.as_ref()
+    }
+
     /// The refresh token if it has not expired at `now`.
     pub(crate) fn live_refresh_token(&self, now: UnixTime) -> Option<&str> {
         match (self.refresh_token_str(), self.refresh_token_expires_at) {
@@ -156,9 +160,9 @@ impl TokenSet {
         }
     }
 
-    /// Replaces the refresh token, which only ever happens to a dead one (the server refused
-    /// it, or rotated it and sent its successor). Alone in its buffer, it is wiped at once;
-    /// sharing the access token's, it is wiped with that buffer, when the access token goes.
+    /// Replaces the refresh token after the server rotated it (Passport revokes the old one
+    /// when it issues the next). The old one is wiped when the last holder of its buffer drops:
+    /// a clone of this set, or, when it came with the access token, a header made from that.
     pub(crate) fn replace_refresh_token(&mut self, token: SharedText, expires_at: UnixTime) {
         self.refresh_token = Some(token);
         self.refresh_token_expires_at = Some(expires_at);

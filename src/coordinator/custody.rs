@@ -154,8 +154,8 @@ impl Custody {
             (None, _) => false,
         };
         self.is_unsaved(session)
-            && held.refresh_token().is_some()
-            && (theirs.refresh_token().is_none() || older)
+            && held.refresh_token_str().is_some()
+            && (theirs.refresh_token_str().is_none() || older)
     }
 
     /// The held set is the store's `version`: nothing is left to save, and no store error

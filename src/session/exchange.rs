@@ -10,7 +10,6 @@ use crate::config::{PasswordRetention, Revocation};
 use crate::error::{Error, ErrorKind};
 use crate::request::RequestKind;
 use crate::response::{self, IssuedTokens};
-use crate::shared_secret::SharedText;
 use crate::time::UnixTime;
 use crate::token_set::TokenSet;
 
@@ -73,11 +72,11 @@ impl Session {
                     .saturating_add(self.config.refresh_token_lifetime),
             )),
             None if in_flight.kind == RequestKind::PasswordGrant => None,
-            // Copied into a buffer of its own, so that it does not keep the previous access
-            // token's buffer (its old neighbour) alive.
+            // In a buffer of its own (copied into one the first time), so that it does not keep
+            // the previous access token alive.
             None => previous.and_then(|tokens| {
                 Some((
-                    SharedText::from_string(tokens.refresh_token_str()?.to_owned()),
+                    tokens.shared_refresh_token()?.detached(),
                     tokens.refresh_token_expires_at()?,
                 ))
             }),
@@ -151,8 +150,7 @@ impl Session {
             let expires_at = in_flight
                 .sent_at
                 .saturating_add(self.config.refresh_token_lifetime);
-            held.tokens
-                .replace_refresh_token(SharedText::from_string(token), expires_at);
+            held.tokens.replace_refresh_token(token, expires_at);
             self.changed();
         }
     }

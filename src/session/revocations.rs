@@ -81,8 +81,8 @@ impl Revocations {
         self.pending.contains(&id)
     }
 
-    /// Marks `id` answered; returns whether it was out. The revoked tokens are dropped (and
-    /// wiped) once no request carrying them is left.
+    /// Marks `id` answered; returns whether it was out. The revoked tokens are dropped once no
+    /// request carrying them is left, and wiped when the last header made from them goes too.
     pub(super) fn finish(&mut self, id: RequestId) -> bool {
         let position = self.pending.iter().position(|pending| *pending == id);
         let taken = position

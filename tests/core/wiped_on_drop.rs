@@ -22,6 +22,9 @@ use zeroize::Zeroize;
 use crate::support;
 
 const CANARY: &[u8] = b"Wq7canary";
+/// The canary as an `Authorization: Basic` header carries it: part of the base64 of
+/// `client-id:secret-Wq7canary` (the test using it checks the header holds it).
+const BASIC_CANARY: &[u8] = b"XcTdjYW5hcnk";
 
 struct ScanningAllocator;
 
@@ -40,7 +43,7 @@ unsafe impl GlobalAlloc for ScanningAllocator {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if SCANNING.load(Ordering::Relaxed) && layout.size() >= CANARY.len() {
             let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
-            if block.windows(CANARY.len()).any(|window| window == CANARY) {
+            if holds(block, CANARY) || holds(block, BASIC_CANARY) {
                 FREED_WITH_CANARY.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -50,6 +53,10 @@ unsafe impl GlobalAlloc for ScanningAllocator {
 
 #[global_allocator]
 static ALLOCATOR: ScanningAllocator = ScanningAllocator;
+
+fn holds(block: &[u8], canary: &[u8]) -> bool {
+    block.windows(canary.len()).any(|window| window == canary)
+}
 
 /// Runs `work` with scanning on and returns how many freed blocks still held the canary.
 fn blocks_freed_with_canary(work: impl FnOnce()) -> usize {
@@ -69,6 +76,13 @@ const NOW: UnixTime = support::T0;
 fn the_scanner_sees_an_unwiped_string() {
     let found = blocks_freed_with_canary(|| drop(String::from("plain Wq7canary text")));
     assert_eq!(found, 1, "the scanner must catch a secret freed as it is");
+    let found = blocks_freed_with_canary(|| {
+        drop(String::from("Basic Y2xpZW50LWlkOnNlY3JldC1XcTdjYW5hcnk="))
+    });
+    assert_eq!(
+        found, 1,
+        "the scanner must catch a Basic credential freed as it is"
+    );
 }
 
 #[test]
@@ -149,59 +163,117 @@ fn a_whole_session_lifecycle_leaves_no_secret_behind() {
 /// A refresh token shares the buffer of the access token it came with, and a header handed out
 /// keeps that buffer: whether the session keeps a refresh token a refresh answer did not
 /// replace (a copy), replaces it (a refused answer that still rotated it) or forgets it (refused
-/// by the server), every buffer is wiped when its last header and set drop.
+/// by the server), every buffer is wiped when its last header and set drop, whichever goes
+/// first.
 #[test]
 fn refresh_tokens_kept_replaced_or_forgotten_are_wiped_with_their_buffers() {
+    for headers_dropped_first in [false, true] {
+        let found = blocks_freed_with_canary(|| {
+            let config = Config::keliweb("client-id", "client-secret")
+                .credentials("user@example.com", "password")
+                .build()
+                .expect("valid config");
+            let mut session = Session::new(config).with_tokens(support::expired_at_t0(
+                "access-Wq7canary-0",
+                "refresh-Wq7canary-0",
+            ));
+            // (seconds after NOW, the refresh token the request sends, status, answer, usable)
+            let answers: [(u64, &str, u16, &[u8], bool); 4] = [
+                // Both tokens: one buffer, which the header handed out below keeps.
+                (
+                    0,
+                    "refresh-Wq7canary-0",
+                    200,
+                    br#"{"access_token":"access-Wq7canary-1","refresh_token":"refresh-Wq7canary-1","expires_in":300}"#,
+                    true,
+                ),
+                // No refresh token: the one held is kept, copied out of that buffer.
+                (
+                    400,
+                    "refresh-Wq7canary-1",
+                    200,
+                    br#"{"access_token":"access-Wq7canary-2","expires_in":300}"#,
+                    true,
+                ),
+                // Refused for its token type, but the old refresh token is retired: this one
+                // replaces it.
+                (
+                    800,
+                    "refresh-Wq7canary-1",
+                    200,
+                    br#"{"token_type":"MAC","access_token":"access-Wq7canary-3","refresh_token":"refresh-Wq7canary-3"}"#,
+                    false,
+                ),
+                // The refresh token is refused: forgotten.
+                (
+                    1800,
+                    "refresh-Wq7canary-3",
+                    400,
+                    br#"{"error":"invalid_grant"}"#,
+                    false,
+                ),
+            ];
+            let mut headers = Vec::new();
+            for (after, refresh_token, status, body, usable) in answers {
+                let now = NOW.saturating_add(Duration::from_secs(after));
+                let (id, mut request) = send(&mut session, now);
+                let refresh_sent = String::from_utf8_lossy(request.body()).contains(refresh_token);
+                request.body_mut().zeroize();
+                assert!(refresh_sent, "{refresh_token} was sent after {after} s");
+                let response = Response::builder()
+                    .status(status)
+                    .body(body)
+                    .expect("valid response");
+                let result = session.handle_response(id, now, &response);
+                assert_eq!(result.is_ok(), usable, "after {after} s: {result:?}");
+                let mut call = http::Request::get("https://apiv2.keliweb.it/api/user")
+                    .body(())
+                    .expect("request");
+                if usable {
+                    session.authorize(now, &mut call).expect("a usable token");
+                    headers.push(call);
+                }
+            }
+            assert_eq!(headers.len(), 2);
+            let held = session.tokens().map(TokenSet::refresh_token);
+            assert!(
+                matches!(held, Some(None)),
+                "the refused refresh token is gone"
+            );
+            if headers_dropped_first {
+                drop(headers);
+                drop(session);
+            } else {
+                drop(session);
+                drop(headers);
+            }
+        });
+        assert_eq!(found, 0, "headers dropped first: {headers_dropped_first}");
+    }
+}
+
+/// With `client_secret_basic`, the `Authorization: Basic` value is built once per config into a
+/// buffer that every request's header map shares, wiped when the last of them drops.
+#[test]
+fn the_basic_header_is_wiped() {
     let found = blocks_freed_with_canary(|| {
-        let config = Config::keliweb("client-id", "client-secret")
+        let config = Config::keliweb("client-id", "secret-Wq7canary")
             .credentials("user@example.com", "password")
+            .client_secret_basic()
             .build()
             .expect("valid config");
-        let mut session = Session::new(config).with_tokens(support::expired_at_t0(
-            "access-Wq7canary-0",
-            "refresh-Wq7canary-0",
-        ));
-        let answers: [(u64, &str, u16, &[u8]); 3] = [
-            // No refresh token: the one held is kept.
-            (0, "refresh-Wq7canary-0", 200, br#"{"access_token":"access-Wq7canary-1","expires_in":300}"#),
-            // Refused for its token type, but the old refresh token is retired: this one is kept.
-            (
-                400,
-                "refresh-Wq7canary-0",
-                200,
-                br#"{"token_type":"MAC","access_token":"access-Wq7canary-2","refresh_token":"refresh-Wq7canary-2"}"#,
-            ),
-            // The refresh token is refused: forgotten.
-            (900, "refresh-Wq7canary-2", 400, br#"{"error":"invalid_grant"}"#),
-        ];
-        let mut headers = Vec::new();
-        for (after, refresh_token, status, body) in answers {
-            let now = NOW.saturating_add(Duration::from_secs(after));
-            let (id, mut request) = send(&mut session, now);
-            let refresh_sent = String::from_utf8_lossy(request.body()).contains(refresh_token);
-            request.body_mut().zeroize();
-            assert!(refresh_sent, "{refresh_token} was sent after {after} s");
-            let response = Response::builder()
-                .status(status)
-                .body(body)
-                .expect("valid response");
-            let result = session.handle_response(id, now, &response);
-            assert_eq!(result.is_ok(), status == 200 && after == 0, "{result:?}");
-            let mut call = http::Request::get("https://apiv2.keliweb.it/api/user")
-                .body(())
-                .expect("request");
-            if session.authorize(now, &mut call).is_ok() {
-                headers.push(call);
-            }
-        }
-        assert!(!headers.is_empty(), "a header was handed out");
+        let mut session = Session::new(config);
+        let (_, mut request) = send(&mut session, NOW);
+        let sent = request
+            .headers()
+            .get("authorization")
+            .map(|value| value.as_bytes());
         assert!(
-            session
-                .tokens()
-                .is_some_and(|tokens| tokens.refresh_token().is_none())
+            sent.is_some_and(|header| holds(header, BASIC_CANARY)),
+            "{sent:?}"
         );
-        drop(session);
-        drop(headers);
+        request.body_mut().zeroize();
+        drop((request, session));
     });
     assert_eq!(found, 0);
 }
