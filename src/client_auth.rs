@@ -86,20 +86,19 @@ impl fmt::Debug for EncodedClient {
 }
 
 /// A form POST of the client to `url`: `head`, the client's credentials when they go in the
-/// body, `tail`, and `scope` if any.
+/// body, `tail` (fields, or fields encoded beforehand), and `scope` if any.
 pub(crate) fn client_post(
     config: &Config,
     url: &Uri,
     head: &[(&'static str, &str)],
-    tail: &[(&'static str, &str)],
+    tail: Piece<'_>,
     scope: Option<&str>,
 ) -> Request<Vec<u8>> {
     let client = &config.encoded_client;
     let pieces = head
         .iter()
         .map(|&(name, value)| Piece::Field(name, value))
-        .chain([Piece::Encoded(&client.form)])
-        .chain(tail.iter().map(|&(name, value)| Piece::Field(name, value)))
+        .chain([Piece::Encoded(&client.form), tail])
         .chain(scope.map(|scope| Piece::Field("scope", scope)));
     request::form_post(url, &client.headers, form::body(pieces))
 }

@@ -17,8 +17,10 @@ use http::{HeaderValue, Method, Uri};
 
 pub use crate::client_auth::ClientAuthentication;
 use crate::client_auth::EncodedClient;
+use crate::form::{self, Piece};
 use crate::origin::{AllowedOrigin, KELIWEB_API_HOSTS, OriginPolicy};
 use crate::secret::{ClientSecret, Password};
+use crate::wipe;
 
 /// The account the password grant logs in with.
 #[derive(Clone)]
@@ -26,15 +28,31 @@ pub struct Credentials {
     /// Shared with every token set a login with these credentials brings, which records it.
     username: Arc<str>,
     password: Password,
+    /// `username=…&password=…`, form-encoded once for every password grant they send, shared
+    /// by the clones and wiped with the last of them.
+    form: Arc<EncodedForm>,
 }
 
 impl Credentials {
     /// The account e-mail and its password.
     pub fn new(username: impl Into<String>, password: impl Into<Password>) -> Self {
+        let username: Arc<str> = Arc::from(username.into());
+        let password = password.into();
+        let fields = [
+            Piece::Field("username", &username),
+            Piece::Field("password", password.expose_secret()),
+        ];
+        let form = Arc::new(EncodedForm(form::body(fields.into_iter())));
         Self {
-            username: Arc::from(username.into()),
-            password: password.into(),
+            username,
+            password,
+            form,
         }
+    }
+
+    /// The credentials as a password grant's form fields, encoded.
+    pub(crate) fn encoded_form(&self) -> &[u8] {
+        &self.form.0
     }
 
     /// The account name (an e-mail address for Keliweb).
@@ -52,6 +70,15 @@ impl Credentials {
     #[must_use]
     pub fn password(&self) -> &Password {
         &self.password
+    }
+}
+
+/// Form fields holding a secret, wiped on drop.
+struct EncodedForm(Vec<u8>);
+
+impl Drop for EncodedForm {
+    fn drop(&mut self) {
+        wipe::bytes(&mut self.0);
     }
 }
 

@@ -12,13 +12,20 @@ pub(crate) enum Piece<'a> {
 }
 
 impl Piece<'_> {
-    fn len(self) -> usize {
+    /// Its length in the body, and whether it is written as it is (no byte to encode).
+    fn sized(self) -> (usize, bool) {
         match self {
             Self::Field(name, value) => {
                 debug_assert!(all_unchanged(name.as_bytes()), "{name} needs encoding");
-                name.len() + 1 + encoded_len(value)
+                let plain = all_unchanged(value.as_bytes());
+                let len = if plain {
+                    value.len()
+                } else {
+                    encoded_len(value)
+                };
+                (name.len() + 1 + len, plain)
             }
-            Self::Encoded(fields) => fields.len(),
+            Self::Encoded(fields) => (fields.len(), true),
         }
     }
 
@@ -27,11 +34,24 @@ impl Piece<'_> {
     }
 }
 
+/// How many pieces' plainness [`body`] remembers between sizing and writing: more than any
+/// request has.
+const REMEMBERED: usize = 8;
+
 /// The body of `pieces`, joined by `&`, in a buffer exactly its size.
 pub(crate) fn body<'a>(pieces: impl Iterator<Item = Piece<'a>> + Clone) -> Vec<u8> {
     let pieces = pieces.filter(|piece| !piece.is_empty());
-    let separators = pieces.clone().count().saturating_sub(1);
-    let mut body = Vec::with_capacity(pieces.clone().map(Piece::len).sum::<usize>() + separators);
+    // Each piece is sized once, and whether it needs encoding remembered, so that a token is
+    // read once to size it, then copied.
+    let (mut len, mut plain) = (0, [false; REMEMBERED]);
+    for (index, piece) in pieces.clone().enumerate() {
+        let (piece_len, piece_plain) = piece.sized();
+        len += piece_len + usize::from(index > 0);
+        if let Some(slot) = plain.get_mut(index) {
+            *slot = piece_plain;
+        }
+    }
+    let mut body = Vec::with_capacity(len);
     for (index, piece) in pieces.enumerate() {
         if index > 0 {
             body.push(b'&');
@@ -40,7 +60,11 @@ pub(crate) fn body<'a>(pieces: impl Iterator<Item = Piece<'a>> + Clone) -> Vec<u
             Piece::Field(name, value) => {
                 body.extend_from_slice(name.as_bytes());
                 body.push(b'=');
-                encode_into(&mut body, value);
+                if plain.get(index) == Some(&true) {
+                    body.extend_from_slice(value.as_bytes());
+                } else {
+                    encode_into(&mut body, value);
+                }
             }
             Piece::Encoded(fields) => body.extend_from_slice(fields),
         }
@@ -117,6 +141,26 @@ mod tests {
             encode_into(&mut out, &text);
             prop_assert_eq!(out.capacity(), expected.len());
             prop_assert_eq!(out, expected.into_bytes());
+        }
+
+        /// Any fields, plain or not, more than [`REMEMBERED`] of them, with empty pieces among
+        /// them: the body is exactly its size and reads as serde_urlencoded writes it.
+        #[test]
+        fn any_body_is_its_exact_size_and_reads_as_serde_urlencoded_writes_it(
+            fields in prop::collection::vec(
+                (prop::sample::select(vec!["token", "scope", "a_b"]), "[a-z0-9._*-]{0,8}|\\PC{0,8}"),
+                0..12,
+            ),
+            empty_every in 1_usize..5,
+        ) {
+            let pieces = fields.iter().enumerate().flat_map(|(index, (name, value))| {
+                let empty = (index % empty_every == 0).then_some(Piece::Encoded(b""));
+                empty.into_iter().chain([Piece::Field(name, value)])
+            });
+            let written = body(pieces);
+            prop_assert_eq!(written.len(), written.capacity());
+            let expected = serde_urlencoded::to_string(&fields).expect("encodable");
+            prop_assert_eq!(written, expected.into_bytes());
         }
     }
 

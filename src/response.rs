@@ -25,7 +25,7 @@ use crate::error::{Error, ErrorKind, RetryAfter};
 use crate::request::RequestKind;
 use crate::shared_secret::SharedText;
 use crate::time::UnixTime;
-use crate::token_set::{Bearer, check_access_token};
+use crate::token_set::Bearer;
 use body::{Body, ExpiresIn, TokenType};
 use classify::classify;
 use details::quote;
@@ -138,11 +138,10 @@ impl<'a> Answer<'a> {
                 quote(token_type, scrubber())
             )));
         }
-        let Some(access_token) = fields.access_token() else {
-            return Some(unexpected("the body has no access_token".to_owned()));
-        };
-        if let Err(invalid) = check_access_token(access_token) {
-            return Some(unexpected(invalid.to_string()));
+        match fields.tokens.check_access_token() {
+            None => return Some(unexpected("the body has no access_token".to_owned())),
+            Some(Err(invalid)) => return Some(unexpected(invalid.to_string())),
+            Some(Ok(())) => {}
         }
         if let Some(ExpiresIn::Invalid(shown)) = &fields.expires_in {
             return Some(unexpected(format!(
@@ -298,6 +297,38 @@ mod tests {
                 .err()
                 .unwrap_or_else(|| panic!("{body} accepted"));
             assert_eq!(error.kind(), ErrorKind::UnexpectedResponse, "{body}");
+        }
+    }
+
+    /// A token the scan found graphic has only its length checked; every other token is checked
+    /// byte by byte. Both ways give `check_access_token`'s verdict on the decoded token.
+    #[test]
+    fn access_tokens_are_checked_alike_whichever_way_the_scan_found_them() {
+        let long = "a".repeat(crate::token_set::MAX_ACCESS_TOKEN_LEN + 1);
+        let longest = "a".repeat(crate::token_set::MAX_ACCESS_TOKEN_LEN);
+        let long_with_space = format!("{long} b");
+        let sent: [(&str, &str); 9] = [
+            ("", ""),
+            (&long, &long),
+            (&longest, &longest),
+            (&long_with_space, &long_with_space),
+            ("a b", "a b"),
+            (r"a\u0020b", "a b"),
+            (r"\u00e4", "\u{e4}"),
+            ("a\u{7f}", "a\u{7f}"),
+            (r"e\/J", "e/J"),
+        ];
+        for (content, decoded) in sent {
+            let body = format!(r#"{{"access_token":"{content}"}}"#);
+            let verdict = token(200, &body).map(|issued| issued.access_token.token().to_owned());
+            match crate::token_set::check_access_token(decoded) {
+                Ok(()) => assert_eq!(verdict.ok().as_deref(), Some(decoded)),
+                Err(invalid) => {
+                    let error = verdict.err();
+                    let detail = error.as_ref().and_then(Error::detail);
+                    assert_eq!(detail, Some(invalid.to_string().as_str()), "{content}");
+                }
+            }
         }
     }
 

@@ -52,14 +52,14 @@ impl fmt::Debug for SharedText {
 }
 
 impl SharedText {
-    /// The text in `bytes`, a slice of a buffer that may hold other secrets; `None` if they
-    /// are not UTF-8.
-    pub(crate) fn new(bytes: Bytes) -> Option<Self> {
-        std::str::from_utf8(&bytes).ok()?;
-        Some(Self {
+    /// The text in `bytes`, a slice of a buffer that may hold other secrets. The callers hand
+    /// over text they decoded or copied from a `str` (UTF-8), so it is not checked again here;
+    /// [`Self::as_str`] would show anything else as empty.
+    pub(crate) fn new(bytes: Bytes) -> Self {
+        Self {
             bytes,
             alone: false,
-        })
+        }
     }
 
     /// `text` in a buffer of its own: its bytes are moved there, not copied.
@@ -82,7 +82,6 @@ impl SharedText {
     }
 
     pub(crate) fn as_str(&self) -> &str {
-        // Checked by `new`; `from_string` takes a `String`.
         std::str::from_utf8(&self.bytes).unwrap_or_default()
     }
 
@@ -98,22 +97,20 @@ mod tests {
     #[test]
     fn slices_share_one_buffer_and_read_as_text() {
         let shared = wiped_when_dropped(b"Bearer access.tokenrefresh-token".to_vec());
-        let refresh = SharedText::new(shared.slice(19..)).map(|text| text.as_str().to_owned());
-        assert_eq!(refresh.as_deref(), Some("refresh-token"));
+        let refresh = SharedText::new(shared.slice(19..));
+        assert_eq!(refresh.as_str(), "refresh-token");
         // A slice points into the buffer: nothing was copied.
         let start = shared.as_ptr() as usize;
         assert_eq!(shared.slice(19..).as_ptr() as usize, start + 19);
-        assert!(SharedText::new(Bytes::from_static(b"\xff")).is_none());
+        assert_eq!(SharedText::new(Bytes::from_static(b"\xff")).as_str(), "");
         let own = SharedText::from_string("def502".to_owned());
         assert_eq!(own.as_str(), "def502");
         assert!(!own.is_empty());
         assert!(SharedText::from_string(String::new()).is_empty());
         // Detached: a slice is copied out of its buffer, a text alone in its buffer shared.
-        let sliced = SharedText::new(shared.slice(19..));
-        let detached = sliced.as_ref().map(SharedText::detached);
-        let detached_at = detached.as_ref().map(|text| text.bytes.as_ptr() as usize);
-        assert!(detached_at.is_some_and(|at| at != start + 19));
-        assert!(detached.as_ref() == sliced.as_ref());
+        let detached = refresh.detached();
+        assert_ne!(detached.bytes.as_ptr() as usize, start + 19);
+        assert!(detached == refresh);
         assert_eq!(own.detached().bytes.as_ptr(), own.bytes.as_ptr());
         assert_eq!(format!("{own:?}"), "SharedText([redacted])");
     }

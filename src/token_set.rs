@@ -263,9 +263,8 @@ impl Bearer {
         buffer.extend_from_slice(access_token.as_bytes());
         buffer.extend_from_slice(refresh_token.as_bytes());
         let buffer = shared_secret::wiped_when_dropped(buffer);
-        let refresh = (!refresh_token.is_empty())
-            .then(|| SharedText::new(buffer.slice(header_len..)))
-            .flatten();
+        let refresh =
+            (!refresh_token.is_empty()).then(|| SharedText::new(buffer.slice(header_len..)));
         Ok((Self::checked(buffer.slice(..header_len))?, refresh))
     }
 
@@ -293,12 +292,7 @@ impl Bearer {
 
 /// Checks an access token can be sent as `Authorization: Bearer <token>`.
 pub(crate) fn check_access_token(token: &str) -> Result<(), InvalidToken> {
-    if token.is_empty() {
-        return Err(InvalidToken::Empty);
-    }
-    if token.len() > MAX_ACCESS_TOKEN_LEN {
-        return Err(InvalidToken::TooLong(token.len()));
-    }
+    check_access_token_len(token.len())?;
     // One pass without an early exit (the compiler vectorizes it) for the usual good token;
     // the offending byte is looked for only in a bad one.
     if token
@@ -310,6 +304,15 @@ pub(crate) fn check_access_token(token: &str) -> Result<(), InvalidToken> {
     match token.bytes().position(|byte| !byte.is_ascii_graphic()) {
         Some(offset) => Err(InvalidToken::BadByte(offset)),
         None => Ok(()),
+    }
+}
+
+/// The length rules of [`check_access_token`], for a token known to be printable ASCII.
+pub(crate) fn check_access_token_len(len: usize) -> Result<(), InvalidToken> {
+    match len {
+        0 => Err(InvalidToken::Empty),
+        len if len > MAX_ACCESS_TOKEN_LEN => Err(InvalidToken::TooLong(len)),
+        _ => Ok(()),
     }
 }
 
@@ -395,6 +398,20 @@ mod tests {
             r#"{"access_token":"eyJ.abc.def","access_token_expires_at":1800000000000,"refresh_token":"def50200aa","refresh_token_expires_at":1800864000000}"#
         );
         assert_eq!(serde_json::from_str::<TokenSet>(&json).unwrap(), set);
+    }
+
+    #[test]
+    fn sets_differing_only_in_their_refresh_token_are_not_equal() {
+        let at = UnixTime::from_secs(1_800_000_000);
+        let with = |refresh: &str| {
+            TokenSet::new(
+                AccessToken::new("eyJ.abc.def"),
+                at,
+                Some((RefreshToken::new(refresh), at)),
+            )
+        };
+        assert_eq!(with("def50200aa"), with("def50200aa"));
+        assert_ne!(with("def50200aa"), with("def50200ab"));
     }
 
     #[test]

@@ -148,9 +148,9 @@ impl Body {
         } else if name == "token_type" {
             self.token_type = token_type(member.value).map_err(problem)?;
         } else if name == "access_token" {
-            tokens.access = json::raw_string(member.value).map_err(problem)?;
+            tokens.access = json::raw_string(member.value, member.graphic).map_err(problem)?;
         } else if name == "refresh_token" {
-            tokens.refresh = json::raw_string(member.value).map_err(problem)?;
+            tokens.refresh = json::raw_string(member.value, member.graphic).map_err(problem)?;
         } else if let Some(slot) = self.string_slot(index) {
             *slot = json::string(member.value).map_err(problem)?;
         }

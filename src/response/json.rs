@@ -63,16 +63,30 @@ pub(super) fn string(value: &[u8]) -> Result<Option<Zeroizing<String>>, &'static
 
 /// A string value, checked as [`string`] checks it but not decoded yet, so that the tokens of a
 /// body can be decoded into one buffer once the scan knows them all; `None` for `null`.
-pub(super) fn raw_string(value: &[u8]) -> Result<Option<RawString<'_>>, &'static str> {
+/// `graphic` is the scan's [`Member::graphic`](super::scan::Member::graphic): such a string
+/// has nothing left to check.
+pub(super) fn raw_string(
+    value: &[u8],
+    graphic: bool,
+) -> Result<Option<RawString<'_>>, &'static str> {
     match value {
         b"null" => Ok(None),
+        [b'"', content @ .., b'"'] if graphic => Ok(Some(RawString {
+            content,
+            escaped: false,
+            graphic: true,
+        })),
         [b'"', content @ .., b'"'] => {
-            let content = std::str::from_utf8(content).map_err(|_| "is not UTF-8")?;
-            let escaped = memchr::memchr(b'\\', content.as_bytes()).is_some();
+            let text = std::str::from_utf8(content).map_err(|_| "is not UTF-8")?;
+            let escaped = memchr::memchr(b'\\', content).is_some();
             if escaped {
-                unescape_each(content, |_, _| {})?;
+                unescape_each(text, |_, _| {})?;
             }
-            Ok(Some(RawString { content, escaped }))
+            Ok(Some(RawString {
+                content,
+                escaped,
+                graphic: false,
+            }))
         }
         _ => Err("is not a string"),
     }
@@ -81,8 +95,10 @@ pub(super) fn raw_string(value: &[u8]) -> Result<Option<RawString<'_>>, &'static
 /// A JSON string's content (between its quotes), checked: UTF-8, every escape valid.
 #[derive(Clone, Copy)]
 pub(super) struct RawString<'a> {
-    content: &'a str,
+    content: &'a [u8],
     escaped: bool,
+    /// Printable ASCII other than space, with no escape ([`Member::graphic`](super::scan::Member::graphic)).
+    graphic: bool,
 }
 
 impl RawString<'_> {
@@ -91,16 +107,25 @@ impl RawString<'_> {
         self.content.len()
     }
 
-    /// Appends the decoded string to `out`, which needs no more room than [`Self::max_len`].
-    pub(super) fn decode_into(&self, out: &mut String) {
+    /// Whether it is printable ASCII other than space, with no escape.
+    pub(super) fn is_graphic(&self) -> bool {
+        self.graphic
+    }
+
+    /// Appends the decoded string (UTF-8) to `out`, which needs no more room than
+    /// [`Self::max_len`].
+    pub(super) fn decode_into(&self, out: &mut Vec<u8>) {
         if !self.escaped {
-            out.push_str(self.content);
+            out.extend_from_slice(self.content);
             return;
         }
-        // Checked when made: cannot fail.
-        let _ = unescape_each(self.content, |plain, escaped| {
-            out.push_str(plain);
-            out.extend(escaped);
+        // Checked when made (UTF-8, escapes): neither can fail.
+        let text = std::str::from_utf8(self.content).unwrap_or_default();
+        let _ = unescape_each(text, |plain, escaped| {
+            out.extend_from_slice(plain.as_bytes());
+            if let Some(character) = escaped {
+                out.extend_from_slice(character.encode_utf8(&mut [0; 4]).as_bytes());
+            }
         });
     }
 }

@@ -12,6 +12,10 @@
 pub(super) struct Member<'a> {
     pub(super) key: &'a [u8],
     pub(super) value: &'a [u8],
+    /// Whether the value is a string of printable ASCII other than space (`!` to `~`) with no
+    /// escape, as tokens are: it needs no decoding and no UTF-8 check, and a header takes it.
+    /// Found by the scan's own check of the string's bytes, at no extra pass.
+    pub(super) graphic: bool,
 }
 
 /// What a body turned out to be.
@@ -31,6 +35,7 @@ pub(super) fn scan<'a>(json: &'a [u8], mut member: impl FnMut(Member<'a>)) -> Op
         json,
         at: 0,
         frames: Frames::default(),
+        graphic: false,
     };
     scanner.space();
     let shape = if scanner.peek() == Some(b'{') {
@@ -48,6 +53,8 @@ struct Scanner<'a> {
     json: &'a [u8],
     at: usize,
     frames: Frames,
+    /// Whether the last string read was [`Member::graphic`].
+    graphic: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -84,7 +91,13 @@ impl<'a> Scanner<'a> {
             let start = self.at;
             self.value()?;
             let value = self.json.get(start..self.at)?;
-            member(Member { key, value });
+            // A string value is one string read, the last one.
+            let graphic = value.first() == Some(&b'"') && self.graphic;
+            member(Member {
+                key,
+                value,
+                graphic,
+            });
             self.space();
             match self.next()? {
                 b',' => self.space(),
@@ -162,20 +175,27 @@ impl<'a> Scanner<'a> {
     /// A string, at its opening quote: no control character, only JSON's escapes.
     fn string(&mut self) -> Option<()> {
         self.at += 1;
+        let mut graphic = true;
         loop {
             let rest = self.json.get(self.at..)?;
             // Most of a body is tokens: jump to the next quote or backslash (memchr reads a word
             // or a vector at a time), then check the run skipped for control characters in one
-            // branch-free pass.
+            // branch-free pass, which also finds whether it is all graphic ASCII.
             let run = memchr::memchr2(b'"', b'\\', rest)?;
             let skipped = rest.get(..run)?;
-            if skipped.iter().fold(u8::MAX, |least, &byte| least.min(byte)) < 0x20 {
+            let (least, most) = skipped.iter().fold((u8::MAX, 0), |(least, most), &byte| {
+                (least.min(byte), most.max(byte))
+            });
+            if least < 0x20 {
                 return None;
             }
+            graphic &= least > b' ' && most < 0x7f;
             self.at += run;
             if self.next()? == b'"' {
+                self.graphic = graphic;
                 return Some(());
             }
+            graphic = false;
             match self.next()? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
                 b'u' => {
@@ -320,10 +340,32 @@ mod tests {
         }
     }
 
-    /// Checks the scan against serde_json on `json`.
+    /// Whether `value` is a string of printable ASCII other than space, with no escape, read
+    /// byte by byte: what [`Member::graphic`] says, found another way.
+    fn graphic(value: &[u8]) -> bool {
+        match value {
+            [b'"', content @ .., b'"'] => content
+                .iter()
+                .all(|&byte| byte.is_ascii_graphic() && byte != b'\\'),
+            _ => false,
+        }
+    }
+
+    /// Checks the scan against serde_json on `json`, and each member's `graphic`.
     fn agrees(json: &[u8]) -> Result<(), TestCaseError> {
         let mut found = Vec::new();
-        let shape = scan(json, |member| found.push((member.key, member.value)));
+        let mut graphic_wrong = Vec::new();
+        let shape = scan(json, |member| {
+            if member.graphic != graphic(member.value) {
+                graphic_wrong.push(member.value);
+            }
+            found.push((member.key, member.value));
+        });
+        prop_assert!(
+            graphic_wrong.is_empty(),
+            "graphic wrong for {:?}",
+            graphic_wrong
+        );
         prop_assert_eq!(shape.is_some(), serde_accepts(json), "{:?}", json);
         let object = json.iter().find(|byte| !b" \t\n\r".contains(byte)) == Some(&b'{');
         match shape {
@@ -587,6 +629,33 @@ mod tests {
             }
             let crossed = format!("{}{}", "[".repeat(depth), "}".repeat(depth));
             assert!(!accepts(crossed.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn a_string_of_printable_ascii_without_escapes_is_graphic() {
+        let body = br#"{"a":"eyJ0.x-_~+/=","b":"a b","c":"a\/b","d":"\u00e4","e":"","f":1,"g":["x"],"h":"\u007f","i":"~!"}"#;
+        let mut graphic = Vec::new();
+        let shape = scan(body, |member| graphic.push((member.key, member.graphic)));
+        assert_eq!(shape, Some(Shape::Object));
+        let expected = [
+            (&b"a"[..], true),
+            (b"b", false), // a space
+            (b"c", false), // an escape
+            (b"d", false),
+            (b"e", true), // nothing to check: an empty token is refused for its length
+            (b"f", false),
+            (b"g", false),
+            (b"h", false),
+            (b"i", true),
+        ];
+        assert_eq!(graphic, expected);
+        // Raw bytes outside printable ASCII (DEL, UTF-8) are not graphic either.
+        for value in [&b"\"a\x7fb\""[..], "\"\u{e4}\"".as_bytes()] {
+            let body = [&b"{\"k\":"[..], value, b"}"].concat();
+            let mut seen = None;
+            assert!(scan(&body, |member| seen = Some(member.graphic)).is_some());
+            assert_eq!(seen, Some(false), "{value:?}");
         }
     }
 

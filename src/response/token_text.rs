@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::json::RawString;
 use crate::shared_secret::{self, SharedText};
-use crate::token_set::BEARER_SCHEME;
+use crate::token_set::{BEARER_SCHEME, InvalidToken, check_access_token, check_access_token_len};
 use crate::wipe;
 
 /// The token members as the scan found them: checked, not decoded yet.
@@ -28,9 +28,9 @@ impl RawTokens<'_> {
             .access
             .map_or(0, |access| BEARER_SCHEME.len() + access.max_len());
         let refresh = self.refresh.map_or(0, |refresh| refresh.max_len());
-        let mut text = String::with_capacity(header + refresh);
+        let mut text = Vec::with_capacity(header + refresh);
         let header_end = self.access.map(|access| {
-            text.push_str(BEARER_SCHEME);
+            text.extend_from_slice(BEARER_SCHEME.as_bytes());
             access.decode_into(&mut text);
             text.len()
         });
@@ -43,6 +43,7 @@ impl RawTokens<'_> {
             text,
             header_end,
             refresh_start,
+            access_graphic: self.access.is_some_and(|access| access.is_graphic()),
         }
     }
 }
@@ -50,22 +51,36 @@ impl RawTokens<'_> {
 /// A body's tokens, decoded: wiped on drop, unless shared out to a token set first.
 #[derive(Default)]
 pub(super) struct TokenText {
-    text: String,
+    /// UTF-8: decoded from checked strings.
+    text: Vec<u8>,
     /// The end of `Bearer <access token>`, when the body has an access token.
     header_end: Option<usize>,
     /// Where the refresh token starts, when the body has one; it runs to the end.
     refresh_start: Option<usize>,
+    /// Whether the access token was sent as printable ASCII other than space, with no escape:
+    /// only its length is left to check.
+    access_graphic: bool,
 }
 
 impl TokenText {
     pub(super) fn access_token(&self) -> Option<&str> {
         let end = self.header_end?;
-        Some(self.text.get(BEARER_SCHEME.len()..end).unwrap_or_default())
+        Some(text(self.text.get(BEARER_SCHEME.len()..end)))
     }
 
     pub(super) fn refresh_token(&self) -> Option<&str> {
         let start = self.refresh_start?;
-        Some(self.text.get(start..).unwrap_or_default())
+        Some(text(self.text.get(start..)))
+    }
+
+    /// Whether the access token can go into a header (`check_access_token`); `None` without
+    /// one. A token the scan found graphic has only its length checked.
+    pub(super) fn check_access_token(&self) -> Option<Result<(), InvalidToken>> {
+        if self.access_graphic {
+            let end = self.header_end?;
+            return Some(check_access_token_len(end - BEARER_SCHEME.len()));
+        }
+        self.access_token().map(check_access_token)
     }
 
     /// The buffer, handed over without a copy: `Bearer <access token>` and the refresh token,
@@ -75,17 +90,22 @@ impl TokenText {
         if header_end.is_none() && refresh_start.is_none() {
             return (None, None);
         }
-        let shared = shared_secret::wiped_when_dropped(std::mem::take(&mut self.text).into_bytes());
+        let shared = shared_secret::wiped_when_dropped(std::mem::take(&mut self.text));
         let header = header_end.map(|end| shared.slice(..end));
-        let refresh = refresh_start.and_then(|start| SharedText::new(shared.slice(start..)));
+        let refresh = refresh_start.map(|start| SharedText::new(shared.slice(start..)));
         (header, refresh)
     }
 }
 
 impl Drop for TokenText {
     fn drop(&mut self) {
-        wipe::string(&mut self.text);
+        wipe::bytes(&mut self.text);
     }
+}
+
+/// The text in `bytes` (decoded from checked strings, so always UTF-8).
+fn text(bytes: Option<&[u8]>) -> &str {
+    std::str::from_utf8(bytes.unwrap_or_default()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -94,7 +114,7 @@ mod tests {
     use super::*;
 
     fn raw(value: &[u8]) -> Option<RawString<'_>> {
-        json::raw_string(value).ok().flatten()
+        json::raw_string(value, false).ok().flatten()
     }
 
     #[test]

@@ -75,6 +75,7 @@ use crate::authorization::{Authorization, NotAuthorized, TokenId};
 use crate::client_auth;
 use crate::config::{Config, Credentials};
 use crate::error::{Error, ErrorKind, TransportError};
+use crate::form::Piece;
 use crate::request::{OutgoingRequest, RequestId, RequestKind};
 use crate::response;
 use crate::store_error::StoreError;
@@ -617,7 +618,7 @@ impl Session {
                 .or(self.config.scope.as_deref());
             let request = self.client_post(
                 &[("grant_type", "refresh_token")],
-                &[("refresh_token", refresh_token)],
+                Piece::Field("refresh_token", refresh_token),
                 scope,
             );
             (RequestKind::RefreshGrant, request)
@@ -625,10 +626,7 @@ impl Session {
             let credentials = self.login.credentials()?;
             let request = self.client_post(
                 &[("grant_type", "password")],
-                &[
-                    ("username", credentials.username()),
-                    ("password", credentials.password().expose_secret()),
-                ],
+                Piece::Encoded(credentials.encoded_form()),
                 self.config.scope.as_deref(),
             );
             (RequestKind::PasswordGrant, request)
@@ -663,7 +661,7 @@ impl Session {
     fn client_post(
         &self,
         head: &[(&'static str, &str)],
-        tail: &[(&'static str, &str)],
+        tail: Piece<'_>,
         scope: Option<&str>,
     ) -> http::Request<Vec<u8>> {
         client_auth::client_post(&self.config, &self.config.token_url, head, tail, scope)

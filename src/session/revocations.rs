@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 use crate::client_auth;
 use crate::config::{Config, Revocation};
+use crate::form::Piece;
 use crate::request::{self, OutgoingRequest, RequestId, RequestKind};
 use crate::token_set::TokenSet;
 
@@ -40,7 +41,7 @@ impl Revocations {
                     .chain(access)
                     .map(|(token, hint)| {
                         let fields = [("token", token), ("token_type_hint", hint)];
-                        client_auth::client_post(config, url, &fields, &[], None)
+                        client_auth::client_post(config, url, &fields, Piece::Encoded(&[]), None)
                     })
                     .collect()
             }
