@@ -388,6 +388,56 @@ fn a_save_that_landed_late_counts_as_saved() {
     );
 }
 
+/// A retried save that finds another process's set in the store keeps its own unsaved set
+/// (saves it over the stored one) when that set has a refresh token and the stored one has
+/// none, or arrived before it; it adopts a stored set with a refresh token that arrived later.
+#[test]
+fn a_retried_save_keeps_its_unsaved_set_over_a_dead_or_older_stored_one() {
+    use crate::secret::{AccessToken, RefreshToken};
+    let stored = |refresh: bool, obtained: UnixTime| {
+        let expires = T0.saturating_add(Duration::from_secs(3600));
+        let refresh = refresh.then(|| (RefreshToken::new("r-theirs"), expires));
+        TokenSet::new(AccessToken::new("a-theirs"), expires, refresh)
+            .map(|set| set.with_obtained_at(obtained))
+            .ok()
+    };
+    let (before, after) = (
+        T0.saturating_sub(Duration::from_secs(10)),
+        T0.saturating_add(Duration::from_secs(10)),
+    );
+    // (the stored set, whether the held one is saved over it)
+    let cases = [
+        (stored(true, before), true),
+        (stored(false, after), true),
+        (stored(true, after), false),
+    ];
+    for (theirs, kept) in cases {
+        let (mut machine, job, login) = login_out_with_store();
+        let _ = machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0);
+        let _ = machine.saved(job, Err(unavailable()), T0);
+        let retry = T0.saturating_add(RETRY);
+        let (persist, _) = machine.refresh_ahead(retry).expect("the retried save");
+        assert!(matches!(
+            machine.leased(persist, Ok(()), retry),
+            Some(Work::Load)
+        ));
+        let found = Stored {
+            version: 1,
+            tokens: theirs,
+        };
+        let next = machine.loaded(persist, Ok(found), retry);
+        let held = machine.tokens().map(TokenSet::access_token);
+        let held = held.as_ref().map(AccessToken::expose_secret);
+        if kept {
+            assert_eq!(save(next).0, 1);
+            assert_eq!(held, Some("eyJ0.a1.c2ln"));
+        } else {
+            assert!(matches!(next, Some(Work::Release)), "{next:?}");
+            assert_eq!(held, Some("a-theirs"));
+        }
+    }
+}
+
 #[test]
 fn a_retried_save_that_cannot_lease_waits_the_delay_from_its_failure() {
     let (mut machine, job, login) = login_out_with_store();
