@@ -252,6 +252,21 @@ mod tests {
         }
     }
 
+    /// A string the scan found graphic is taken as it is (nothing checked again); any other
+    /// is checked here, and is not taken for graphic.
+    #[test]
+    fn a_graphic_string_is_taken_as_it_is() {
+        let graphic = raw_string(br#""eyJ.a-b""#, true).ok().flatten();
+        assert!(graphic.is_some_and(|raw| raw.is_graphic()));
+        let checked = raw_string(br#""eyJ.a-b""#, false).ok().flatten();
+        assert!(checked.is_some_and(|raw| !raw.is_graphic()));
+        let mut decoded = Vec::new();
+        if let Some(raw) = graphic {
+            raw.decode_into(&mut decoded);
+        }
+        assert_eq!(decoded, b"eyJ.a-b");
+    }
+
     #[test]
     fn a_unicode_escape_is_four_hex_digits_exactly() {
         assert_eq!(hex4("00e4"), Some(0xe4));
