@@ -160,6 +160,36 @@ fn a_whole_session_lifecycle_leaves_no_secret_behind() {
     assert_eq!(found, 0);
 }
 
+/// Buffers are wiped in blocks (`src/wipe.rs`): secrets across every block boundary, in the
+/// last partial block, and in the spare room an escaped token leaves (it decodes shorter than
+/// it is sent), are all wiped.
+#[test]
+fn long_tokens_are_wiped_to_their_last_byte() {
+    let access: String = (0..12)
+        .map(|part| format!("Wq7canary{part:02}-pad-{}", "x".repeat(part * 3)))
+        .collect();
+    assert!(access.len() > 4 * 64, "{} bytes", access.len());
+    let body: &'static [u8] = format!(
+        r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{access}","refresh_token":"{}\/Wq7canary-end"}}"#,
+        "r".repeat(150)
+    )
+    .leak()
+    .as_bytes();
+    // Made before the scan: building them frees blocks holding the canary.
+    let tokens: Vec<AccessToken> = (0..64)
+        .map(|extra| AccessToken::new(format!("{access}{}Wq7canary", "z".repeat(extra))))
+        .collect();
+    let found = blocks_freed_with_canary(|| {
+        let expires = NOW.saturating_add(Duration::from_secs(60));
+        for token in &tokens {
+            let set = TokenSet::new(token.clone(), expires, None).expect("valid");
+            drop(set);
+        }
+        answer_and_drop("password", true, 200, body);
+    });
+    assert_eq!(found, 0);
+}
+
 /// A refresh token shares the buffer of the access token it came with, and a header handed out
 /// keeps that buffer: whether the session keeps a refresh token a refresh answer did not
 /// replace (a copy), replaces it (a refused answer that still rotated it) or forgets it (refused
