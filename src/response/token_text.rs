@@ -78,7 +78,9 @@ impl TokenText {
     pub(super) fn check_access_token(&self) -> Option<Result<(), InvalidToken>> {
         if self.access_graphic {
             let end = self.header_end?;
-            return Some(check_access_token_len(end - BEARER_SCHEME.len()));
+            return Some(check_access_token_len(
+                end.saturating_sub(BEARER_SCHEME.len()),
+            ));
         }
         self.access_token().map(check_access_token)
     }

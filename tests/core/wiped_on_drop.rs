@@ -60,14 +60,24 @@ fn holds(block: &[u8], canary: &[u8]) -> bool {
 
 /// Runs `work` with scanning on and returns how many freed blocks still held the canary.
 fn blocks_freed_with_canary(work: impl FnOnce()) -> usize {
+    blocks_freed_with_canary_given(|| (), |()| work())
+}
+
+/// [`blocks_freed_with_canary`] for work on inputs that hold the canary themselves: they are
+/// made and dropped under the same lock with scanning off, so that the blocks their making and
+/// dropping frees are counted by no test (another test scanning meanwhile would count them).
+fn blocks_freed_with_canary_given<T>(make: impl FnOnce() -> T, work: impl FnOnce(&T)) -> usize {
     let _one = ONE_SCAN
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let inputs = make();
     FREED_WITH_CANARY.store(0, Ordering::SeqCst);
     SCANNING.store(true, Ordering::SeqCst);
-    work();
+    work(&inputs);
     SCANNING.store(false, Ordering::SeqCst);
-    FREED_WITH_CANARY.load(Ordering::SeqCst)
+    let found = FREED_WITH_CANARY.load(Ordering::SeqCst);
+    drop(inputs);
+    found
 }
 
 const NOW: UnixTime = support::T0;
@@ -165,28 +175,30 @@ fn a_whole_session_lifecycle_leaves_no_secret_behind() {
 /// it is sent), are all wiped.
 #[test]
 fn long_tokens_are_wiped_to_their_last_byte() {
-    let access: String = (0..12)
-        .map(|part| format!("Wq7canary{part:02}-pad-{}", "x".repeat(part * 3)))
-        .collect();
-    assert!(access.len() > 4 * 64, "{} bytes", access.len());
-    let body: &'static [u8] = format!(
-        r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{access}","refresh_token":"{}\/Wq7canary-end"}}"#,
-        "r".repeat(150)
-    )
-    .leak()
-    .as_bytes();
-    // Made before the scan: building them frees blocks holding the canary.
-    let tokens: Vec<AccessToken> = (0..64)
-        .map(|extra| AccessToken::new(format!("{access}{}Wq7canary", "z".repeat(extra))))
-        .collect();
-    let found = blocks_freed_with_canary(|| {
+    let make = || {
+        let access: String = (0..12)
+            .map(|part| format!("Wq7canary{part:02}-pad-{}", "x".repeat(part * 3)))
+            .collect();
+        let body = format!(
+            r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{access}","refresh_token":"{}\/Wq7canary-end"}}"#,
+            "r".repeat(150)
+        );
+        let tokens: Vec<AccessToken> = (0..64)
+            .map(|extra| AccessToken::new(format!("{access}{}Wq7canary", "z".repeat(extra))))
+            .collect();
+        (access.len(), body, tokens)
+    };
+    let mut access_len = 0;
+    let found = blocks_freed_with_canary_given(make, |(len, body, tokens)| {
+        access_len = *len;
         let expires = NOW.saturating_add(Duration::from_secs(60));
-        for token in &tokens {
+        for token in tokens {
             let set = TokenSet::new(token.clone(), expires, None).expect("valid");
             drop(set);
         }
-        answer_and_drop("password", true, 200, body);
+        answer_and_drop("password", true, 200, body.as_bytes());
     });
+    assert!(access_len > 4 * 64, "{access_len} bytes");
     assert_eq!(found, 0);
 }
 
@@ -337,7 +349,7 @@ fn awaiting_answer(
 }
 
 /// Feeds `body` with `status` to a session awaiting an answer, then drops everything.
-fn answer_and_drop(password: &str, with_tokens: bool, status: u16, body: &'static [u8]) {
+fn answer_and_drop(password: &str, with_tokens: bool, status: u16, body: &[u8]) {
     let (mut session, id) = awaiting_answer(password, with_tokens);
     let response = Response::builder()
         .status(status)
