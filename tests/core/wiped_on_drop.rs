@@ -93,6 +93,10 @@ fn the_scanner_sees_an_unwiped_string() {
             // The block just freed holds the canary: taken back at once (the allocator hands
             // the last freed block of a size out first) and zeroed, so that no later test's
             // allocation gets it with the canary still in it.
+            #[allow(
+                clippy::slow_vector_initialization,
+                reason = "vec![0; n] allocates zeroed memory, which does not take the freed block back"
+            )]
             let mut zeroes = Vec::<u8>::with_capacity(text.len());
             zeroes.resize(text.len(), 0);
             drop(zeroes);
