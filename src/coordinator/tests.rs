@@ -119,6 +119,22 @@ fn login_out_with_store() -> (Coordinator, JobId, OutgoingRequest) {
     (machine, job, login)
 }
 
+/// A coordinator with a store whose login's save failed at `T0`, and the retry of that save,
+/// started at `T0 + RETRY` and asking for the lease: the machine, the retry's job, the unsaved
+/// set and the time.
+fn save_retried() -> (Coordinator, JobId, Option<TokenSet>, UnixTime) {
+    let (mut machine, job, login) = login_out_with_store();
+    let (_, set) = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
+    assert!(matches!(
+        machine.saved(job, Err(unavailable()), T0),
+        Some(Work::Release)
+    ));
+    let retry = T0.saturating_add(RETRY);
+    let (persist, first) = machine.refresh_ahead(retry).expect("the retried save");
+    assert!(matches!(first, Work::Lease));
+    (machine, persist, set, retry)
+}
+
 /// A coordinator with a store whose refresh, due at the expiry, was refused under the lease;
 /// the job (saving the set without its dead refresh token) and the time.
 fn refresh_refused_under_lease() -> (Coordinator, JobId, UnixTime) {
@@ -351,12 +367,7 @@ fn a_failed_save_keeps_the_set_in_use_and_is_retried_after_the_delay() {
 
 #[test]
 fn a_save_that_landed_late_counts_as_saved() {
-    let (mut machine, job, login) = login_out_with_store();
-    let (_, set) = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
-    let timed_out = StoreError::new(StoreErrorKind::Unavailable, "timed out");
-    let _ = machine.saved(job, Err(timed_out), T0);
-    let retry = T0.saturating_add(RETRY);
-    let (persist, _) = machine.refresh_ahead(retry).expect("the retried save");
+    let (mut machine, persist, set, retry) = save_retried();
     assert!(matches!(
         machine.leased(persist, Ok(()), retry),
         Some(Work::Load)
@@ -412,11 +423,7 @@ fn a_retried_save_keeps_its_unsaved_set_over_a_dead_or_older_stored_one() {
         (stored(true, after), false),
     ];
     for (theirs, kept) in cases {
-        let (mut machine, job, login) = login_out_with_store();
-        let _ = machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0);
-        let _ = machine.saved(job, Err(unavailable()), T0);
-        let retry = T0.saturating_add(RETRY);
-        let (persist, _) = machine.refresh_ahead(retry).expect("the retried save");
+        let (mut machine, persist, _, retry) = save_retried();
         assert!(matches!(
             machine.leased(persist, Ok(()), retry),
             Some(Work::Load)
@@ -440,11 +447,7 @@ fn a_retried_save_keeps_its_unsaved_set_over_a_dead_or_older_stored_one() {
 
 #[test]
 fn a_retried_save_that_cannot_lease_waits_the_delay_from_its_failure() {
-    let (mut machine, job, login) = login_out_with_store();
-    let _ = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
-    let _ = machine.saved(job, Err(unavailable()), T0);
-    let retry = T0.saturating_add(RETRY);
-    let (persist, _) = machine.refresh_ahead(retry).expect("the retried save");
+    let (mut machine, persist, _, retry) = save_retried();
     // The lease fails long after it was asked for: the next try counts from the failure.
     let failed_at = retry.saturating_add(Duration::from_secs(30));
     assert!(
@@ -896,11 +899,7 @@ fn a_forced_refresh_after_a_late_landed_save_refreshes_instead_of_adopting_it() 
 
 #[test]
 fn an_abandoned_retried_save_waits_the_delay_before_the_next() {
-    let (mut machine, job, login) = login_out_with_store();
-    let _ = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
-    let _ = machine.saved(job, Err(unavailable()), T0);
-    let retry = T0.saturating_add(RETRY);
-    let (persist, _) = machine.refresh_ahead(retry).expect("the retried save");
+    let (mut machine, persist, _, retry) = save_retried();
     machine.abandon(persist, false, retry);
     assert!(!machine.is_running(persist));
     assert!(machine.refresh_ahead(retry).is_none(), "not again at once");
