@@ -2,37 +2,31 @@
 //!
 //! `zeroize` wipes a `String` or a `Vec<u8>` one volatile store per byte (its `Vec` impl
 //! zeroizes element by element: ~2 instructions a byte, a few thousand per token set), but a
-//! byte slice or its spare capacity in bulk: a plain fill, then an optimisation barrier the
-//! compiler cannot see through, so the fill is not removed as a dead store. These wipe the
-//! whole buffer that way: its bytes and its spare capacity.
+//! byte slice in bulk: a plain fill, then an optimisation barrier the compiler cannot see
+//! through, so the fill is not removed as a dead store. These wipe a buffer's bytes that way.
+//! Not its spare capacity: the buffers these wipe are sized up front and only ever appended to,
+//! so no secret is ever written past their length (`tests/core/wiped_on_drop.rs` scans every
+//! freed block whole, spare room included).
 //!
 //! In blocks of [`BLOCK`] bytes, each filled by stores the compiler writes in place: left to
 //! glibc's `memset`, a token-sized fill takes 512-bit stores, and on CPUs that slow down for
 //! those (this project's benchmark machine) the one wipe of a replaced token set cost about a
 //! quarter of a token exchange's time (BENCHMARKS.md, table 2).
 
-use std::mem::MaybeUninit;
-
 use zeroize::Zeroize;
 
 /// Bytes wiped at a time: a fill of a size known when compiling is written in place.
 const BLOCK: usize = 64;
 
-/// Wipes `buffer` (its bytes and spare capacity) and leaves it empty, its capacity kept.
+/// Wipes `buffer`'s bytes and leaves it empty, its capacity kept.
 pub(crate) fn bytes(buffer: &mut Vec<u8>) {
     let mut blocks = buffer.chunks_exact_mut(BLOCK);
     blocks.by_ref().for_each(Zeroize::zeroize);
     blocks.into_remainder().iter_mut().zeroize();
-    let mut spare = buffer.spare_capacity_mut().chunks_exact_mut(BLOCK);
-    spare.by_ref().for_each(Zeroize::zeroize);
-    spare
-        .into_remainder()
-        .iter_mut()
-        .for_each(MaybeUninit::zeroize);
     buffer.clear();
 }
 
-/// Wipes `text` (its bytes and spare capacity) and frees it, leaving an empty string.
+/// Wipes `text`'s bytes and frees it, leaving an empty string.
 pub(crate) fn string(text: &mut String) {
     bytes(&mut std::mem::take(text).into_bytes());
 }
