@@ -162,7 +162,8 @@ impl TokenSet {
 
     /// Replaces the refresh token after the server rotated it (Passport revokes the old one
     /// when it issues the next). The old one is wiped when the last holder of its buffer drops:
-    /// a clone of this set, or, when it came with the access token, a header made from that.
+    /// a clone of this set, or, when it came with the access token, that token (this set keeps
+    /// it until it is replaced) or a header made from it.
     pub(crate) fn replace_refresh_token(&mut self, token: SharedText, expires_at: UnixTime) {
         self.refresh_token = Some(token);
         self.refresh_token_expires_at = Some(expires_at);

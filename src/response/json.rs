@@ -249,7 +249,15 @@ mod tests {
             b"1",
         ] {
             assert!(string(broken).is_err());
+            // A token not found graphic is checked as `string` checks it, without decoding.
+            assert!(raw_string(broken, false).is_err());
         }
+        let mut decoded = Vec::new();
+        if let Ok(Some(raw)) = raw_string(br#""a\/\u00e4\ud83d\ude00""#, false) {
+            raw.decode_into(&mut decoded);
+        }
+        assert_eq!(decoded, "a/\u{e4}😀".as_bytes());
+        assert!(matches!(raw_string(b"null", false), Ok(None)));
     }
 
     /// A string the scan found graphic is taken as it is (nothing checked again); any other

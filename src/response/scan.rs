@@ -4,7 +4,8 @@
 //! member of a top-level object as it passes it, so nothing is read twice.
 //!
 //! Like `IgnoredAny`, it checks neither UTF-8 nor surrogate pairs in strings: those are checked
-//! when a string the crate keeps is decoded (`json::unescape`), and ignored elsewhere.
+//! in a string the crate keeps (`json::string`, `json::raw_string`, unless the scan found it
+//! printable ASCII with no escape), and ignored elsewhere.
 //! Nothing is copied: the scan only moves an offset and keeps one bit per open container (a
 //! byte each beyond 128 deep, where only a hostile body goes).
 

@@ -1,7 +1,8 @@
 //! The tokens of a body, decoded into one buffer once the scan has found them both:
 //! `Bearer `, the access token, then the refresh token. The set made from them keeps that buffer
 //! (`shared_secret`): the header that sends the access token is a slice of it, the refresh
-//! token another, so a successful exchange allocates for its tokens once.
+//! token another, so a successful exchange allocates for its tokens twice: the buffer, and the
+//! block through which its slices share it.
 
 use bytes::Bytes;
 

@@ -170,6 +170,49 @@ fn a_successful_exchange_allocates_five_times() {
     }
 }
 
+/// BENCHMARKS.md table 2's note: a refresh answered without a refresh token keeps the one it
+/// sent, copied out of the buffer it shared with the previous access token the first time (2
+/// allocations more: the copy and its sharing block), so that it does not keep that token alive,
+/// and shared as it is after that, alone in its buffer.
+#[test]
+fn a_kept_refresh_token_is_copied_out_once_then_shared() {
+    let now = UnixTime::from_secs(1_800_000_000);
+    let answer = http::Response::new(
+        br#"{"token_type":"Bearer","expires_in":3600,"access_token":"eyJ0.eyJ1.c2ln"}"#.as_slice(),
+    );
+    let tokens = TokenSet::new(
+        AccessToken::new("old.access"),
+        now,
+        Some((
+            RefreshToken::new("def50200old"),
+            now.saturating_add(HOUR * 10),
+        )),
+    )
+    .expect("valid tokens");
+    let mut session = Session::new(config()).with_tokens(tokens);
+    let mut allocations = Vec::new();
+    for at in [now, now.saturating_add(HOUR)] {
+        let before = ALLOCATIONS.with(Cell::get);
+        let Action::Send(outgoing) = session.poll(at) else {
+            panic!("expected a token request")
+        };
+        let (id, request) = outgoing.into_parts();
+        let sent = String::from_utf8_lossy(request.body()).contains("refresh_token=def50200old");
+        drop(request);
+        let result = session.handle_response(id, at, &answer);
+        allocations.push(ALLOCATIONS.with(Cell::get) - before);
+        assert!(sent, "the kept refresh token was sent");
+        assert_eq!(result, Ok(()));
+        assert!(matches!(session.poll(at), Action::Store));
+    }
+    assert_eq!(allocations, [7, 5]);
+    let kept = session.tokens().and_then(TokenSet::refresh_token);
+    assert_eq!(
+        kept.as_ref().map(RefreshToken::expose_secret),
+        Some("def50200old")
+    );
+}
+
 #[cfg(feature = "blocking")]
 mod blocking {
     use keliweb_oauth::blocking::Client;
