@@ -213,6 +213,39 @@ fn a_kept_refresh_token_is_copied_out_once_then_shared() {
     );
 }
 
+/// BENCHMARKS.md: cloning a token set copies neither token (both are slices of one shared
+/// buffer); a set with a scope copies only the scope.
+#[test]
+fn cloning_a_token_set_copies_no_token() {
+    let now = UnixTime::from_secs(1_800_000_000);
+    let tokens = TokenSet::new(
+        AccessToken::new("eyJ0.eyJ1.c2ln"),
+        now.saturating_add(HOUR),
+        Some((RefreshToken::new("def50200aa"), now.saturating_add(HOUR))),
+    )
+    .expect("valid tokens");
+    assert_eq!(
+        allocations_of(|| drop(std::hint::black_box(tokens.clone()))),
+        0
+    );
+    // The counter sees a clone that copies: the same set with a scope copies it each time.
+    let mut session = Session::new(config()).with_tokens(tokens);
+    let Action::Send(outgoing) = session.poll(now.saturating_add(HOUR)) else {
+        panic!("expected a refresh")
+    };
+    let answer = http::Response::new(
+        br#"{"token_type":"Bearer","expires_in":3600,"access_token":"a.b.c","refresh_token":"r","scope":"api"}"#.as_slice(),
+    );
+    let at = now.saturating_add(HOUR);
+    assert_eq!(session.handle_response(outgoing.id(), at, &answer), Ok(()));
+    let scoped = session.tokens().cloned().expect("the refreshed set");
+    assert_eq!(scoped.scope(), Some("api"));
+    assert_eq!(
+        allocations_of(|| drop(std::hint::black_box(scoped.clone()))),
+        100
+    );
+}
+
 #[cfg(feature = "blocking")]
 mod blocking {
     use keliweb_oauth::blocking::Client;
