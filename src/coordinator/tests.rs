@@ -156,8 +156,13 @@ fn refresh_refused_under_lease() -> (Coordinator, JobId, UnixTime) {
 fn leased(machine: &mut Coordinator, now: UnixTime) -> JobId {
     let (job, first) = work(machine.step(Want::Usable, now));
     assert!(matches!(first, Work::Lease));
-    assert!(matches!(machine.leased(job, Ok(()), now), Some(Work::Load)));
+    lease_granted(machine, job, now);
     job
+}
+
+/// The lease `job` asked for is granted at `now`: the job loads the store next.
+fn lease_granted(machine: &mut Coordinator, job: JobId, now: UnixTime) {
+    assert!(matches!(machine.leased(job, Ok(()), now), Some(Work::Load)));
 }
 
 #[test]
@@ -351,10 +356,7 @@ fn a_failed_save_keeps_the_set_in_use_and_is_retried_after_the_delay() {
     let retry = T0.saturating_add(RETRY);
     let (persist, first) = machine.refresh_ahead(retry).expect("the retried save");
     assert!(matches!(first, Work::Lease));
-    assert!(matches!(
-        machine.leased(persist, Ok(()), retry),
-        Some(Work::Load)
-    ));
+    lease_granted(&mut machine, persist, retry);
     let (expected, again) = save(machine.loaded(persist, Ok(Stored::default()), retry));
     assert_eq!((expected, again), (0, set));
     assert!(matches!(
@@ -368,10 +370,7 @@ fn a_failed_save_keeps_the_set_in_use_and_is_retried_after_the_delay() {
 #[test]
 fn a_save_that_landed_late_counts_as_saved() {
     let (mut machine, persist, set, retry) = save_retried();
-    assert!(matches!(
-        machine.leased(persist, Ok(()), retry),
-        Some(Work::Load)
-    ));
+    lease_granted(&mut machine, persist, retry);
     // The store holds this very set, one version on: the save landed after all.
     let landed = Stored {
         version: 1,
@@ -385,10 +384,7 @@ fn a_save_that_landed_late_counts_as_saved() {
     // A forced refresh is still a refresh, not an adoption of that set.
     let want = machine.force_refresh();
     let (job, _) = work(machine.step(want, retry));
-    assert!(matches!(
-        machine.leased(job, Ok(()), retry),
-        Some(Work::Load)
-    ));
+    lease_granted(&mut machine, job, retry);
     let stored = Stored {
         version: 1,
         tokens: machine.tokens().cloned(),
@@ -424,10 +420,7 @@ fn a_retried_save_keeps_its_unsaved_set_over_a_dead_or_older_stored_one() {
     ];
     for (theirs, kept) in cases {
         let (mut machine, persist, _, retry) = save_retried();
-        assert!(matches!(
-            machine.leased(persist, Ok(()), retry),
-            Some(Work::Load)
-        ));
+        lease_granted(&mut machine, persist, retry);
         let found = Stored {
             version: 1,
             tokens: theirs,
@@ -474,7 +467,7 @@ fn a_refusal_of_a_token_being_replaced_withdraws_it_from_the_lock_free_path() {
     let due = T0.saturating_add(Duration::from_secs(3600 - 60 - 300));
     // The refresh ahead is out and answered; its set is being saved.
     let (job, _) = machine.refresh_ahead(due).expect("the refresh ahead");
-    assert!(matches!(machine.leased(job, Ok(()), due), Some(Work::Load)));
+    lease_granted(&mut machine, job, due);
     let stored = Stored {
         version: 1,
         tokens: machine.tokens().cloned(),
@@ -582,7 +575,7 @@ fn shutdown_waits_for_the_job_then_saves_once_more_then_reports() {
         machine.refresh_ahead_at(T0).is_none(),
         "no refresh ahead any more"
     );
-    assert!(matches!(machine.leased(job, Ok(()), T0), Some(Work::Load)));
+    lease_granted(&mut machine, job, T0);
     let login = send(machine.loaded(job, Ok(Stored::default()), T0));
     let _ = save(machine.answered(job, login.id(), Ok(&tokens("a1", "r1", 3600)), T0));
     let _ = machine.saved(job, Err(unavailable()), T0);
@@ -613,7 +606,7 @@ fn a_logout_erases_the_stored_set_under_the_lease() {
     assert_eq!(published(&mut machine), Some(None));
     let (job, first) = work(machine.erase_step());
     assert!(matches!(first, Work::Lease));
-    assert!(matches!(machine.leased(job, Ok(()), T0), Some(Work::Load)));
+    lease_granted(&mut machine, job, T0);
     let stored = Stored {
         version: 4,
         tokens: None,
@@ -885,7 +878,7 @@ fn a_forced_refresh_after_a_late_landed_save_refreshes_instead_of_adopting_it() 
     let want = machine.force_refresh();
     let (job, first) = work(machine.step(want, T0));
     assert!(matches!(first, Work::Lease));
-    assert!(matches!(machine.leased(job, Ok(()), T0), Some(Work::Load)));
+    lease_granted(&mut machine, job, T0);
     let landed = Stored {
         version: 1,
         tokens: set,
@@ -1015,10 +1008,7 @@ fn a_retried_save_for_a_forced_refresh_that_finds_its_own_set_still_refreshes() 
     // The save is retried first, and finds the set stored after all.
     let (persist, first) = work(machine.step(want, retry));
     assert!(matches!(first, Work::Lease));
-    assert!(matches!(
-        machine.leased(persist, Ok(()), retry),
-        Some(Work::Load)
-    ));
+    lease_granted(&mut machine, persist, retry);
     let landed = Stored {
         version: 1,
         tokens: set,

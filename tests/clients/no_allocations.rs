@@ -129,6 +129,28 @@ fn session_authorize_allocates_nothing() {
     assert_eq!(calls, 0);
 }
 
+/// One token exchange on `session` at `at`, answered with `answer`: the allocations from the
+/// poll that sends the request to the answer handled, and whether the request's body held
+/// `sent`.
+fn exchange(
+    session: &mut Session,
+    at: UnixTime,
+    answer: &http::Response<&[u8]>,
+    sent: &str,
+) -> (u64, bool) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let Action::Send(outgoing) = session.poll(at) else {
+        panic!("expected a token request")
+    };
+    let (id, request) = outgoing.into_parts();
+    let held = String::from_utf8_lossy(request.body()).contains(sent);
+    drop(request);
+    let result = session.handle_response(id, at, answer);
+    let allocations = ALLOCATIONS.with(Cell::get) - before;
+    assert_eq!(result, Ok(()));
+    (allocations, held)
+}
+
 /// BENCHMARKS.md table 2: a successful exchange makes 5 allocations of the crate's own (8 with
 /// the 3 of the transport's copy of the response, which this test does not make): the request's
 /// body and its header map's two blocks, and one buffer for both new tokens with the block that
@@ -150,17 +172,8 @@ fn a_successful_exchange_allocates_five_times() {
     for (tokens, grant) in held.into_iter().zip(["password", "refresh_token"]) {
         let tokens = tokens.expect("valid tokens");
         let mut session = Session::new(config()).with_tokens(tokens);
-        let before = ALLOCATIONS.with(Cell::get);
-        let Action::Send(outgoing) = session.poll(now) else {
-            panic!("expected a token request")
-        };
-        let (id, request) = outgoing.into_parts();
-        let sent = String::from_utf8_lossy(request.body()).contains(grant);
-        drop(request);
-        let result = session.handle_response(id, now, &answer);
-        let allocations = ALLOCATIONS.with(Cell::get) - before;
+        let (allocations, sent) = exchange(&mut session, now, &answer, grant);
         assert!(sent, "a {grant} grant was sent");
-        assert_eq!(result, Ok(()));
         assert_eq!(allocations, 5, "{grant}");
         let refreshed = session.tokens().and_then(TokenSet::refresh_token);
         assert_eq!(
@@ -192,17 +205,9 @@ fn a_kept_refresh_token_is_copied_out_once_then_shared() {
     let mut session = Session::new(config()).with_tokens(tokens);
     let mut allocations = Vec::new();
     for at in [now, now.saturating_add(HOUR)] {
-        let before = ALLOCATIONS.with(Cell::get);
-        let Action::Send(outgoing) = session.poll(at) else {
-            panic!("expected a token request")
-        };
-        let (id, request) = outgoing.into_parts();
-        let sent = String::from_utf8_lossy(request.body()).contains("refresh_token=def50200old");
-        drop(request);
-        let result = session.handle_response(id, at, &answer);
-        allocations.push(ALLOCATIONS.with(Cell::get) - before);
+        let (made, sent) = exchange(&mut session, at, &answer, "refresh_token=def50200old");
+        allocations.push(made);
         assert!(sent, "the kept refresh token was sent");
-        assert_eq!(result, Ok(()));
         assert!(matches!(session.poll(at), Action::Store));
     }
     assert_eq!(allocations, [7, 5]);
