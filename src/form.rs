@@ -88,9 +88,6 @@ fn all_unchanged(bytes: &[u8]) -> bool {
 
 /// How many bytes of `text` are written `%XX`.
 fn escaped(text: &str) -> usize {
-    if all_unchanged(text.as_bytes()) {
-        return 0;
-    }
     text.bytes()
         .filter(|&byte| !unchanged(byte) && byte != b' ')
         .count()

@@ -14,6 +14,20 @@ pub(crate) fn wiped_when_dropped(buffer: Vec<u8>) -> Bytes {
     Bytes::from_owner(WipedOnDrop(buffer))
 }
 
+/// A token buffer (`Bearer <access token>` then the refresh token, either may be missing)
+/// shared out as its two secrets: the header up to `header_end` and the refresh token from
+/// `refresh_start` to the end, each a slice of the one buffer. Both offsets are within it.
+pub(crate) fn split_tokens(
+    buffer: Vec<u8>,
+    header_end: Option<usize>,
+    refresh_start: Option<usize>,
+) -> (Option<Bytes>, Option<SharedText>) {
+    let shared = wiped_when_dropped(buffer);
+    let header = header_end.map(|end| shared.slice(..end));
+    let refresh = refresh_start.map(|start| SharedText::new(shared.slice(start..)));
+    (header, refresh)
+}
+
 /// Owns a shared buffer and zeroes it when the last slice of it is dropped.
 struct WipedOnDrop(Vec<u8>);
 

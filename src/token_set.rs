@@ -263,10 +263,10 @@ impl Bearer {
         buffer.extend_from_slice(BEARER_SCHEME.as_bytes());
         buffer.extend_from_slice(access_token.as_bytes());
         buffer.extend_from_slice(refresh_token.as_bytes());
-        let buffer = shared_secret::wiped_when_dropped(buffer);
-        let refresh =
-            (!refresh_token.is_empty()).then(|| SharedText::new(buffer.slice(header_len..)));
-        Ok((Self::checked(buffer.slice(..header_len))?, refresh))
+        let refresh_start = (!refresh_token.is_empty()).then_some(header_len);
+        let (header, refresh) =
+            shared_secret::split_tokens(buffer, Some(header_len), refresh_start);
+        Ok((Self::checked(header.unwrap_or_default())?, refresh))
     }
 
     /// The header in `header`: [`BEARER_SCHEME`], then a token `check_access_token` passed.

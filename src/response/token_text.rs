@@ -93,10 +93,7 @@ impl TokenText {
         if header_end.is_none() && refresh_start.is_none() {
             return (None, None);
         }
-        let shared = shared_secret::wiped_when_dropped(std::mem::take(&mut self.text));
-        let header = header_end.map(|end| shared.slice(..end));
-        let refresh = refresh_start.map(|start| SharedText::new(shared.slice(start..)));
-        (header, refresh)
+        shared_secret::split_tokens(std::mem::take(&mut self.text), header_end, refresh_start)
     }
 }
 
