@@ -199,15 +199,21 @@ fn long_tokens_are_wiped_to_their_last_byte() {
             access.push_str("Wq7canary-pad-");
             (0..part * 3).for_each(|_| access.push('x'));
         }
+        // The refresh token's run of canaries is written piece by piece: a `repeat` would make
+        // a string of them that is freed unwiped.
+        let refresh = ["Wq7canary-refresh-"; 8];
         let body = text(
             access.len() + 512,
             &[
-                r#"{"token_type":"Bearer","expires_in":3600,"access_token":""#,
-                &access,
-                r#"","refresh_token":""#,
-                &"Wq7canary-refresh-".repeat(8),
-                r#"\/Wq7canary-end"}"#,
-            ],
+                &[
+                    r#"{"token_type":"Bearer","expires_in":3600,"access_token":""#,
+                    &access,
+                    r#"","refresh_token":""#,
+                ][..],
+                &refresh,
+                &[r#"\/Wq7canary-end"}"#],
+            ]
+            .concat(),
         );
         let tokens: Vec<AccessToken> = (0..64)
             .map(|extra| {
